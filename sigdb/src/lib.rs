@@ -1,0 +1,47 @@
+//! The perfscope signature database (sigdb): what the trainer learned about each function
+//! of one build of a target, in a stable, versioned, diffable file.
+//!
+//! On disk a sigdb is zstd-compressed JSON Lines: a header line (format name, version,
+//! target, training parameters, coverage, and a checksum of the records), then one line
+//! per function sorted by key. Writing the same database twice gives the same bytes.
+//! The serde types of each format version live in their own module and never change;
+//! the current version's types are re-exported here.
+
+mod error;
+mod io;
+pub mod v1;
+
+pub use error::SigdbError;
+pub use io::{read, read_from, write, write_to};
+pub use v1::*;
+
+/// The `format` field of every sigdb header.
+pub const FORMAT_NAME: &str = "perfscope-sigdb";
+
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole signature database in memory (they are small: one record per function).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sigdb {
+    pub header: Header,
+    /// Sorted by [`Record::key`], keys unique.
+    pub records: Vec<Record>,
+}
+
+impl Sigdb {
+    /// A database of `records`, sorted into canonical order, with header counters filled in.
+    pub fn new(mut header: Header, mut records: Vec<Record>) -> Sigdb {
+        records.sort_by(|a, b| a.key().cmp(&b.key()));
+        header.format = FORMAT_NAME.to_string();
+        header.version = FORMAT_VERSION;
+        header.records = records.len() as u64;
+        Sigdb { header, records }
+    }
+
+    /// The record named `name` (the first of several, when static functions share it).
+    pub fn get(&self, name: &str) -> Option<&Record> {
+        let i = self.records.partition_point(|r| r.name.as_str() < name);
+        self.records.get(i).filter(|r| r.name == name)
+    }
+}

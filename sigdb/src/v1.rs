@@ -1,0 +1,191 @@
+//! Format version 1: the frozen on-disk types. Never change a field here; a new format
+//! version gets its own module and a conversion.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The first line of the file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// Always [`crate::FORMAT_NAME`].
+    pub format: String,
+    /// Always 1 in this module.
+    pub version: u32,
+    pub target: Target,
+    pub training: Training,
+    pub coverage: Coverage,
+    /// Number of record lines that follow.
+    pub records: u64,
+    /// `sha256:<hex>` of the record lines, each with its `\n`.
+    pub checksum: String,
+}
+
+/// Which build of which server the signatures describe.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub name: String,
+    pub version: String,
+    /// The traced ELF objects: the build-ids say which exact build was trained.
+    pub objects: Vec<ObjectRef>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectRef {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+}
+
+/// How the signatures were made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Training {
+    /// e.g. `perfscope-trainer 0.1.0`.
+    pub tool: String,
+    pub params: Params,
+    pub traces: Vec<TraceSummary>,
+}
+
+/// The trainer's parameters, recorded so a result can be reproduced and compared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// A syscall belongs to the innermost live application frame and to this many of
+    /// its application callers (0: innermost only).
+    pub callers: u32,
+    /// Longest episode mined.
+    pub max_episode_len: u32,
+    /// An occurrence must span less than this; `None`: no expiry.
+    pub expiry_ns: Option<u64>,
+    /// Frequent = at least this many non-overlapped occurrences per invocation.
+    pub min_support: f64,
+    /// Functions seen fewer times than this get no signature.
+    pub min_invocations: u64,
+    /// At most this many episodes are kept per function, the most specific first.
+    pub max_episodes: u32,
+    /// Function classes whose frames count as application code.
+    pub app_classes: Vec<Class>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSummary {
+    pub name: String,
+    #[serde(default)]
+    pub command: Vec<String>,
+    pub events: u64,
+    pub syscalls: u64,
+    pub lost: u64,
+    /// The trace ended without its footer.
+    pub truncated: bool,
+}
+
+/// How much of the program the training saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    pub functions_probed: u64,
+    /// Probed functions entered at least once.
+    pub functions_hit: u64,
+    /// Functions with at least one attributed syscall.
+    pub functions_with_syscalls: u64,
+    /// Functions with at least one episode.
+    pub functions_with_signatures: u64,
+    pub invocations: u64,
+    pub syscalls: u64,
+    /// Syscalls made with no live application frame.
+    pub syscalls_outside_app: u64,
+}
+
+/// Where a function comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    App,
+    RustStd,
+    Crate,
+    System,
+    NoDwarf,
+    /// The pseudo-function that collects syscalls made outside application code.
+    Outside,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::App => "app",
+            Class::RustStd => "rust_std",
+            Class::Crate => "crate",
+            Class::System => "system",
+            Class::NoDwarf => "no_dwarf",
+            Class::Outside => "outside",
+        }
+    }
+}
+
+/// Everything known about one function.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Demangled name; the key together with `file`.
+    pub name: String,
+    /// Declaring source file, when DWARF said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkage_name: Option<String>,
+    /// File name of the object that holds it.
+    pub object: String,
+    pub class: Class,
+    pub invocations: u64,
+    pub invocations_with_syscalls: u64,
+    /// Syscalls attributed to it.
+    pub syscalls: u64,
+    /// Attributed syscalls by name.
+    pub profile: BTreeMap<String, u64>,
+    /// The signature: frequent episodes, most specific first.
+    pub episodes: Vec<Episode>,
+}
+
+impl Record {
+    /// The sort and identity key: `(name, file)`.
+    pub fn key(&self) -> (&str, &str) {
+        (&self.name, self.file.as_deref().unwrap_or(""))
+    }
+
+    /// `name` or `name (file)`, as people read it.
+    pub fn display_key(&self) -> String {
+        match &self.file {
+            Some(f) => format!("{} ({f})", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// A frequent serial episode of one function.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Episode {
+    /// Syscall names, in order.
+    pub events: Vec<String>,
+    /// Non-overlapped occurrences summed over all invocations.
+    pub occurrences: u64,
+    /// Invocations with at least one occurrence.
+    pub invocations: u64,
+    /// `occurrences / record.invocations`, rounded to 6 decimals.
+    pub support: f64,
+    /// How specific the episode is: ln(functions with signatures / functions having it),
+    /// rounded to 6 decimals; 0 for an episode every function has.
+    pub weight: f64,
+}
+
+/// Rounds to 6 decimals, so databases compare and diff on meaningful digits only.
+pub fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}

@@ -1,0 +1,152 @@
+//! The events of a trace. Timestamps are `CLOCK_MONOTONIC` nanoseconds (the BPF clock).
+
+use crate::FunctionId;
+
+/// How many live application frames a syscall carries at most, innermost first.
+pub const MAX_FRAMES: usize = 8;
+
+/// One live application frame at a syscall: which function, and which invocation of it.
+///
+/// `call` numbers the function entries of one thread (the capture side counts them), so
+/// `(tid, call)` names one invocation for the life of that thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Frame {
+    pub func: FunctionId,
+    pub call: u64,
+}
+
+/// One system call, recorded when it returned (or when capture ended while it was still
+/// blocked: then `dur` is `None`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Syscall {
+    /// Entry time.
+    pub ts: u64,
+    /// Time spent in the kernel; `None` when it had not returned when it was recorded.
+    pub dur: Option<u64>,
+    pub pid: u32,
+    pub tid: u32,
+    pub cpu: u32,
+    /// Syscall number of the trace's architecture (see [`crate::syscall_name`]).
+    pub nr: u32,
+    /// Return value; 0 when `dur` is `None`.
+    pub ret: i64,
+    /// User stack pointer at entry.
+    pub sp: u64,
+    pub(crate) depth: u8,
+    pub(crate) frames: [Frame; MAX_FRAMES],
+}
+
+impl Syscall {
+    /// A syscall of `tid` entering `nr` at `ts`, with no duration, return value or frames.
+    pub fn new(ts: u64, pid: u32, tid: u32, nr: u32) -> Syscall {
+        Syscall {
+            ts,
+            pid,
+            tid,
+            nr,
+            ..Syscall::default()
+        }
+    }
+
+    /// The live application frames, innermost first (empty in syscall-only captures and
+    /// for syscalls made outside application code).
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames[..usize::from(self.depth)]
+    }
+
+    /// Sets the frames, keeping the innermost [`MAX_FRAMES`]; returns how many were kept.
+    pub fn set_frames(&mut self, frames: &[Frame]) -> usize {
+        let n = frames.len().min(MAX_FRAMES);
+        self.frames[..n].copy_from_slice(&frames[..n]);
+        self.depth = n as u8;
+        n
+    }
+
+    /// Appends one outer frame; returns false when the frame array is full.
+    pub fn push_frame(&mut self, frame: Frame) -> bool {
+        let d = usize::from(self.depth);
+        if d == MAX_FRAMES {
+            return false;
+        }
+        self.frames[d] = frame;
+        self.depth += 1;
+        true
+    }
+
+    /// Exit time, if it returned.
+    pub fn end(&self) -> Option<u64> {
+        self.dur.map(|d| self.ts.saturating_add(d))
+    }
+}
+
+/// One record of a trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Syscall(Syscall),
+    /// A new thread (`child_pid == parent_pid`) or process.
+    Fork {
+        ts: u64,
+        parent_pid: u32,
+        parent_tid: u32,
+        child_pid: u32,
+        child_tid: u32,
+    },
+    Exec {
+        ts: u64,
+        pid: u32,
+        tid: u32,
+        path: String,
+    },
+    /// A thread ended (`tid == pid` and last thread: the process ended).
+    Exit {
+        ts: u64,
+        pid: u32,
+        tid: u32,
+        code: i32,
+    },
+    /// A thread's name (`comm`) as seen at `ts`.
+    Comm {
+        ts: u64,
+        pid: u32,
+        tid: u32,
+        comm: String,
+    },
+    /// Events the kernel side could not hand over (ring buffer full), counted on `cpu`
+    /// since the previous `Lost` of that cpu.
+    Lost { ts: u64, cpu: u32, count: u64 },
+    /// Cumulative invocation counts of probed functions since capture start: the last
+    /// value seen for a function is its total. Counts invocations that made no syscall.
+    Invocations {
+        ts: u64,
+        counts: Vec<(FunctionId, u64)>,
+    },
+    /// A sample of a thread's scheduler state: `state` is the letter of
+    /// `/proc/PID/task/TID/stat` (`R` running, `S` sleeping, `D` disk wait...), `cpu_ns`
+    /// the CPU time it has used so far.
+    ThreadState {
+        ts: u64,
+        pid: u32,
+        tid: u32,
+        state: u8,
+        cpu_ns: u64,
+    },
+    /// A named instant: an alarm, a workload phase ("trigger"), set by whoever captured.
+    Mark { ts: u64, label: String },
+}
+
+impl Event {
+    /// The event's time (a syscall's entry time).
+    pub fn ts(&self) -> u64 {
+        match self {
+            Event::Syscall(s) => s.ts,
+            Event::Fork { ts, .. }
+            | Event::Exec { ts, .. }
+            | Event::Exit { ts, .. }
+            | Event::Comm { ts, .. }
+            | Event::Lost { ts, .. }
+            | Event::Invocations { ts, .. }
+            | Event::ThreadState { ts, .. }
+            | Event::Mark { ts, .. } => *ts,
+        }
+    }
+}
