@@ -33,4 +33,7 @@ pub enum SigdbError {
     Checksum { expected: String, found: String },
     #[error("records out of order or duplicated at line {line}: {key:?}")]
     Order { line: usize, key: String },
+    /// Raised by the writer instead of producing a file that the reader would reject.
+    #[error("refusing to write a signature database that could not be read back: {reason}")]
+    Unwritable { reason: String },
 }

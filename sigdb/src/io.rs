@@ -10,12 +10,16 @@ use crate::v1::{Header, Record};
 use crate::{FORMAT_NAME, FORMAT_VERSION, Sigdb, SigdbError};
 
 /// zstd level: databases are small and written once, read many times.
-const LEVEL: i32 = 19;
+const LEVEL: i32 = 12;
 
 /// Writes `db` in canonical form (records sorted, checksum and count recomputed).
+///
+/// Refuses (with [`SigdbError::Unwritable`]) what [`read_from`] would reject: duplicate
+/// keys, and non-finite numbers (JSON has none; serde_json would write `null`).
 pub fn write_to(db: &Sigdb, out: impl Write) -> Result<(), SigdbError> {
     let mut records = db.records.iter().collect::<Vec<_>>();
     records.sort_by(|a, b| a.key().cmp(&b.key()));
+    check_writable(&db.header, &records)?;
     let mut body = Vec::new();
     for r in records {
         serde_json::to_writer(&mut body, r).map_err(std::io::Error::other)?;
@@ -26,23 +30,63 @@ pub fn write_to(db: &Sigdb, out: impl Write) -> Result<(), SigdbError> {
     header.version = FORMAT_VERSION;
     header.records = db.records.len() as u64;
     header.checksum = checksum(&body);
+    let mut plain = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    plain.push(b'\n');
+    plain.extend_from_slice(&body);
     let mut enc = zstd::Encoder::new(out, LEVEL)?;
     enc.include_checksum(true)?;
-    serde_json::to_writer(&mut enc, &header).map_err(std::io::Error::other)?;
-    enc.write_all(b"\n")?;
-    enc.write_all(&body)?;
+    // Telling zstd the size lets level 19 size its tables to the data: without it the
+    // encoder sets up ~80 MB of tables for a few kilobytes (seconds in a debug build).
+    // The size also goes into the frame header, so the decoder checks it.
+    enc.set_pledged_src_size(Some(plain.len() as u64))?;
+    enc.include_contentsize(true)?;
+    enc.write_all(&plain)?;
     enc.finish()?.flush()?;
     Ok(())
 }
 
-/// Writes `db` to `path` atomically (a temporary file renamed into place).
+fn check_writable(header: &Header, sorted: &[&Record]) -> Result<(), SigdbError> {
+    let unwritable = |reason: String| Err(SigdbError::Unwritable { reason });
+    if !header.training.params.min_support.is_finite() {
+        return unwritable("training parameter min_support is not a finite number".into());
+    }
+    for pair in sorted.windows(2) {
+        if pair[0].key() == pair[1].key() {
+            return unwritable(format!("two records for {}", pair[1].display_key()));
+        }
+    }
+    for r in sorted {
+        if let Some(e) = r
+            .episodes
+            .iter()
+            .find(|e| !e.support.is_finite() || !e.weight.is_finite())
+        {
+            return unwritable(format!(
+                "{}: episode {} has a non-finite support or weight",
+                r.display_key(),
+                e.events.join("→")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `db` to `path` atomically (a temporary file, synced, renamed into place).
 pub fn write(db: &Sigdb, path: &Path) -> Result<(), SigdbError> {
     let tmp = path.with_extension("sigdb.tmp");
     let file = File::create(&tmp).map_err(|source| SigdbError::Open {
         path: tmp.clone(),
         source,
     })?;
-    write_to(db, std::io::BufWriter::new(file))?;
+    let mut out = std::io::BufWriter::new(file);
+    let written = write_to(db, &mut out)
+        .and_then(|()| out.into_inner().map_err(|e| e.into_error().into()))
+        // without the sync a crash soon after the rename can leave an empty file in place
+        .and_then(|file| file.sync_all().map_err(SigdbError::from));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, path).map_err(|source| SigdbError::Open {
         path: path.to_owned(),
         source,
@@ -52,40 +96,43 @@ pub fn write(db: &Sigdb, path: &Path) -> Result<(), SigdbError> {
 
 /// Reads and fully checks a database: format, version, JSON of every line, record count,
 /// order and uniqueness of keys, and the content checksum.
-pub fn read_from(input: impl Read) -> Result<Sigdb, SigdbError> {
-    let dec = zstd::Decoder::new(input).map_err(|e| SigdbError::NotASigdb(e.to_string()))?;
-    let mut lines = BufReader::new(dec);
-    let mut first = String::new();
-    match lines.read_line(&mut first) {
-        Ok(0) => return Err(SigdbError::Empty),
-        Ok(_) => {}
-        Err(e) => return Err(SigdbError::NotASigdb(e.to_string())),
+pub fn read_from(mut input: impl Read) -> Result<Sigdb, SigdbError> {
+    // The magic number tells a file that is not a sigdb at all from a damaged or truncated
+    // one, which the zstd decoder alike reports as a read error.
+    let mut magic = [0u8; 4];
+    let got = read_up_to(&mut input, &mut magic)?;
+    if got == 0 {
+        return Err(SigdbError::Empty);
     }
-    let header = parse_header(&first)?;
+    if got < magic.len() || magic != ZSTD_MAGIC {
+        return Err(SigdbError::NotASigdb(
+            "the file does not start with the zstd magic number".into(),
+        ));
+    }
+    let dec = zstd::Decoder::new(std::io::Cursor::new(magic).chain(input))
+        .map_err(|e| SigdbError::NotASigdb(e.to_string()))?;
+    let mut lines = BufReader::new(dec);
+    let mut line = Vec::new();
+    if next_line(&mut lines, &mut line, 1)? == 0 {
+        return Err(SigdbError::Empty);
+    }
+    let header = parse_header(&line)?;
     let mut records = Vec::new();
     let mut hasher = Sha256::new();
-    let mut line = String::new();
     let mut n = 1;
     loop {
-        line.clear();
         n += 1;
-        let got = lines
-            .read_line(&mut line)
-            .map_err(|e| SigdbError::Malformed {
-                line: n,
-                reason: format!("cannot decompress: {e}"),
-            })?;
-        if got == 0 {
+        if next_line(&mut lines, &mut line, n)? == 0 {
             break;
         }
-        if !line.ends_with('\n') {
+        if !line.ends_with(b"\n") {
             return Err(SigdbError::Malformed {
                 line: n,
                 reason: "last line has no newline: the file is cut short".into(),
             });
         }
-        hasher.update(line.as_bytes());
-        let r: Record = serde_json::from_str(&line).map_err(|e| SigdbError::Malformed {
+        hasher.update(&line);
+        let r: Record = serde_json::from_slice(&line).map_err(|e| SigdbError::Malformed {
             line: n,
             reason: e.to_string(),
         })?;
@@ -115,6 +162,34 @@ pub fn read_from(input: impl Read) -> Result<Sigdb, SigdbError> {
     Ok(Sigdb { header, records })
 }
 
+/// The first four bytes of every zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Fills as much of `buf` as the input holds; short only at end of input.
+fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, SigdbError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(SigdbError::Io(e)),
+        }
+    }
+    Ok(got)
+}
+
+/// Reads line `n` (with its `\n`) into `line`; 0 at the end of the file.
+fn next_line(input: &mut impl BufRead, line: &mut Vec<u8>, n: usize) -> Result<usize, SigdbError> {
+    line.clear();
+    input
+        .read_until(b'\n', line)
+        .map_err(|e| SigdbError::Malformed {
+            line: n,
+            reason: format!("cannot decompress, the file is damaged or cut short: {e}"),
+        })
+}
+
 /// Reads and fully checks the database at `path`.
 pub fn read(path: &Path) -> Result<Sigdb, SigdbError> {
     let file = File::open(path).map_err(|source| SigdbError::Open {
@@ -126,8 +201,8 @@ pub fn read(path: &Path) -> Result<Sigdb, SigdbError> {
 
 /// Looks at `format` and `version` before the typed parse, so that a newer file is
 /// reported as newer and not as a JSON mismatch.
-fn parse_header(line: &str) -> Result<Header, SigdbError> {
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| SigdbError::Malformed {
+fn parse_header(line: &[u8]) -> Result<Header, SigdbError> {
+    let v: serde_json::Value = serde_json::from_slice(line).map_err(|e| SigdbError::Malformed {
         line: 1,
         reason: format!("header is not JSON: {e}"),
     })?;
@@ -137,13 +212,13 @@ fn parse_header(line: &str) -> Result<Header, SigdbError> {
             found: format.to_string(),
         });
     }
-    let version = v
-        .get("version")
-        .and_then(|x| x.as_u64())
-        .ok_or_else(|| SigdbError::Malformed {
-            line: 1,
-            reason: "header has no numeric version".into(),
-        })?;
+    let version =
+        v.get("version")
+            .and_then(|x| x.as_u64())
+            .ok_or_else(|| SigdbError::Malformed {
+                line: 1,
+                reason: "header has no numeric version".into(),
+            })?;
     let version = u32::try_from(version).unwrap_or(u32::MAX);
     if version > FORMAT_VERSION {
         return Err(SigdbError::NewerVersion {

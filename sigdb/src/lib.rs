@@ -7,10 +7,14 @@
 //! The serde types of each format version live in their own module and never change;
 //! the current version's types are re-exported here.
 
+pub mod diff;
 mod error;
 mod io;
+pub mod show;
+mod table;
 pub mod v1;
 
+pub use diff::{Diff, DiffOptions, diff, diff_with};
 pub use error::SigdbError;
 pub use io::{read, read_from, write, write_to};
 pub use v1::*;

@@ -69,6 +69,14 @@ pub struct Params {
     pub max_episodes: u32,
     /// Function classes whose frames count as application code.
     pub app_classes: Vec<Class>,
+    /// Frequent also means: in at least this share of the invocations.
+    pub min_coverage: f64,
+    /// Which frequent episodes are kept: `closed`, `maximal` or `all`.
+    pub selection: String,
+    /// Syscalls outside application code are cut into segments at pauses this long.
+    pub outside_gap_ns: u64,
+    /// Candidates counted per function and episode length at most.
+    pub max_candidates: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +157,19 @@ pub struct Record {
     pub syscalls: u64,
     /// Attributed syscalls by name.
     pub profile: BTreeMap<String, u64>,
+    /// Syscalls made while the function was live anywhere in the recorded frames (by
+    /// itself or by its callees), by name: what the function normally causes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inclusive: BTreeMap<String, u64>,
+    /// Thread names (`comm`) of the threads whose syscalls were attributed to it, with
+    /// counts: which threads normally run it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub threads: BTreeMap<String, u64>,
+    /// Where its code is in `object`: `[file offset, size]` per entry (several for clones
+    /// merged under one name), so that sampled instruction pointers map to it without
+    /// DWARF.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<[u64; 2]>,
     /// The signature: frequent episodes, most specific first.
     pub episodes: Vec<Episode>,
 }

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/* perfscope's kernel side: function entries (uprobe_multi) feed a per-thread shadow stack,
+ * syscalls are recorded with the live application frames they belong to, and the process
+ * tree under observation is followed through fork/exec/exit. See README.md. */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "records.h"
+
+/* GPL-compatible: bpf_probe_read_user and the task storage helpers are GPL-only. */
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define NR_exit 60
+#define NR_exit_group 231
+
+/* Shadow stack frames per thread: a ring, so that overflow drops the outermost frame
+ * without shifting. Must be a power of two. */
+#define STACK_DEPTH 32
+#define STACK_MASK (STACK_DEPTH - 1)
+
+_Static_assert(sizeof(struct rec_head) == 24, "rec_head layout");
+_Static_assert(__builtin_offsetof(struct rec_syscall, dur) == 24, "rec_syscall layout");
+_Static_assert(__builtin_offsetof(struct rec_syscall, ret) == 32, "rec_syscall layout");
+_Static_assert(__builtin_offsetof(struct rec_syscall, sp) == 40, "rec_syscall layout");
+_Static_assert(__builtin_offsetof(struct rec_syscall, nr) == 48, "rec_syscall layout");
+_Static_assert(__builtin_offsetof(struct rec_syscall, frames) == REC_SYSCALL_BASE, "rec_syscall layout");
+_Static_assert(sizeof(struct rec_syscall) == REC_SYSCALL_BASE + 16 * REC_MAX_FRAMES, "rec_syscall layout");
+_Static_assert(sizeof(struct rec_fork) == 48, "rec_fork layout");
+_Static_assert(sizeof(struct rec_exec) == 32 + PATH_LEN, "rec_exec layout");
+_Static_assert(sizeof(struct rec_exit) == 32, "rec_exit layout");
+_Static_assert(sizeof(struct rec_comm) == 40, "rec_comm layout");
+_Static_assert(sizeof(struct capture_config) == 48, "capture_config layout");
+
+const volatile struct capture_config cfg = {};
+
+struct shadow_frame {
+	u32 func;
+	u32 _pad;
+	u64 call; /* the thread's entry counter at this entry */
+	u64 sp; /* user SP at entry: the address of the return address */
+	u64 ret; /* the return address found there at entry */
+};
+
+/* Per-thread state, in task local storage: no hashing on the hot path, and the kernel
+ * frees it with the task, so threads we never see exit cannot leak entries. */
+struct thread_state {
+	u64 calls; /* function entries so far: call numbers */
+	u32 top; /* ring indices of the shadow stack: depth = top - bottom */
+	u32 bottom;
+	u32 pending; /* rec holds a syscall that has entered and not exited */
+	u32 _pad;
+	struct shadow_frame stack[STACK_DEPTH];
+	struct rec_syscall rec;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct thread_state);
+} threads SEC(".maps");
+
+/* The traced processes (tgids), when filtering by process. Sized by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u32);
+} tgids SEC(".maps");
+
+/* Sized by user space (a power-of-two number of bytes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 26);
+} events SEC(".maps");
+
+/* Per-CPU counters in one mmapable array so user space sums them without a syscall:
+ * [cpu * STAT_COUNT + stat] for cpu < ncpus, then invocation counts at
+ * [ncpus * STAT_COUNT + (cpu % count_rows) * func_capacity + function id]: a row per CPU
+ * unless that would take too much memory. Sized by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} counters SEC(".maps");
+
+static __always_inline void count(u32 idx)
+{
+	u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	/* Atomic: a program can be preempted by another task's on the same CPU. */
+	if (c)
+		__sync_fetch_and_add(c, 1);
+}
+
+static __always_inline void stat_inc(u32 stat)
+{
+	count(bpf_get_smp_processor_id() * STAT_COUNT + stat);
+}
+
+/* Is the current task traced? (For FILTER_CGROUP, the current task's cgroup decides,
+ * whatever `tgid` is: callers pass the current task's.) */
+static __always_inline bool traced_current(u32 tgid)
+{
+	if (tgid == cfg.self_tgid)
+		return false;
+	if (cfg.filter == FILTER_CGROUP)
+		return bpf_get_current_ancestor_cgroup_id(cfg.cgroup_level) == cfg.cgroup_id;
+	return bpf_map_lookup_elem(&tgids, &tgid) != NULL;
+}
+
+static __always_inline void fill_head(struct rec_head *h, u8 kind, u32 pid, u32 tid)
+{
+	h->kind = kind;
+	h->depth = 0;
+	h->_pad = 0;
+	h->cpu = bpf_get_smp_processor_id();
+	h->ts = bpf_ktime_get_ns();
+	h->pid = pid;
+	h->tid = tid;
+}
+
+/* ---- the shadow stack ---------------------------------------------------------------- */
+
+/* The invariant that keeps attribution cheap: every frame on a shadow stack was live when
+ * the frame above it was pushed, so it is an ancestor of that frame. Hence, while the top
+ * frame is live, all frames are: checking the top suffices, and frames are only ever
+ * removed from the top. Both pops below keep it. */
+
+/* Pops the frames whose entry SP is below `sp` (or equal to it, with `or_equal`): their
+ * functions have returned, or (at an entry, equal SP) were replaced by a tail call. */
+static __always_inline u32 pop_below(struct thread_state *st, u32 top, u32 bottom, u64 sp,
+				     bool or_equal)
+{
+	for (int i = 0; i < STACK_DEPTH; i++) {
+		if (top == bottom)
+			break;
+		u64 fsp = st->stack[(top - 1) & STACK_MASK].sp;
+		if (fsp > sp || (fsp == sp && !or_equal))
+			break;
+		top--;
+	}
+	return top;
+}
+
+/* Pops frames from the top while their return-address slot no longer holds the return
+ * address recorded at entry: the function returned and a later call (to an unprobed
+ * function, at the same depth or deeper) reused the slot. The SP test cannot see that:
+ * after callee() returns, its caller calling geteuid() in libc makes its syscall at
+ * callee's entry SP. */
+static __always_inline u32 pop_returned(struct thread_state *st, u32 top, u32 bottom)
+{
+	for (int i = 0; i < STACK_DEPTH; i++) {
+		if (top == bottom)
+			break;
+		struct shadow_frame *f = &st->stack[(top - 1) & STACK_MASK];
+		u64 slot = 0;
+		/* An unreadable slot proves nothing: keep the frame. */
+		if (bpf_probe_read_user(&slot, sizeof(slot), (void *)f->sp) != 0 || slot == f->ret)
+			break;
+		top--;
+	}
+	return top;
+}
+
+/* ---- function entries ---------------------------------------------------------------- */
+
+/* One program behind every uprobe_multi link; the cookie is the function id. */
+SEC("uprobe.multi")
+int on_entry(struct pt_regs *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	if (!traced_current(id >> 32))
+		return 0;
+
+	u32 func = (u32)bpf_get_attach_cookie(ctx);
+	if (func < cfg.func_capacity) {
+		u32 row = bpf_get_smp_processor_id() % cfg.count_rows;
+		count(cfg.ncpus * STAT_COUNT + row * cfg.func_capacity + func);
+	}
+
+	struct thread_state *st = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
+						       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
+		stat_inc(STAT_NO_STATE);
+		return 0;
+	}
+
+	/* At the first instruction the return address is at [sp]. */
+	u64 sp = ctx->sp;
+	u64 ret = 0;
+	bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
+
+	u32 bottom = st->bottom;
+	u32 top = pop_below(st, st->top, bottom, sp, true);
+	/* A callback called by a library at varying depths (a merge sort's comparator) would
+	 * otherwise leave its returned invocations under the live one. */
+	top = pop_returned(st, top, bottom);
+	if (top - bottom >= STACK_DEPTH) {
+		bottom++;
+		stat_inc(STAT_STACK_OVERFLOW);
+	}
+	struct shadow_frame *f = &st->stack[top & STACK_MASK];
+	f->func = func;
+	f->_pad = 0;
+	f->call = ++st->calls;
+	f->sp = sp;
+	f->ret = ret;
+	st->top = top + 1;
+	st->bottom = bottom;
+	return 0;
+}
+
+/* ---- syscalls ---------------------------------------------------------------------------- */
+
+/* Drops the frames that cannot be live at a syscall made with user SP `sp`, and copies the
+ * innermost survivors into `rec`. */
+static __always_inline void attribute(struct thread_state *st, u64 sp)
+{
+	u32 bottom = st->bottom;
+	/* A frame is live while SP <= its entry SP: a leaf, or a tail-called libc wrapper,
+	 * makes the syscall at exactly that SP. */
+	u32 top = pop_below(st, st->top, bottom, sp, false);
+	top = pop_returned(st, top, bottom);
+	st->top = top;
+
+	u32 depth = 0;
+	for (int i = 0; i < REC_MAX_FRAMES; i++) {
+		if (i >= cfg.max_frames || top - i == bottom)
+			break;
+		struct shadow_frame *f = &st->stack[(top - 1 - i) & STACK_MASK];
+		st->rec.frames[i].func = f->func;
+		st->rec.frames[i]._pad = 0;
+		st->rec.frames[i].call = f->call;
+		depth++;
+	}
+	st->rec.h.depth = depth;
+}
+
+static __always_inline void send_syscall(struct thread_state *st)
+{
+	u32 depth = st->rec.h.depth;
+	if (depth > REC_MAX_FRAMES)
+		depth = REC_MAX_FRAMES;
+	if (bpf_ringbuf_output(&events, &st->rec, REC_SYSCALL_BASE + depth * sizeof(struct rec_frame),
+			       BPF_RB_NO_WAKEUP))
+		stat_inc(STAT_DROPS);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	if (!traced_current(id >> 32))
+		return 0;
+
+	struct thread_state *st = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
+						       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
+		stat_inc(STAT_NO_STATE);
+		return 0;
+	}
+
+	u64 sp = regs->sp;
+	fill_head(&st->rec.h, REC_SYSCALL, id >> 32, (u32)id);
+	st->rec.dur = DUR_NONE;
+	st->rec.ret = 0;
+	st->rec.sp = sp;
+	st->rec.nr = nr;
+	st->rec._pad = 0;
+	if (cfg.full)
+		attribute(st, sp);
+
+	/* These never return: send them now. */
+	if (nr == NR_exit || nr == NR_exit_group) {
+		st->pending = 0;
+		send_syscall(st);
+		return 0;
+	}
+	st->pending = 1;
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
+{
+	/* No filter lookup: only traced threads have a pending syscall. */
+	struct thread_state *st = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+	if (!st || !st->pending)
+		return 0;
+	st->pending = 0;
+	st->rec.dur = bpf_ktime_get_ns() - st->rec.h.ts;
+	st->rec.ret = ret;
+	send_syscall(st);
+	return 0;
+}
+
+/* ---- the process tree ------------------------------------------------------------------- */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	u32 ptgid = parent->tgid;
+	/* The parent is the current task. */
+	if (!traced_current(ptgid))
+		return 0;
+
+	u32 ctgid = child->tgid;
+	if (ctgid != ptgid) {
+		if (cfg.filter != FILTER_TGIDS)
+			goto emit; /* the cgroup decides, and children stay in it */
+		if (!cfg.follow)
+			return 0;
+		u32 one = 1;
+		if (bpf_map_update_elem(&tgids, &ctgid, &one, BPF_ANY)) {
+			stat_inc(STAT_TGIDS_FULL);
+			return 0;
+		}
+	}
+emit:
+	/* A forked process (not a thread, nor a vfork child sharing our stack) continues in
+	 * the parent's functions: give it the parent's frames, and the parent's call counter
+	 * so that its call numbers never repeat those inherited frames'. */
+	if (cfg.full && child->mm != parent->mm) {
+		struct thread_state *pst = bpf_task_storage_get(&threads, parent, 0, 0);
+		if (pst && pst->top != pst->bottom) {
+			struct thread_state *cst = bpf_task_storage_get(
+				&threads, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (cst) {
+				cst->calls = pst->calls;
+				cst->top = pst->top;
+				cst->bottom = pst->bottom;
+				cst->pending = 0;
+				__builtin_memcpy(cst->stack, pst->stack, sizeof(cst->stack));
+			} else {
+				stat_inc(STAT_NO_STATE);
+			}
+		}
+	}
+
+	struct rec_fork *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(STAT_DROPS);
+		return 0;
+	}
+	fill_head(&r->h, REC_FORK, ptgid, parent->pid);
+	r->child_pid = ctgid;
+	r->child_tid = child->pid;
+	bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), child->comm);
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	u32 tgid = p->tgid;
+	if (!traced_current(tgid))
+		return 0;
+
+	/* The old image's frames are gone. */
+	struct thread_state *st = bpf_task_storage_get(&threads, p, 0, 0);
+	if (st) {
+		st->top = 0;
+		st->bottom = 0;
+	}
+
+	struct rec_exec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(STAT_DROPS);
+		return 0;
+	}
+	fill_head(&r->h, REC_EXEC, tgid, p->pid);
+	r->old_tid = old_pid;
+	r->_pad = 0;
+	if (bpf_probe_read_kernel_str(r->path, sizeof(r->path), BPF_CORE_READ(bprm, filename)) < 0)
+		r->path[0] = 0;
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p)
+{
+	u32 tgid = p->tgid;
+	if (!traced_current(tgid))
+		return 0;
+
+	/* signal->live, not the tracepoint's group_dead argument: older kernels lack it. */
+	u32 group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
+	if (group_dead && cfg.filter == FILTER_TGIDS)
+		bpf_map_delete_elem(&tgids, &tgid);
+	bpf_task_storage_delete(&threads, p);
+
+	struct rec_exit *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(STAT_DROPS);
+		return 0;
+	}
+	fill_head(&r->h, REC_EXIT, tgid, p->pid);
+	r->code = p->exit_code;
+	r->group_dead = group_dead;
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* Thread names: fork inherits, exec and prctl(PR_SET_NAME) / writes to
+ * /proc/.../comm rename. */
+SEC("tp_btf/task_rename")
+int BPF_PROG(on_rename, struct task_struct *task, const char *comm)
+{
+	u32 tgid = task->tgid;
+	if (tgid == cfg.self_tgid)
+		return 0;
+	if (task == bpf_get_current_task_btf()) {
+		if (!traced_current(tgid))
+			return 0;
+	} else if (cfg.filter == FILTER_TGIDS) {
+		if (!bpf_map_lookup_elem(&tgids, &tgid))
+			return 0;
+	} else if (!bpf_task_storage_get(&threads, task, 0, 0)) {
+		/* Renamed by another task: cannot ask for its cgroup cheaply; a thread that has
+		 * made a traced syscall has state. */
+		return 0;
+	}
+
+	struct rec_comm *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(STAT_DROPS);
+		return 0;
+	}
+	fill_head(&r->h, REC_COMM, tgid, task->pid);
+	if (bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), comm) < 0)
+		r->comm[0] = 0;
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* ---- in-flight syscalls ----------------------------------------------------------------- */
+
+/* Run on demand from user space: writes the pending syscall of every thread that has one
+ * (a thread blocked in a syscall when capture stops may be the hang we are looking for). */
+SEC("iter/task")
+int dump_pending(struct bpf_iter__task *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task;
+	if (!task)
+		return 0;
+	struct thread_state *st = bpf_task_storage_get(&threads, task, 0, 0);
+	if (!st || !st->pending)
+		return 0;
+	u32 depth = st->rec.h.depth;
+	if (depth > REC_MAX_FRAMES)
+		depth = REC_MAX_FRAMES;
+	bpf_seq_write(seq, &st->rec, REC_SYSCALL_BASE + depth * sizeof(struct rec_frame));
+	return 0;
+}

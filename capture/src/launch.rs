@@ -1,0 +1,647 @@
+//! Launching a command under capture: fork a child that waits on a pipe, let the caller
+//! seed the process set with its pid and attach, then release it to exec.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), capture::CaptureError> {
+//! use capture::{Command, Config, Filter, Session};
+//! let paused = Command::new("make").arg("check").spawn_paused()?;
+//! let mut session = Session::start(Config::syscalls_only(Filter::Tree { root: paused.pid() }))?;
+//! let mut child = paused.release()?; // CommandNotFound, Exec... if exec failed
+//! let mut sink = |ev: trace::Event| { /* write it */ };
+//! session.run_until(&mut sink, || matches!(child.try_wait(), Ok(Some(_))))?;
+//! let status = child.wait()?;
+//! session.finish(&mut sink)?;
+//! # Ok(()) }
+//! ```
+//!
+//! The child runs only async-signal-safe code between fork and exec (everything it needs
+//! is prepared before the fork), as a multi-threaded parent requires. An exec failure is
+//! reported through a close-on-exec pipe, so "command not found" is an error of
+//! [`PausedChild::release`], not an exit status 127.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::CaptureError;
+
+/// The identity to run the command as (privileges are dropped in the child, after the
+/// release and before exec).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// For the `USER`/`LOGNAME` environment variables.
+    pub name: Option<String>,
+    /// For `HOME`.
+    pub home: Option<PathBuf>,
+}
+
+impl User {
+    /// Looks a user up in the password database (name, groups, home).
+    pub fn lookup(name: &str) -> Result<User, CaptureError> {
+        let not_found = || CaptureError::Config(format!("no user named {name:?}"));
+        let cname = CString::new(name).map_err(|_| not_found())?;
+        let mut buf = vec![0u8; 16 * 1024];
+        // SAFETY: passwd is plain old data; getpwnam_r fills it with pointers into buf,
+        // which outlives every use below.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the sizes given.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc != 0 || result.is_null() {
+            return Err(not_found());
+        }
+        let home = if pwd.pw_dir.is_null() {
+            None
+        } else {
+            // SAFETY: a NUL-terminated string inside buf.
+            let dir = unsafe { std::ffi::CStr::from_ptr(pwd.pw_dir) };
+            Some(PathBuf::from(OsStr::from_bytes(dir.to_bytes())))
+        };
+        let mut groups = vec![0 as libc::gid_t; 256];
+        let mut n = groups.len() as libc::c_int;
+        // SAFETY: groups has room for n entries; getgrouplist updates n.
+        let rc =
+            unsafe { libc::getgrouplist(cname.as_ptr(), pwd.pw_gid, groups.as_mut_ptr(), &mut n) };
+        if rc < 0 {
+            groups.resize(usize::try_from(n).unwrap_or(0), 0);
+            // SAFETY: as above, with the size getgrouplist asked for.
+            unsafe {
+                libc::getgrouplist(cname.as_ptr(), pwd.pw_gid, groups.as_mut_ptr(), &mut n);
+            }
+        }
+        groups.truncate(usize::try_from(n).unwrap_or(0));
+        Ok(User {
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+            groups,
+            name: Some(name.to_string()),
+            home,
+        })
+    }
+}
+
+/// A command to launch paused.
+#[derive(Debug)]
+pub struct Command {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, Option<OsString>)>,
+    cwd: Option<PathBuf>,
+    user: Option<User>,
+    process_group: bool,
+    /// Replacements for fds 0, 1, 2 (inherited when None).
+    stdio: [Option<OwnedFd>; 3],
+}
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// `exit(code)`.
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    fn from_wait(status: libc::c_int) -> ExitStatus {
+        if libc::WIFEXITED(status) {
+            ExitStatus::Exited(libc::WEXITSTATUS(status))
+        } else {
+            ExitStatus::Signaled(libc::WTERMSIG(status))
+        }
+    }
+
+    /// Whether it exited with status 0.
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+}
+
+/// Where the child failed (first word of its error report).
+/// Setting up the directory or standard streams.
+const STAGE_CWD: i32 = 1;
+const STAGE_PRIVILEGES: i32 = 2;
+const STAGE_EXEC: i32 = 3;
+
+impl Command {
+    /// `program` is looked up on `PATH` unless it contains a `/`.
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            user: None,
+            process_group: false,
+            stdio: [None, None, None],
+        }
+    }
+
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Command {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable (the rest of the environment is inherited).
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
+        self.env
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self
+    }
+
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.env.push((key.as_ref().to_owned(), None));
+        self
+    }
+
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Runs the command as `user` (setgroups, setgid, setuid; `HOME`, `USER`, `LOGNAME`
+    /// set from it unless given with [`Command::env`]).
+    pub fn user(&mut self, user: User) -> &mut Command {
+        self.user = Some(user);
+        self
+    }
+
+    /// Puts the child in a new process group (its pid), so that the whole test run can
+    /// be signalled at once.
+    pub fn process_group(&mut self, new_group: bool) -> &mut Command {
+        self.process_group = new_group;
+        self
+    }
+
+    /// Redirects the child's standard input (e.g. from a `File`); inherited by default.
+    pub fn stdin(&mut self, fd: impl Into<OwnedFd>) -> &mut Command {
+        self.stdio[0] = Some(fd.into());
+        self
+    }
+
+    /// Redirects the child's standard output (e.g. to a `File`).
+    pub fn stdout(&mut self, fd: impl Into<OwnedFd>) -> &mut Command {
+        self.stdio[1] = Some(fd.into());
+        self
+    }
+
+    /// Redirects the child's standard error.
+    pub fn stderr(&mut self, fd: impl Into<OwnedFd>) -> &mut Command {
+        self.stdio[2] = Some(fd.into());
+        self
+    }
+
+    /// A display form of the command line.
+    pub fn display(&self) -> String {
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn environment(&self) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let mut set = |k: &str, v: OsString| {
+            env.retain(|(key, _)| key != k);
+            env.push((k.into(), v));
+        };
+        if let Some(u) = &self.user {
+            if let Some(name) = &u.name {
+                set("USER", name.into());
+                set("LOGNAME", name.into());
+            }
+            if let Some(home) = &u.home {
+                set("HOME", home.clone().into_os_string());
+            }
+        }
+        for (k, v) in &self.env {
+            env.retain(|(key, _)| key != k);
+            if let Some(v) = v {
+                env.push((k.clone(), v.clone()));
+            }
+        }
+        env
+    }
+
+    /// Forks the child, which waits for [`PausedChild::release`] before it execs.
+    /// A program that cannot be found is reported here, before anything is forked.
+    pub fn spawn_paused(&self) -> Result<PausedChild, CaptureError> {
+        let display = self.display();
+        let env = self.environment();
+        let path_var = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let exe =
+            resolve(&self.program, path_var.as_deref(), self.cwd.as_deref()).ok_or_else(|| {
+                CaptureError::CommandNotFound {
+                    command: self.program.to_string_lossy().into_owned(),
+                }
+            })?;
+        let cstr = |s: &OsStr| {
+            CString::new(s.as_bytes()).map_err(|_| {
+                CaptureError::Config(format!(
+                    "NUL byte in the command line or environment: {s:?}"
+                ))
+            })
+        };
+        let exe = cstr(exe.as_os_str())?;
+        let argv: Vec<CString> = std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|a| cstr(a))
+            .collect::<Result<_, _>>()?;
+        let envp: Vec<CString> = env
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = k.clone();
+                kv.push("=");
+                kv.push(v);
+                cstr(&kv)
+            })
+            .collect::<Result<_, _>>()?;
+        let cwd = self.cwd.as_ref().map(|d| cstr(d.as_os_str())).transpose()?;
+        let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_p.push(std::ptr::null());
+        let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+        envp_p.push(std::ptr::null());
+        let groups: Vec<libc::gid_t> = self
+            .user
+            .as_ref()
+            .map(|u| u.groups.clone())
+            .unwrap_or_default();
+
+        let (go_r, go_w) = pipe().map_err(|e| CaptureError::io("creating the launch pipe", e))?;
+        let (err_r, err_w) = pipe().map_err(|e| CaptureError::io("creating the launch pipe", e))?;
+        let child = ChildSetup {
+            go_r: go_r.as_raw_fd(),
+            go_w: go_w.as_raw_fd(),
+            err_r: err_r.as_raw_fd(),
+            err_w: err_w.as_raw_fd(),
+            exe: exe.as_ptr(),
+            argv: argv_p.as_ptr(),
+            envp: envp_p.as_ptr(),
+            cwd: cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+            user: self.user.as_ref().map(|u| (u.uid, u.gid)),
+            groups: &groups,
+            process_group: self.process_group,
+            stdio: self
+                .stdio
+                .each_ref()
+                .map(|fd| fd.as_ref().map_or(-1, |f| f.as_raw_fd())),
+        };
+        // SAFETY: fork has no preconditions; the child branch only runs `child.run()`,
+        // which makes async-signal-safe calls on memory prepared above and never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(CaptureError::io("fork", io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            // SAFETY: we are the freshly forked child.
+            unsafe { child.run() }
+        }
+        drop(go_r);
+        drop(err_w);
+        Ok(PausedChild {
+            pid: pid as u32,
+            go: Some(go_w),
+            err: err_r,
+            command: display,
+            uid_gid: self.user.as_ref().map(|u| (u.uid, u.gid)),
+            released: false,
+        })
+    }
+}
+
+/// What the child needs between fork and exec, all prepared before the fork.
+struct ChildSetup<'a> {
+    go_r: i32,
+    go_w: i32,
+    err_r: i32,
+    err_w: i32,
+    exe: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    cwd: *const libc::c_char,
+    user: Option<(u32, u32)>,
+    groups: &'a [libc::gid_t],
+    process_group: bool,
+    stdio: [i32; 3],
+}
+
+impl ChildSetup<'_> {
+    /// # Safety
+    /// Only in the child right after fork. Makes async-signal-safe calls only.
+    unsafe fn run(&self) -> ! {
+        // SAFETY: raw syscall wrappers on fds and pointers valid in this process image.
+        unsafe {
+            libc::close(self.go_w);
+            libc::close(self.err_r);
+            let mut b = 0u8;
+            loop {
+                let n = libc::read(self.go_r, (&raw mut b).cast(), 1);
+                if n == 1 {
+                    break;
+                }
+                if n == 0 || *libc::__errno_location() != libc::EINTR {
+                    // The parent went away (or dropped us) without releasing.
+                    libc::_exit(127);
+                }
+            }
+            libc::close(self.go_r);
+            for (target, &fd) in self.stdio.iter().enumerate() {
+                let target = target as i32;
+                // dup2 clears close-on-exec on the copy, but does nothing when the fd is
+                // already the target.
+                let ok = if fd == target {
+                    libc::fcntl(fd, libc::F_SETFD, 0) == 0
+                } else {
+                    fd < 0 || libc::dup2(fd, target) >= 0
+                };
+                if !ok {
+                    self.fail(STAGE_CWD);
+                }
+            }
+            if self.process_group {
+                libc::setpgid(0, 0);
+            }
+            // Rust ignores SIGPIPE, and ignored signals survive exec; the signal mask too.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            if !self.cwd.is_null() && libc::chdir(self.cwd) != 0 {
+                self.fail(STAGE_CWD);
+            }
+            if let Some((uid, gid)) = self.user
+                && (libc::setgroups(self.groups.len(), self.groups.as_ptr()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0)
+            {
+                self.fail(STAGE_PRIVILEGES);
+            }
+            libc::execve(self.exe, self.argv, self.envp);
+            self.fail(STAGE_EXEC)
+        }
+    }
+
+    /// # Safety
+    /// As [`ChildSetup::run`].
+    unsafe fn fail(&self, stage: i32) -> ! {
+        // SAFETY: as in run.
+        unsafe {
+            let errno = *libc::__errno_location();
+            let mut msg = [0u8; 8];
+            msg[..4].copy_from_slice(&stage.to_ne_bytes());
+            msg[4..].copy_from_slice(&errno.to_ne_bytes());
+            libc::write(self.err_w, msg.as_ptr().cast(), msg.len());
+            libc::_exit(127)
+        }
+    }
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two fresh descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The file exec will run: `program` itself if it has a `/` (relative to `cwd`, if any,
+/// as exec in the child will see it), else the first executable match on `PATH`.
+fn resolve(program: &OsStr, path: Option<&OsStr>, cwd: Option<&Path>) -> Option<PathBuf> {
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.as_bytes().contains(&b'/') {
+        let p = PathBuf::from(program);
+        let check = match cwd {
+            Some(d) if p.is_relative() => d.join(&p),
+            _ => p.clone(),
+        };
+        // Existing but not executable: let exec report EACCES.
+        return check.exists().then_some(p);
+    }
+    let path = path.map_or_else(
+        || OsString::from("/usr/local/bin:/usr/bin:/bin"),
+        OsStr::to_owned,
+    );
+    path.as_bytes()
+        .split(|&b| b == b':')
+        .map(|dir| {
+            let dir = if dir.is_empty() { b"." as &[u8] } else { dir };
+            Path::new(OsStr::from_bytes(dir)).join(program)
+        })
+        .find(|p| executable(p))
+}
+
+/// A forked child waiting to exec. Dropping it without [`PausedChild::release`] ends
+/// the child (it exits 127 without running the command) and reaps it.
+pub struct PausedChild {
+    pid: u32,
+    go: Option<OwnedFd>,
+    err: OwnedFd,
+    command: String,
+    uid_gid: Option<(u32, u32)>,
+    released: bool,
+}
+
+impl PausedChild {
+    /// The child's pid: seed the capture's process set with it before releasing.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Lets the child exec the command; returns once it has (or reports why it could
+    /// not, after reaping the child).
+    pub fn release(mut self) -> Result<Child, CaptureError> {
+        self.released = true;
+        let go = self.go.take().expect("a PausedChild is released once");
+        // SAFETY: writing one byte from a valid buffer to our pipe end.
+        let n = unsafe { libc::write(go.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+        let write_err = io::Error::last_os_error();
+        drop(go);
+        let mut msg = [0u8; 8];
+        let got = read_full(&self.err, &mut msg);
+        let mut child = Child {
+            pid: self.pid,
+            status: None,
+        };
+        if n != 1 {
+            let _ = child.wait();
+            return Err(CaptureError::io("releasing the child", write_err));
+        }
+        match got {
+            Ok(0) => Ok(child), // the exec closed the close-on-exec pipe
+            Ok(8) => {
+                let _ = child.wait();
+                let stage = i32::from_ne_bytes(msg[..4].try_into().unwrap_or_default());
+                let errno = i32::from_ne_bytes(msg[4..].try_into().unwrap_or_default());
+                let source = io::Error::from_raw_os_error(errno);
+                Err(match stage {
+                    STAGE_EXEC if errno == libc::ENOENT => CaptureError::CommandNotFound {
+                        command: self.command.clone(),
+                    },
+                    STAGE_EXEC => CaptureError::Exec {
+                        command: self.command.clone(),
+                        source,
+                    },
+                    STAGE_PRIVILEGES => {
+                        let (uid, gid) = self.uid_gid.unwrap_or_default();
+                        CaptureError::DropPrivileges { uid, gid, source }
+                    }
+                    _ => CaptureError::io(
+                        "setting up the command's directory or standard streams",
+                        source,
+                    ),
+                })
+            }
+            Ok(_) => {
+                let _ = child.wait();
+                Err(CaptureError::io(
+                    "launching the command",
+                    io::Error::other("short error report from the child"),
+                ))
+            }
+            Err(e) => {
+                let _ = child.wait();
+                Err(CaptureError::io("launching the command", e))
+            }
+        }
+    }
+}
+
+impl Drop for PausedChild {
+    fn drop(&mut self) {
+        if !self.released {
+            // Closing the pipe makes the child exit without exec; reap it.
+            self.go.take();
+            let _ = Child {
+                pid: self.pid,
+                status: None,
+            }
+            .wait();
+        }
+    }
+}
+
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: reading into the unfilled tail of buf.
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf[got..].as_mut_ptr().cast(),
+                buf.len() - got,
+            )
+        };
+        match n {
+            0 => break,
+            n if n > 0 => got += n as usize,
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(got)
+}
+
+/// A launched command. Waiting reaps this pid only (never other children).
+#[derive(Debug)]
+pub struct Child {
+    pid: u32,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn waitpid(&mut self, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        loop {
+            let mut status = 0;
+            // SAFETY: status is a valid out pointer.
+            let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, flags) };
+            if r == 0 {
+                return Ok(None);
+            }
+            if r > 0 {
+                let s = ExitStatus::from_wait(status);
+                self.status = Some(s);
+                return Ok(Some(s));
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Blocks until the child ends.
+    pub fn wait(&mut self) -> Result<ExitStatus, CaptureError> {
+        self.waitpid(0)
+            .map_err(|e| CaptureError::io(format!("waiting for pid {}", self.pid), e))?
+            .ok_or_else(|| CaptureError::io("waitpid", io::Error::other("no status")))
+    }
+
+    /// The exit status if the child has ended, without blocking.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, CaptureError> {
+        self.waitpid(libc::WNOHANG)
+            .map_err(|e| CaptureError::io(format!("waiting for pid {}", self.pid), e))
+    }
+
+    /// Sends `signal` to the child (to its process group with `group`).
+    pub fn signal(&self, signal: i32, group: bool) -> Result<(), CaptureError> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        let target = if group {
+            -(self.pid as libc::pid_t)
+        } else {
+            self.pid as libc::pid_t
+        };
+        // SAFETY: kill has no memory preconditions.
+        if unsafe { libc::kill(target, signal) } != 0 {
+            return Err(CaptureError::io(
+                format!("signalling pid {}", self.pid),
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

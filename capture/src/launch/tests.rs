@@ -1,0 +1,144 @@
+//! Tests of launching: exec errors, waiting, redirection, privilege drop.
+
+use super::*;
+
+#[test]
+fn resolve_on_path() {
+    let found = resolve(
+        OsStr::new("sh"),
+        Some(OsStr::new("/nonexistent:/bin")),
+        None,
+    );
+    assert_eq!(found, Some(PathBuf::from("/bin/sh")));
+    assert_eq!(
+        resolve(
+            OsStr::new("no-such-cmd-xyz"),
+            Some(OsStr::new("/bin")),
+            None
+        ),
+        None
+    );
+    assert_eq!(resolve(OsStr::new("/no/such"), None, None), None);
+}
+
+#[test]
+fn launch_and_wait() {
+    let paused = Command::new("sh")
+        .args(["-c", "exit 7"])
+        .spawn_paused()
+        .unwrap();
+    let mut child = paused.release().unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(7));
+    // Waiting again returns the same status (the pid is not waited for twice).
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(7));
+}
+
+#[test]
+fn output_redirected() {
+    let path = std::env::temp_dir().join(format!("perfscope-out-{}", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    let paused = Command::new("echo")
+        .arg("hello")
+        .stdout(file)
+        .spawn_paused()
+        .unwrap();
+    assert!(paused.release().unwrap().wait().unwrap().success());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello\n");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn privileges_dropped() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped privileges_dropped: needs root");
+        return;
+    }
+    let nobody = User::lookup("nobody").unwrap();
+    assert!(nobody.uid != 0 && nobody.home.is_some());
+    assert!(User::lookup("no-such-user-perfscope").is_err());
+    let path = std::env::temp_dir().join(format!("perfscope-id-{}", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    let paused = Command::new("sh")
+        .args(["-c", "echo $(id -u) $(id -g) $USER $HOME"])
+        .user(nobody.clone())
+        .stdout(file)
+        .spawn_paused()
+        .unwrap();
+    assert!(paused.release().unwrap().wait().unwrap().success());
+    let out = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let home = nobody.home.unwrap();
+    let expected = format!("{} {} nobody {}\n", nobody.uid, nobody.gid, home.display());
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn killed_child() {
+    let paused = Command::new("sleep").arg("30").spawn_paused().unwrap();
+    let mut child = paused.release().unwrap();
+    assert_eq!(child.try_wait().unwrap(), None);
+    child.signal(libc::SIGKILL, false).unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Signaled(libc::SIGKILL));
+}
+
+#[test]
+fn missing_command_is_an_error() {
+    let err = Command::new("no-such-command-perfscope")
+        .spawn_paused()
+        .err();
+    assert!(
+        matches!(err, Some(CaptureError::CommandNotFound { .. })),
+        "{err:?}"
+    );
+    // Found at resolve time but gone at exec time: reported by release.
+    let dir = std::env::temp_dir().join(format!("perfscope-launch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("vanishing");
+    std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let paused = Command::new(&exe).spawn_paused().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = paused.release().err();
+    assert!(
+        matches!(err, Some(CaptureError::CommandNotFound { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn not_executable_is_an_exec_error() {
+    let paused = Command::new("/etc/hostname").spawn_paused().unwrap();
+    let err = paused.release().err();
+    assert!(matches!(err, Some(CaptureError::Exec { .. })), "{err:?}");
+}
+
+#[test]
+fn dropped_paused_child_is_reaped() {
+    let paused = Command::new("true").spawn_paused().unwrap();
+    let pid = paused.pid();
+    drop(paused);
+    // Reaped: no such child any more.
+    // SAFETY: waitpid with a null status pointer is allowed.
+    let r = unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), libc::WNOHANG) };
+    assert_eq!(r, -1);
+}
+
+#[test]
+fn environment_for_user() {
+    let mut c = Command::new("true");
+    c.user(User {
+        uid: 1000,
+        gid: 1000,
+        groups: vec![],
+        name: Some("alice".into()),
+        home: Some("/home/alice".into()),
+    })
+    .env("HOME", "/override")
+    .env_remove("PATH");
+    let env = c.environment();
+    let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!(get("USER"), Some("alice".into()));
+    assert_eq!(get("HOME"), Some("/override".into()));
+    assert_eq!(get("PATH"), None);
+}

@@ -1,0 +1,487 @@
+//! A capture session: the loaded BPF object, its links, and the drain of its ring buffer
+//! into trace events.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use libbpf_rs::{Iter, Link, MapCore, MapFlags, Object, UprobeMultiOpts};
+use trace::{CaptureMode, Event, FunctionId, Syscall};
+
+use crate::config::{Config, Filter, ObjectProbes, page_size};
+use crate::counters::{self, Counters, Layout};
+use crate::error::CaptureError;
+use crate::loader::{self, BpfConfig, MapSizes};
+use crate::record;
+use crate::ring::Ring;
+use crate::{monotonic_ns, preflight, procfs};
+
+/// Programs attached for the whole session (the entry program is attached per object).
+const TRACEPOINTS: [&str; 6] = [
+    "on_sys_enter",
+    "on_sys_exit",
+    "on_fork",
+    "on_exec",
+    "on_exit",
+    "on_rename",
+];
+
+/// What [`Session::attach`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachInfo {
+    pub path: PathBuf,
+    /// Probes attached (distinct file offsets).
+    pub probes: usize,
+    /// Probes dropped because another probe of the object had the same file offset (an
+    /// alias: the first function id given for an offset wins).
+    pub duplicates: usize,
+    /// Wall time of the attach.
+    pub took: Duration,
+}
+
+/// Counters of a session, cheap enough to read for a progress display.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events handed to sinks (all kinds).
+    pub events: u64,
+    /// Syscall events among them.
+    pub syscalls: u64,
+    /// Records the kernel side could not hand over (ring buffer full), all CPUs.
+    pub lost: u64,
+    /// Functions invoked at least once.
+    pub functions_hit: u32,
+    /// Entry probes attached, over `objects` uprobe_multi links.
+    pub probes: usize,
+    pub objects: usize,
+    /// Outermost shadow-stack frames dropped because a thread was more than
+    /// [`STACK_DEPTH`](crate::STACK_DEPTH) probed frames deep.
+    pub stack_overflows: u64,
+    /// Events skipped because a thread's state could not be allocated.
+    pub no_state: u64,
+    /// New processes not followed because the process set was full
+    /// ([`Config::max_processes`]).
+    pub unfollowed: u64,
+    /// Records that did not decode (a bug: please report).
+    pub malformed: u64,
+    /// Bytes waiting in the ring buffer.
+    pub backlog_bytes: u64,
+}
+
+struct EntryLink {
+    _link: Link,
+    probes: usize,
+}
+
+/// A running capture. Dropping it detaches everything; [`Session::finish`] also drains
+/// what is left and reports in-flight syscalls, invocation counts and losses.
+pub struct Session {
+    // Field order is drop order: links go first, so nothing runs on freed maps.
+    entries: Vec<EntryLink>,
+    tracepoints: Vec<Link>,
+    ring: Ring,
+    counters: Counters,
+    obj: Object,
+    mode: CaptureMode,
+    filter: Filter,
+    capacity: u32,
+    poll_interval: Duration,
+    /// Comm events of the tasks that existed at start, handed over at the first poll.
+    seed: Vec<Event>,
+    /// Drops per CPU already reported as `Event::Lost`.
+    lost_seen: Vec<u64>,
+    events: u64,
+    syscalls: u64,
+    malformed: u64,
+}
+
+impl Session {
+    /// Checks privileges and kernel support, loads the BPF programs, seeds the filter,
+    /// starts tracing syscalls and process events, and attaches the entry probes of
+    /// `config.objects`.
+    pub fn start(config: Config) -> Result<Session, CaptureError> {
+        config.validate()?;
+        preflight::check()?;
+        let self_tgid = std::process::id();
+        let full = config.mode == CaptureMode::Full;
+        let capacity = config.effective_function_capacity();
+        let ncpus = libbpf_rs::num_possible_cpus().map_err(|e| CaptureError::Map {
+            map: "counters",
+            source: e,
+        })?;
+        let layout = Layout::new(ncpus, capacity as usize);
+        let ring_bytes = config.effective_ring_bytes();
+
+        let mut bpf = BpfConfig {
+            self_tgid,
+            filter: loader::FILTER_TGIDS,
+            follow: matches!(config.filter, Filter::Tree { .. }),
+            full,
+            max_frames: u32::from(config.max_frames),
+            ncpus: layout.ncpus as u32,
+            func_capacity: capacity,
+            count_rows: layout.rows as u32,
+            ..BpfConfig::default()
+        };
+        match &config.filter {
+            Filter::Cgroup(path) => {
+                let (id, level) = procfs::cgroup(path)?;
+                bpf.filter = loader::FILTER_CGROUP;
+                bpf.cgroup_id = id;
+                bpf.cgroup_level = level;
+            }
+            Filter::Tree { root } => check_pid(*root, self_tgid)?,
+            Filter::Pids(pids) => {
+                for &p in pids {
+                    check_pid(p, self_tgid)?;
+                }
+            }
+        }
+        let sizes = MapSizes {
+            ring_bytes: ring_bytes as u32,
+            counters: u32::try_from(layout.entries()).map_err(|_| {
+                CaptureError::Config(format!("function capacity {capacity} is too large"))
+            })?,
+            tgids: config.max_processes,
+        };
+        let obj = loader::load(bpf, sizes)?;
+
+        let page = page_size();
+        let ring = Ring::new(find_map(&obj, "events")?.as_fd(), ring_bytes, page)
+            .map_err(|e| CaptureError::io("mapping the ring buffer", e))?;
+        let counters = Counters::new(find_map(&obj, "counters")?.as_fd(), layout, page)
+            .map_err(|e| CaptureError::io("mapping the counters", e))?;
+
+        let mut session = Session {
+            entries: Vec::new(),
+            tracepoints: Vec::new(),
+            ring,
+            counters,
+            obj,
+            mode: config.mode,
+            filter: config.filter.clone(),
+            capacity,
+            poll_interval: config.poll_interval,
+            seed: Vec::new(),
+            lost_seen: vec![0; layout.ncpus],
+            events: 0,
+            syscalls: 0,
+            malformed: 0,
+        };
+        for name in TRACEPOINTS {
+            let link = session
+                .program(name)?
+                .attach()
+                .map_err(|source| CaptureError::Attach {
+                    what: format!("BPF program {name}"),
+                    source,
+                })?;
+            session.tracepoints.push(link);
+        }
+        session.seed_filter()?;
+        for object in &config.objects {
+            session.attach(object)?;
+        }
+        Ok(session)
+    }
+
+    fn program(&self, name: &str) -> Result<libbpf_rs::ProgramMut<'_>, CaptureError> {
+        self.obj
+            .progs_mut()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| CaptureError::Layout(format!("no BPF program {name}")))
+    }
+
+    /// Seeds the kernel's process set (after the process tracepoints are attached, then
+    /// once more, so that a process forked meanwhile is not missed) and records the names
+    /// of the threads that already exist.
+    fn seed_filter(&mut self) -> Result<(), CaptureError> {
+        let pids = match self.filter.clone() {
+            Filter::Tree { root } => {
+                self.add_process(root)?;
+                // Descendants may exit meanwhile: only the root must exist.
+                let mut all = vec![root];
+                for _ in 0..2 {
+                    for p in procfs::descendants(root) {
+                        if !all.contains(&p) {
+                            self.insert_tgid(p)?;
+                            all.push(p);
+                        }
+                    }
+                }
+                all
+            }
+            Filter::Pids(pids) => {
+                for &p in &pids {
+                    self.add_process(p)?;
+                }
+                pids
+            }
+            Filter::Cgroup(path) => procfs::cgroup_procs(&path),
+        };
+        let ts = monotonic_ns();
+        for pid in pids {
+            for (tid, comm) in procfs::threads(pid) {
+                self.seed.push(Event::Comm { ts, pid, tid, comm });
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a process (all its threads) to the traced set; with [`Filter::Tree`], its
+    /// future children too. Not available with [`Filter::Cgroup`].
+    pub fn add_process(&mut self, pid: u32) -> Result<(), CaptureError> {
+        if matches!(self.filter, Filter::Cgroup(_)) {
+            return Err(CaptureError::Config(
+                "a cgroup session traces its cgroup; it has no process set".into(),
+            ));
+        }
+        check_pid(pid, std::process::id())?;
+        self.insert_tgid(pid)
+    }
+
+    fn insert_tgid(&mut self, pid: u32) -> Result<(), CaptureError> {
+        find_map(&self.obj, "tgids")?
+            .update(&pid.to_ne_bytes(), &1u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| CaptureError::Map {
+                map: "tgids",
+                source,
+            })
+    }
+
+    /// Attaches the entry probes of one ELF object with a single uprobe_multi link
+    /// (cookie = function id; any process: the kernel filters by the traced set).
+    pub fn attach(&mut self, object: &ObjectProbes) -> Result<AttachInfo, CaptureError> {
+        if self.mode != CaptureMode::Full {
+            return Err(CaptureError::NotFull);
+        }
+        let path = &object.path;
+        std::fs::metadata(path).map_err(|source| CaptureError::Object {
+            path: path.clone(),
+            source,
+        })?;
+        let mut probes = object.probes.clone();
+        if let Some(p) = probes.iter().find(|p| p.func >= self.capacity) {
+            return Err(CaptureError::FunctionCapacity {
+                path: path.clone(),
+                id: p.func,
+                capacity: self.capacity,
+            });
+        }
+        // Stable sort: for aliases (same offset), the first given keeps the probe.
+        probes.sort_by_key(|p| p.file_offset);
+        let given = probes.len();
+        probes.dedup_by_key(|p| p.file_offset);
+        let duplicates = given - probes.len();
+        let started = Instant::now();
+        if !probes.is_empty() {
+            let opts = UprobeMultiOpts {
+                offsets: probes.iter().map(|p| p.file_offset as usize).collect(),
+                cookies: probes.iter().map(|p| u64::from(p.func)).collect(),
+                ..UprobeMultiOpts::default()
+            };
+            let link = self
+                .program("on_entry")?
+                .attach_uprobe_multi_with_opts(-1, path, "", opts)
+                .map_err(|source| {
+                    if preflight::kernel_at_least(6, 6) {
+                        CaptureError::Attach {
+                            what: format!("{} entry probes on {}", probes.len(), path.display()),
+                            source,
+                        }
+                    } else {
+                        CaptureError::KernelTooOld {
+                            release: preflight::kernel_release(),
+                            feature: "uprobe_multi links",
+                            needs: "6.6",
+                            source: Some(source),
+                        }
+                    }
+                })?;
+            self.entries.push(EntryLink {
+                _link: link,
+                probes: probes.len(),
+            });
+        }
+        Ok(AttachInfo {
+            path: path.clone(),
+            probes: probes.len(),
+            duplicates,
+            took: started.elapsed(),
+        })
+    }
+
+    /// Drains every record the kernel has committed, handing the events to `sink`, then
+    /// reports drops since the previous poll as [`Event::Lost`]. Returns the events handed
+    /// over. Does not block.
+    pub fn poll(&mut self, sink: &mut impl FnMut(Event)) -> Result<usize, CaptureError> {
+        let mut n = 0usize;
+        for ev in self.seed.drain(..) {
+            sink(ev);
+            n += 1;
+        }
+        let (mut syscalls, mut malformed) = (0u64, 0u64);
+        let mut count = |ev: Event| {
+            if matches!(ev, Event::Syscall(_)) {
+                syscalls += 1;
+            }
+            n += 1;
+            sink(ev);
+        };
+        self.ring.consume(|rec| {
+            if record::decode(rec, &mut count).is_err() {
+                malformed += 1;
+            }
+        });
+        for cpu in 0..self.counters.ncpus() {
+            let drops = self.counters.stat(cpu, counters::STAT_DROPS);
+            let seen = &mut self.lost_seen[cpu];
+            if drops > *seen {
+                sink(Event::Lost {
+                    ts: monotonic_ns(),
+                    cpu: cpu as u32,
+                    count: drops - *seen,
+                });
+                n += 1;
+                *seen = drops;
+            }
+        }
+        if malformed > 0 {
+            tracing::warn!(malformed, "capture: records that did not decode");
+        }
+        self.events += n as u64;
+        self.syscalls += syscalls;
+        self.malformed += malformed;
+        Ok(n)
+    }
+
+    /// Polls every [`Config::poll_interval`] until `stop` returns true (checked after each
+    /// poll). Call [`Session::finish`] afterwards for what is left.
+    pub fn run_until(
+        &mut self,
+        sink: &mut impl FnMut(Event),
+        mut stop: impl FnMut() -> bool,
+    ) -> Result<(), CaptureError> {
+        loop {
+            self.poll(sink)?;
+            if stop() {
+                return Ok(());
+            }
+            std::thread::sleep(self.poll_interval);
+        }
+    }
+
+    /// Syscalls entered and not returned, one per thread, as of now (`dur: None`): on
+    /// a hang, what each thread is blocked in, with its frames.
+    pub fn in_flight(&self) -> Result<Vec<Syscall>, CaptureError> {
+        let attach_err = |source| CaptureError::Attach {
+            what: "the in-flight syscall iterator".into(),
+            source,
+        };
+        let link = self.program("dump_pending")?.attach().map_err(attach_err)?;
+        let mut iter = Iter::new(&link).map_err(attach_err)?;
+        let mut bytes = Vec::new();
+        iter.read_to_end(&mut bytes)
+            .map_err(|e| CaptureError::io("reading the in-flight syscall iterator", e))?;
+        let mut out = Vec::new();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let Ok((mut s, len)) = record::syscall(rest) else {
+                return Err(CaptureError::Layout(
+                    "an in-flight syscall record does not decode".into(),
+                ));
+            };
+            // A syscall that returned between the snapshot and now still reads as pending.
+            s.dur = None;
+            s.ret = 0;
+            out.push(s);
+            rest = &rest[len..];
+        }
+        out.sort_unstable_by_key(|s| (s.ts, s.tid));
+        Ok(out)
+    }
+
+    /// Invocation counts since start of the functions invoked at least once, by id.
+    pub fn invocations(&self) -> Vec<(FunctionId, u64)> {
+        self.counters.all_invocations()
+    }
+
+    /// Hands the current invocation counts to `sink` as one [`Event::Invocations`].
+    pub fn emit_invocations(&mut self, sink: &mut impl FnMut(Event)) {
+        sink(Event::Invocations {
+            ts: monotonic_ns(),
+            counts: self.invocations(),
+        });
+        self.events += 1;
+    }
+
+    /// Counters for a progress display. Costs a scan of the functions not hit yet.
+    pub fn stats(&mut self) -> Stats {
+        Stats {
+            events: self.events,
+            syscalls: self.syscalls,
+            lost: self.counters.stat_total(counters::STAT_DROPS),
+            functions_hit: self.counters.hit(),
+            probes: self.entries.iter().map(|e| e.probes).sum(),
+            objects: self.entries.len(),
+            stack_overflows: self.counters.stat_total(counters::STAT_STACK_OVERFLOW),
+            no_state: self.counters.stat_total(counters::STAT_NO_STATE),
+            unfollowed: self.counters.stat_total(counters::STAT_TGIDS_FULL),
+            malformed: self.malformed,
+            backlog_bytes: self.ring.backlog(),
+        }
+    }
+
+    /// The ids of the session's BPF links (as `bpftool link` lists them).
+    pub fn link_ids(&self) -> Vec<u32> {
+        self.entries
+            .iter()
+            .map(|e| &e._link)
+            .chain(&self.tracepoints)
+            .filter_map(|l| l.info().ok().map(|i| i.id))
+            .collect()
+    }
+
+    /// Stops tracing, then hands over everything left: the records drained after the
+    /// detach, the syscalls still in flight (`dur: None`), the invocation counts (Full
+    /// mode) and the last losses. Returns the final counters.
+    pub fn finish(mut self, sink: &mut impl FnMut(Event)) -> Result<Stats, CaptureError> {
+        // Detaching waits for running programs, so every record is committed after this.
+        let probes = self.entries.iter().map(|e| e.probes).sum();
+        let objects = self.entries.len();
+        self.entries.clear();
+        self.tracepoints.clear();
+        self.poll(sink)?;
+        for s in self.in_flight()? {
+            sink(Event::Syscall(s));
+            self.events += 1;
+            self.syscalls += 1;
+        }
+        if self.mode == CaptureMode::Full {
+            self.emit_invocations(sink);
+        }
+        Ok(Stats {
+            probes,
+            objects,
+            ..self.stats()
+        })
+    }
+}
+
+fn find_map<'a>(obj: &'a Object, name: &str) -> Result<libbpf_rs::Map<'a>, CaptureError> {
+    obj.maps()
+        .find(|m| m.name() == name)
+        .ok_or_else(|| CaptureError::Layout(format!("no BPF map {name}")))
+}
+
+fn check_pid(pid: u32, self_tgid: u32) -> Result<(), CaptureError> {
+    if pid == self_tgid {
+        return Err(CaptureError::Config(
+            "cannot trace the capturing process itself".into(),
+        ));
+    }
+    if pid == 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(CaptureError::Config(format!("no process {pid}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,515 @@
+//! Session life cycle on the real kernel: nothing left behind after SIGKILL, losses
+//! counted and reported, in-flight syscalls retrievable, the other filters, errors.
+//! Needs root.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use capture::{CaptureError, Command, Config, Filter, ObjectProbes, Probe, Session};
+use common::{build, can_trace, function_offsets, run_full};
+use trace::Event;
+
+const HELPER_ENV: &str = "PERFSCOPE_KILL9_HELPER";
+const TARGET_ENV: &str = "PERFSCOPE_KILL9_PID";
+
+/// Kills a process when a test ends, passed or not.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+    }
+}
+
+fn link_exists(id: u32) -> bool {
+    Process::new("bpftool")
+        .args(["link", "show", "id", &id.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn link_type(id: u32) -> String {
+    let out = Process::new("bpftool")
+        .args(["link", "show", "id", &id.to_string()])
+        .output()
+        .expect("bpftool");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The process [`kill9_leaves_no_links`] kills: traces the process `PERFSCOPE_KILL9_PID`
+/// with probes on the fixture `PERFSCOPE_KILL9_HELPER`, prints its link ids and waits.
+#[test]
+#[ignore = "helper process of kill9_leaves_no_links, run by it"]
+fn kill9_helper() {
+    let (Ok(exe), Ok(pid)) = (std::env::var(HELPER_ENV), std::env::var(TARGET_ENV)) else {
+        return;
+    };
+    let pid: u32 = pid.parse().unwrap();
+    let offsets = function_offsets(Path::new(&exe));
+    let probes = ObjectProbes {
+        path: exe.into(),
+        probes: offsets
+            .values()
+            .enumerate()
+            .map(|(i, &file_offset)| Probe {
+                file_offset,
+                func: i as u32,
+            })
+            .collect(),
+    };
+    let session = Session::start(Config::full(Filter::Pids(vec![pid]), vec![probes])).unwrap();
+    let ids: Vec<String> = session.link_ids().iter().map(u32::to_string).collect();
+    println!("LINKS {}", ids.join(" "));
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn kill9_leaves_no_links() {
+    if !can_trace("kill9_leaves_no_links") {
+        return;
+    }
+    if Process::new("bpftool").arg("version").output().is_err() {
+        eprintln!("skipped kill9_leaves_no_links: needs bpftool");
+        return;
+    }
+    let fx = build("callee_caller");
+    let mut target = Process::new("sleep").arg("60").spawn().unwrap();
+    let _target_guard = KillOnDrop(target.id());
+    let mut helper = Process::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kill9_helper",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HELPER_ENV, &fx.exe)
+        .env(TARGET_ENV, target.id().to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the helper");
+    let _guard = KillOnDrop(helper.id());
+    let mut line = String::new();
+    for l in BufReader::new(helper.stdout.take().unwrap()).lines() {
+        let l = l.unwrap();
+        // libtest prints "test kill9_helper ... " before the test's own output.
+        if let Some(i) = l.find("LINKS ") {
+            line = l[i..].to_string();
+            break;
+        }
+    }
+    let ids: Vec<u32> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|w| w.parse().unwrap())
+        .collect();
+    assert!(ids.len() > 1, "helper said {line:?}");
+    assert!(
+        ids.iter().all(|&id| link_exists(id)),
+        "links {ids:?} not listed"
+    );
+    // bpftool 7.1 (Debian 12) predates the name: BPF_LINK_TYPE_UPROBE_MULTI is 12.
+    assert!(
+        ids.iter().any(|&id| {
+            let t = link_type(id);
+            t.contains("uprobe_multi") || t.contains("type 12 ")
+        }),
+        "no uprobe_multi link among {ids:?}"
+    );
+
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(helper.id() as i32, libc::SIGKILL) };
+    helper.wait().unwrap();
+    target.kill().unwrap();
+    target.wait().unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ids.iter().any(|&id| link_exists(id)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<u32> = ids.iter().copied().filter(|&id| link_exists(id)).collect();
+    assert!(left.is_empty(), "links survived SIGKILL: {left:?}");
+    let events = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
+    let name = fx.exe.to_string_lossy();
+    assert!(
+        !events.contains(name.as_ref()),
+        "tracefs uprobes left on the fixture:\n{events}"
+    );
+}
+
+#[test]
+fn ring_buffer_overflow_is_counted_and_reported() {
+    if !can_trace("ring_buffer_overflow_is_counted_and_reported") {
+        return;
+    }
+    let fx = build("storm");
+    let n = 200_000u64;
+    let paused = Command::new(&fx.exe)
+        .arg(n.to_string())
+        .spawn_paused()
+        .unwrap();
+    let mut config = Config::syscalls_only(Filter::Tree { root: paused.pid() });
+    config.ring_bytes = 4096;
+    let session = Session::start(config).unwrap();
+    let mut child = paused.release().unwrap();
+    // No drain while it runs: the one-page buffer fills within a few dozen syscalls.
+    assert!(child.wait().unwrap().success());
+    let mut events = Vec::new();
+    let stats = session.finish(&mut |e| events.push(e)).unwrap();
+    let reported: u64 = events
+        .iter()
+        .map(|e| match e {
+            Event::Lost { count, .. } => *count,
+            _ => 0,
+        })
+        .sum();
+    let getppid = trace::syscall_number("getppid").unwrap();
+    let kept = events
+        .iter()
+        .filter(|e| matches!(e, Event::Syscall(s) if s.nr == getppid))
+        .count() as u64;
+    assert!(stats.lost > 0, "{stats:?}");
+    assert_eq!(
+        reported, stats.lost,
+        "every loss is reported as Event::Lost"
+    );
+    assert!(kept < n / 10, "kept {kept}");
+    // Every getppid is either delivered or counted lost.
+    assert!(
+        kept + stats.lost >= n,
+        "kept {kept} + lost {} < {n}",
+        stats.lost
+    );
+}
+
+#[test]
+fn blocked_syscall_is_reported_in_flight() {
+    if !can_trace("blocked_syscall_is_reported_in_flight") {
+        return;
+    }
+    let fx = build("blocker");
+    let offsets = function_offsets(&fx.exe);
+    let names: Vec<&String> = offsets.keys().collect();
+    let probes = ObjectProbes {
+        path: fx.exe.clone(),
+        probes: offsets
+            .values()
+            .enumerate()
+            .map(|(i, &file_offset)| Probe {
+                file_offset,
+                func: i as u32,
+            })
+            .collect(),
+    };
+    let paused = Command::new(&fx.exe).spawn_paused().unwrap();
+    let root = paused.pid();
+    let mut session = Session::start(Config::full(Filter::Tree { root }, vec![probes])).unwrap();
+    let mut child = paused.release().unwrap();
+    let _guard = KillOnDrop(root);
+    let read = trace::syscall_number("read").unwrap();
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let blocked = loop {
+        session.poll(&mut |e| events.push(e)).unwrap();
+        let now = session.in_flight().unwrap();
+        if let Some(s) = now.iter().find(|s| s.pid == root && s.nr == read) {
+            break *s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the read never showed up in flight"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let frame_names = |s: &trace::Syscall| -> Vec<String> {
+        s.frames()
+            .iter()
+            .map(|f| names[f.func as usize].clone())
+            .collect()
+    };
+    assert_eq!(blocked.dur, None);
+    assert_eq!(frame_names(&blocked)[..2], ["blocked_read", "main"]);
+
+    // Stopping the capture while it is blocked: finish reports it.
+    session.finish(&mut |e| events.push(e)).unwrap();
+    let reported: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            // (The dynamic loader's reads returned.)
+            Event::Syscall(s) if s.pid == root && s.nr == read && s.dur.is_none() => Some(*s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].ts, blocked.ts);
+    assert_eq!(frame_names(&reported[0])[..2], ["blocked_read", "main"]);
+    child.signal(libc::SIGKILL, false).unwrap();
+    assert_eq!(
+        child.wait().unwrap(),
+        capture::ExitStatus::Signaled(libc::SIGKILL)
+    );
+}
+
+#[test]
+fn killed_process_exit_code_and_interrupted_syscall() {
+    if !can_trace("killed_process_exit_code_and_interrupted_syscall") {
+        return;
+    }
+    let fx = build("blocker");
+    let paused = Command::new(&fx.exe).spawn_paused().unwrap();
+    let root = paused.pid();
+    let session = Session::start(Config::syscalls_only(Filter::Tree { root })).unwrap();
+    let mut child = paused.release().unwrap();
+    let _guard = KillOnDrop(root);
+    let read = trace::syscall_number("read").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !session.in_flight().unwrap().iter().any(|s| s.nr == read) {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.signal(libc::SIGKILL, false).unwrap();
+    child.wait().unwrap();
+    let mut events = Vec::new();
+    session.finish(&mut |e| events.push(e)).unwrap();
+    // The read returned (interrupted), then the thread died of SIGKILL.
+    assert!(events.iter().any(
+        |e| matches!(e, Event::Syscall(s) if s.pid == root && s.nr == read && s.dur.is_some())
+    ));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::Exit { pid, code, .. } if *pid == root && *code == -libc::SIGKILL)
+    ));
+}
+
+#[test]
+fn pid_list_does_not_follow_children() {
+    if !can_trace("pid_list_does_not_follow_children") {
+        return;
+    }
+    let fx = build("fork_exec");
+    let paused = Command::new(&fx.exe).spawn_paused().unwrap();
+    let root = paused.pid();
+    let session = Session::start(Config::syscalls_only(Filter::Pids(vec![root]))).unwrap();
+    let mut child = paused.release().unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut events = Vec::new();
+    session.finish(&mut |e| events.push(e)).unwrap();
+    let count = |name: &str| {
+        let nr = trace::syscall_number(name).unwrap();
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Syscall(s) if s.nr == nr))
+            .count()
+    };
+    assert_eq!(count("getuid"), 1, "the listed process is traced");
+    assert_eq!(count("getsid"), 0, "its child is not");
+    assert!(events.iter().all(|e| match e {
+        Event::Syscall(s) => s.pid == root && s.frames().is_empty(),
+        _ => true,
+    }));
+}
+
+#[test]
+fn cgroup_filter_traces_only_the_cgroup() {
+    if !can_trace("cgroup_filter_traces_only_the_cgroup") {
+        return;
+    }
+    let base = Path::new("/sys/fs/cgroup");
+    if !base.join("cgroup.procs").exists() {
+        eprintln!("skipped cgroup_filter_traces_only_the_cgroup: no cgroup v2 at {base:?}");
+        return;
+    }
+    let dir = base.join(format!("perfscope-test-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap();
+    let fx = build("storm");
+    let inside = Command::new(&fx.exe).arg("1000").spawn_paused().unwrap();
+    let outside = Command::new(&fx.exe).arg("1000").spawn_paused().unwrap();
+    let (pin, pout) = (inside.pid(), outside.pid());
+    std::fs::write(dir.join("cgroup.procs"), pin.to_string()).unwrap();
+    let session = Session::start(Config::syscalls_only(Filter::Cgroup(dir.clone())));
+    let session = match session {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir(&dir);
+            panic!("{e}");
+        }
+    };
+    let mut a = inside.release().unwrap();
+    let mut b = outside.release().unwrap();
+    a.wait().unwrap();
+    b.wait().unwrap();
+    let mut events = Vec::new();
+    session.finish(&mut |e| events.push(e)).unwrap();
+    std::fs::remove_dir(&dir).unwrap();
+    let getppid = trace::syscall_number("getppid").unwrap();
+    let from = |pid: u32| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Syscall(s) if s.pid == pid && s.nr == getppid))
+            .count()
+    };
+    assert_eq!(from(pin), 1000);
+    assert_eq!(from(pout), 0);
+    // The seed lists the threads already in the cgroup.
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Comm { pid, .. } if *pid == pin))
+    );
+}
+
+#[test]
+fn configuration_errors_are_typed() {
+    let err = Session::start(Config::syscalls_only(Filter::Pids(Vec::new()))).err();
+    assert!(matches!(err, Some(CaptureError::Config(_))), "{err:?}");
+    let mut c = Config::syscalls_only(Filter::Tree { root: 1 });
+    c.max_frames = 9;
+    assert!(matches!(
+        Session::start(c).err(),
+        Some(CaptureError::Config(_))
+    ));
+    let mut c = Config::syscalls_only(Filter::Tree { root: 1 });
+    c.objects.push(ObjectProbes {
+        path: "/bin/true".into(),
+        probes: vec![],
+    });
+    assert!(matches!(
+        Session::start(c).err(),
+        Some(CaptureError::NotFull)
+    ));
+    if !can_trace("configuration_errors_are_typed (kernel part)") {
+        return;
+    }
+    let me = std::process::id();
+    let err = Session::start(Config::syscalls_only(Filter::Tree { root: me })).err();
+    assert!(matches!(err, Some(CaptureError::Config(_))), "{err:?}");
+
+    let paused = Command::new("true").spawn_paused().unwrap();
+    let filter = Filter::Tree { root: paused.pid() };
+    let mut session = Session::start(Config::syscalls_only(filter.clone())).unwrap();
+    let probes = ObjectProbes {
+        path: "/bin/true".into(),
+        probes: vec![Probe {
+            file_offset: 0x1000,
+            func: 0,
+        }],
+    };
+    assert!(matches!(
+        session.attach(&probes),
+        Err(CaptureError::NotFull)
+    ));
+    drop(session);
+
+    let mut config = Config::full(filter, Vec::new());
+    config.function_capacity = Some(1);
+    let mut session = Session::start(config).unwrap();
+    let err = session.attach(&ObjectProbes {
+        path: "/no/such/binary".into(),
+        probes: probes.probes.clone(),
+    });
+    assert!(matches!(err, Err(CaptureError::Object { .. })), "{err:?}");
+    let err = session.attach(&ObjectProbes {
+        path: "/bin/true".into(),
+        probes: vec![Probe {
+            file_offset: 0x1000,
+            func: 1,
+        }],
+    });
+    assert!(
+        matches!(
+            err,
+            Err(CaptureError::FunctionCapacity {
+                id: 1,
+                capacity: 1,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(session.stats().probes, 0);
+    drop(session);
+    drop(paused);
+}
+
+#[test]
+fn duplicate_offsets_are_probed_once_and_counters_add_up() {
+    if !can_trace("duplicate_offsets_are_probed_once_and_counters_add_up") {
+        return;
+    }
+    let fx = build("invocations");
+    let mut leaf_alias = 0;
+    let run = run_full(&fx, &["10"], |c| {
+        // A second id on an existing offset (an alias): the first id keeps the probe.
+        let first = c.objects[0].probes[0];
+        leaf_alias = c.objects[0].probes.len() as u32;
+        c.objects[0].probes.push(Probe {
+            file_offset: first.file_offset,
+            func: leaf_alias,
+        });
+    });
+    assert!(run.status.success());
+    assert_eq!(run.stats.objects, 1);
+    assert_eq!(run.stats.probes, run.ids.len(), "{:?}", run.stats);
+    assert_eq!(run.stats.events, run.events.len() as u64);
+    let Some(Event::Invocations { counts, .. }) = run.events.last() else {
+        panic!("no invocation counts at the end");
+    };
+    assert_eq!(run.stats.functions_hit as usize, counts.len());
+    assert!(counts.iter().all(|(f, _)| *f != leaf_alias));
+    assert_eq!(run.invocations("leaf"), Some(10));
+    assert_eq!(run.stats.lost, 0);
+}
+
+/// Run by [`unprivileged_start_says_what_is_missing`] as user nobody.
+#[test]
+#[ignore = "helper process of unprivileged_start_says_what_is_missing, run by it"]
+fn unprivileged_helper() {
+    if std::env::var_os("PERFSCOPE_UNPRIVILEGED_HELPER").is_none() {
+        return;
+    }
+    match Session::start(Config::syscalls_only(Filter::Tree { root: 1 })) {
+        Err(e @ CaptureError::NotPrivileged { .. }) => println!("ERR {e}"),
+        other => println!("UNEXPECTED {:?}", other.err()),
+    }
+}
+
+#[test]
+fn unprivileged_start_says_what_is_missing() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || Process::new("setpriv").arg("--help").output().is_err() {
+        eprintln!("skipped unprivileged_start_says_what_is_missing: needs root and setpriv");
+        return;
+    }
+    let out = Process::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "unprivileged_helper", "--ignored", "--nocapture"])
+        .env("PERFSCOPE_UNPRIVILEGED_HELPER", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.find("ERR ").map(|i| &l[i..]));
+    let Some(line) = line else {
+        panic!(
+            "helper said:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    assert!(
+        line.contains("needs root") && line.contains("CAP_BPF"),
+        "{line}"
+    );
+}

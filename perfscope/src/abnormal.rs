@@ -1,0 +1,364 @@
+//! What is abnormal in the window: clusters of units that appeared, became more frequent
+//! or slower after the onset (per thread group), clusters that vanished, threads that
+//! went silent while on CPU (a spin makes no syscalls), and threads stuck in a syscall.
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::cluster::Clustering;
+use crate::unit::Unit;
+use crate::window::{Call, Window};
+
+/// Threads are grouped by name: the workers of a pool behave alike.
+#[derive(Clone, Debug, Default)]
+pub struct Groups {
+    pub of_thread: Vec<u32>,
+    pub names: Vec<String>,
+}
+
+impl Groups {
+    pub fn of(w: &Window) -> Groups {
+        let mut ids: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut g = Groups::default();
+        for t in &w.threads {
+            let name = if t.comm.is_empty() { "?" } else { t.comm.as_str() };
+            let next = ids.len() as u32;
+            let id = *ids.entry(name).or_insert_with(|| {
+                g.names.push(name.to_string());
+                next
+            });
+            g.of_thread.push(id);
+        }
+        g
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AbnormalParams {
+    /// A silent thread has made no syscall for at least this long...
+    pub silent_min_ns: u64,
+    /// ...and for this many times its longest normal pause.
+    pub silent_gap_factor: f64,
+    /// A thread is blocked when a syscall has been pending this long...
+    pub blocked_min_ns: u64,
+    /// ...and this many times the longest normal duration of that syscall in its group.
+    pub blocked_factor: f64,
+    /// Evidence below this score is dropped.
+    pub min_score: f64,
+    /// Units kept per evidence (the most recent), to bound the matching work.
+    pub max_units: usize,
+}
+
+impl Default for AbnormalParams {
+    fn default() -> Self {
+        AbnormalParams {
+            silent_min_ns: 2_000_000_000,
+            silent_gap_factor: 5.0,
+            blocked_min_ns: 1_000_000_000,
+            blocked_factor: 10.0,
+            min_score: 0.5,
+            max_units: 400,
+        }
+    }
+}
+
+/// Kinds of evidence, in the words of the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Units of a shape the group did not show before the onset.
+    New,
+    /// Units of a known shape, much more often.
+    MoreFrequent,
+    /// Units of a known shape, much slower.
+    Slower,
+    /// Units the group did before and stopped doing.
+    Vanished,
+    /// A thread making no syscalls while using the CPU.
+    Spinning,
+    /// A thread that went quiet; its CPU use is unknown.
+    Silent,
+    /// A thread stuck in one syscall.
+    Blocked,
+}
+
+/// One piece of evidence.
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    pub kind: Kind,
+    pub group: u32,
+    pub cluster: Option<u32>,
+    pub thread: Option<u32>,
+    pub score: f64,
+    /// Indices into the units: the abnormal ones (most recent last).
+    pub units: Vec<u32>,
+    /// Indices of the same group's units before the onset, for contrast.
+    pub normal_units: Vec<u32>,
+    /// Units per second before and after the onset.
+    pub rate: (f64, f64),
+    /// Median unit duration before and after, ns.
+    pub median_ns: (u64, u64),
+    /// For `Blocked`: the pending syscall.
+    pub pending: Option<Call>,
+    pub first_ts: u64,
+    pub last_ts: u64,
+}
+
+/// Natural log of the Poisson upper tail P(X >= k) for mean `lambda`.
+fn ln_upper_tail(k: u64, lambda: f64) -> f64 {
+    if k == 0 {
+        return 0.0;
+    }
+    // sum terms from k upward in log space; terms shrink once i > lambda
+    let ln_term = |i: u64| -> f64 { i as f64 * lambda.ln() - lambda - ln_factorial(i) };
+    let mut acc = ln_term(k);
+    let mut i = k + 1;
+    loop {
+        let t = ln_term(i);
+        let (hi, lo) = if acc > t { (acc, t) } else { (t, acc) };
+        acc = hi + (lo - hi).exp().ln_1p();
+        if (t < acc - 40.0 && i as f64 > lambda) || i > k + 100_000 {
+            break;
+        }
+        i += 1;
+    }
+    acc.min(0.0)
+}
+
+/// Natural log of the Poisson lower tail P(X <= k).
+fn ln_lower_tail(k: u64, lambda: f64) -> f64 {
+    let ln_term = |i: u64| -> f64 { i as f64 * lambda.ln() - lambda - ln_factorial(i) };
+    let mut acc = f64::NEG_INFINITY;
+    for i in 0..=k {
+        let t = ln_term(i);
+        let (hi, lo) = if acc > t { (acc, t) } else { (t, acc) };
+        acc = if hi == f64::NEG_INFINITY {
+            hi
+        } else {
+            hi + (lo - hi).exp().ln_1p()
+        };
+    }
+    acc.min(0.0)
+}
+
+fn ln_factorial(n: u64) -> f64 {
+    if n < 20 {
+        (2..=n).map(|i| (i as f64).ln()).sum()
+    } else {
+        // Stirling with the first correction term
+        let x = n as f64;
+        x * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI * x).ln() + 1.0 / (12.0 * x)
+    }
+}
+
+/// How surprising the count is, as a gate in [0, 1]: 1 once p < 1e-5.
+fn gate(ln_p: f64) -> f64 {
+    (-ln_p / (5.0 * std::f64::consts::LN_10)).clamp(0.0, 1.0)
+}
+
+fn median(v: &mut [u64]) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let m = v.len() / 2;
+    *v.select_nth_unstable(m).1
+}
+
+fn quantile(v: &mut [u64], q: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    *v.select_nth_unstable(i).1
+}
+
+/// Finds the evidence in `w` split at `onset`.
+pub fn find(
+    w: &Window,
+    units: &[Unit],
+    cl: &Clustering,
+    groups: &Groups,
+    onset: u64,
+    p: &AbnormalParams,
+) -> Vec<Evidence> {
+    let t_n = (onset.saturating_sub(first_ts(w)) as f64 / 1e9).max(1e-3);
+    let t_a = (w.end.saturating_sub(onset) as f64 / 1e9).max(1e-3);
+    let mut out = Vec::new();
+
+    // per (cluster, group): units before and after
+    let mut cells: FxHashMap<(u32, u32), (Vec<u32>, Vec<u32>)> = FxHashMap::default();
+    let mut normal_of_group: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for (i, u) in units.iter().enumerate() {
+        let g = groups.of_thread[u.thread as usize];
+        let cell = cells.entry((cl.of_unit[i], g)).or_default();
+        if u.start < onset {
+            cell.0.push(i as u32);
+            normal_of_group.entry(g).or_default().push(i as u32);
+        } else {
+            cell.1.push(i as u32);
+        }
+    }
+    let recent = |v: &[u32], n: usize| v[v.len().saturating_sub(n)..].to_vec();
+    let mut keys: Vec<(u32, u32)> = cells.keys().copied().collect();
+    keys.sort_unstable();
+    for (c, g) in keys {
+        let (before, after) = &cells[&(c, g)];
+        let (n_n, n_a) = (before.len() as u64, after.len() as u64);
+        // half a unit of pseudo-count on each side keeps rare shapes from looking new
+        let r_n = (n_n as f64 + 0.5) / t_n;
+        let r_a = (n_a as f64 + 0.5) / t_a;
+        let lift = (r_a / r_n).ln();
+        let mut durs_n: Vec<u64> = before.iter().map(|&i| units[i as usize].duration()).collect();
+        let mut durs_a: Vec<u64> = after.iter().map(|&i| units[i as usize].duration()).collect();
+        let (med_n, med_a) = (median(&mut durs_n), median(&mut durs_a));
+        let p90_n = quantile(&mut durs_n, 0.9);
+        let normal_units = recent(normal_of_group.get(&g).map_or(&[][..], |v| v), 4 * p.max_units);
+        let mk = |kind, score: f64, sel: Vec<u32>| {
+            let first_ts = sel.first().map_or(0, |&i| units[i as usize].start);
+            let last_ts = sel.last().map_or(0, |&i| units[i as usize].end);
+            Evidence {
+                kind,
+                group: g,
+                cluster: Some(c),
+                thread: None,
+                score,
+                units: sel,
+                normal_units: normal_units.clone(),
+                rate: (n_n as f64 / t_n, n_a as f64 / t_a),
+                median_ns: (med_n, med_a),
+                pending: None,
+                first_ts,
+                last_ts,
+            }
+        };
+        if lift > 0.0 {
+            let lambda = r_n * t_a;
+            let score = lift * gate(ln_upper_tail(n_a, lambda));
+            let kind = if n_n == 0 { Kind::New } else { Kind::MoreFrequent };
+            if score >= p.min_score {
+                out.push(mk(kind, score, recent(after, p.max_units)));
+            }
+        } else if n_n >= 5 {
+            let lambda = (n_n as f64 / t_n) * t_a;
+            let score = -lift * gate(ln_lower_tail(n_a, lambda));
+            if score >= p.min_score {
+                out.push(mk(Kind::Vanished, score, recent(before, p.max_units)));
+            }
+        }
+        if n_n >= 3 && n_a >= 3 && med_a > p90_n.max(med_n) && med_n > 0 {
+            let score = (med_a as f64 / p90_n.max(med_n) as f64).ln() * (n_a as f64).ln_1p().min(3.0) / 3.0;
+            if score >= p.min_score {
+                out.push(mk(Kind::Slower, score, recent(after, p.max_units)));
+            }
+        }
+    }
+    threads(w, units, groups, onset, p, &mut out);
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(&b.kind)));
+    out
+}
+
+fn first_ts(w: &Window) -> u64 {
+    w.threads
+        .iter()
+        .filter_map(|t| t.calls.first().map(|c| c.ts))
+        .min()
+        .unwrap_or(w.start)
+        .max(w.start)
+}
+
+/// Silent and blocked threads.
+fn threads(
+    w: &Window,
+    units: &[Unit],
+    groups: &Groups,
+    onset: u64,
+    p: &AbnormalParams,
+    out: &mut Vec<Evidence>,
+) {
+    // longest normal duration per (group, syscall), for "blocked longer than usual"
+    let mut longest: FxHashMap<(u32, u16), u64> = FxHashMap::default();
+    for (ti, t) in w.threads.iter().enumerate() {
+        let g = groups.of_thread[ti];
+        for c in t.calls.iter().filter(|c| c.ts < onset && !c.is_pending()) {
+            let e = longest.entry((g, c.nr)).or_default();
+            *e = (*e).max(c.dur);
+        }
+    }
+    // units of each thread, to hand the last ones in as evidence
+    let mut of_thread: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for (i, u) in units.iter().enumerate() {
+        of_thread.entry(u.thread).or_default().push(i as u32);
+    }
+    for (ti, t) in w.threads.iter().enumerate() {
+        let Some(last) = t.calls.last() else { continue };
+        if t.exited.is_some() {
+            continue;
+        }
+        let g = groups.of_thread[ti];
+        let tu = of_thread.get(&(ti as u32)).map_or(&[][..], |v| v);
+        let last_units = tu[tu.len().saturating_sub(2)..].to_vec();
+        let normal_units: Vec<u32> = tu
+            .iter()
+            .copied()
+            .filter(|&i| units[i as usize].start < onset)
+            .collect();
+        let normal_units = normal_units[normal_units.len().saturating_sub(4 * p.max_units)..].to_vec();
+        let ev = |kind, score, pending| Evidence {
+            kind,
+            group: g,
+            cluster: None,
+            thread: Some(ti as u32),
+            score,
+            units: last_units.clone(),
+            normal_units: normal_units.clone(),
+            rate: (0.0, 0.0),
+            median_ns: (0, 0),
+            pending,
+            first_ts: last.ts,
+            last_ts: w.end,
+        };
+        if last.is_pending() {
+            let stuck = w.end.saturating_sub(last.ts);
+            let usual = longest.get(&(g, last.nr)).copied().unwrap_or(0);
+            if stuck >= p.blocked_min_ns && stuck as f64 >= p.blocked_factor * usual as f64 {
+                // a thread idle since before the trouble is less telling than one that
+                // blocked after it began
+                let since_onset = if last.ts + 1_000_000_000 >= onset { 1.0 } else { 0.3 };
+                let score = since_onset * (stuck as f64 / p.blocked_min_ns as f64).ln_1p().min(4.0);
+                if score >= p.min_score {
+                    out.push(ev(Kind::Blocked, score, Some(*last)));
+                }
+            }
+            continue;
+        }
+        let quiet_since = last.end(w.end);
+        let quiet = w.end.saturating_sub(quiet_since);
+        let normal_calls = t.calls.iter().filter(|c| c.ts < onset).count();
+        if quiet < p.silent_min_ns || normal_calls < 10 {
+            continue;
+        }
+        let longest_pause = t
+            .calls
+            .windows(2)
+            .filter(|c| c[1].ts < onset)
+            .map(|c| c[1].ts.saturating_sub(c[0].end(w.end)))
+            .max()
+            .unwrap_or(0);
+        if (quiet as f64) < p.silent_gap_factor * longest_pause as f64 {
+            continue;
+        }
+        // a thread outside any syscall is in user space: running, or waiting for a CPU
+        let busy = t
+            .cpu_between(quiet_since, w.end)
+            .map(|(cpu, span)| cpu as f64 / span.max(1) as f64);
+        match busy {
+            // on a busy machine a spinning thread also waits for its turn on a CPU
+            Some(b) if b >= 0.1 => out.push(ev(Kind::Spinning, 3.0 + 3.0 * b.min(1.0), None)),
+            Some(_) => {}
+            None => out.push(ev(Kind::Silent, 2.5, None)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

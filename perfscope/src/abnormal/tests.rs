@@ -1,0 +1,147 @@
+//! Evidence on small synthetic windows, one case per kind.
+
+use super::*;
+use crate::cluster::{ClusterParams, cluster};
+use crate::unit::{UnitParams, split};
+use crate::window::{PENDING, StateSample, Thread};
+
+const S: u64 = 1_000_000_000;
+
+fn nr(name: &str) -> u16 {
+    trace::syscall_number(name).unwrap() as u16
+}
+
+/// A request every `every_ms` from `from` to `to` seconds: the named syscalls 100 µs apart.
+fn requests(from: u64, to: u64, every_ms: u64, names: &[&str]) -> Vec<Call> {
+    let mut v = Vec::new();
+    let mut t = from * S;
+    while t < to * S {
+        for (k, n) in names.iter().enumerate() {
+            v.push(Call {
+                ts: t + k as u64 * 100_000,
+                dur: 20_000,
+                ret: 0,
+                nr: nr(n),
+                cpu: 0,
+            });
+        }
+        t += every_ms * 1_000_000;
+    }
+    v
+}
+
+fn thread(tid: u32, comm: &str, calls: Vec<Call>) -> Thread {
+    Thread {
+        pid: 1,
+        tid,
+        comm: comm.into(),
+        calls,
+        ..Thread::default()
+    }
+}
+
+fn evidence(w: &Window, onset_s: u64) -> Vec<Evidence> {
+    let units = split(w, &UnitParams::default());
+    let cl = cluster(&units, w, &ClusterParams::default());
+    find(w, &units, &cl, &Groups::of(w), onset_s * S, &AbnormalParams::default())
+}
+
+fn window(threads: Vec<Thread>) -> Window {
+    Window {
+        start: 0,
+        end: 60 * S,
+        threads,
+        ..Window::default()
+    }
+}
+
+#[test]
+fn poisson_tails_match_known_values() {
+    // P(X >= 3 | 1) = 1 - e^-1 (1 + 1 + 1/2) = 0.080301...
+    assert!((ln_upper_tail(3, 1.0).exp() - 0.0803014).abs() < 1e-6);
+    // P(X <= 1 | 4) = e^-4 (1 + 4) = 0.0915782...
+    assert!((ln_lower_tail(1, 4.0).exp() - 0.0915782).abs() < 1e-6);
+    assert_eq!(ln_upper_tail(0, 3.0), 0.0);
+    assert!(ln_upper_tail(500, 0.1) < -1000.0);
+}
+
+#[test]
+fn a_new_kind_of_unit_is_new_evidence_in_its_group() {
+    let w = window(vec![
+        thread(1, "worker", requests(0, 60, 20, &["read", "sendto"])),
+        thread(2, "flusher", requests(40, 60, 10, &["pwrite64", "fsync"])),
+    ]);
+    let ev = evidence(&w, 40);
+    let top = &ev[0];
+    assert_eq!(top.kind, Kind::New, "{ev:?}");
+    assert_eq!(top.group, 1);
+    assert!(ev.iter().all(|e| e.group != 0), "the steady worker is normal: {ev:?}");
+}
+
+#[test]
+fn the_same_units_much_more_often_are_more_frequent() {
+    let mut calls = requests(0, 40, 1000, &["clock_nanosleep"]);
+    calls.extend(requests(40, 60, 50, &["clock_nanosleep"]));
+    let w = window(vec![thread(1, "maint", calls)]);
+    let ev = evidence(&w, 40);
+    assert_eq!(ev[0].kind, Kind::MoreFrequent, "{ev:?}");
+    assert!(ev[0].rate.1 > 10.0 * ev[0].rate.0);
+}
+
+#[test]
+fn slower_units_of_a_known_shape_are_slower() {
+    let mut calls = requests(0, 40, 50, &["read", "write"]);
+    let mut slow = requests(40, 60, 50, &["read", "write"]);
+    for c in slow.iter_mut().filter(|c| c.nr == nr("write")) {
+        c.ts += 3_000_000;
+    }
+    calls.extend(slow);
+    let w = window(vec![thread(1, "srv", calls)]);
+    let ev = evidence(&w, 40);
+    assert!(ev.iter().any(|e| e.kind == Kind::Slower), "{ev:?}");
+}
+
+#[test]
+fn a_thread_quiet_while_on_cpu_is_spinning_and_one_stuck_in_a_syscall_is_blocked() {
+    let mut spinner = thread(1, "loop", requests(0, 45, 20, &["epoll_wait", "read", "writev"]));
+    spinner.states = (0..60)
+        .map(|s| StateSample {
+            ts: s * S,
+            state: b'R',
+            cpu_ns: if s < 45 { s * 10_000_000 } else { 450_000_000 + (s - 45) * 950_000_000 },
+        })
+        .collect();
+    let mut blocked_calls = requests(0, 44, 20, &["recvfrom", "sendto"]);
+    blocked_calls.push(Call {
+        ts: 44 * S,
+        dur: PENDING,
+        ret: 0,
+        nr: nr("clock_nanosleep"),
+        cpu: 1,
+    });
+    let blocked = thread(2, "handler", blocked_calls);
+    let w = window(vec![spinner, blocked]);
+    let ev = evidence(&w, 44);
+    let spin = ev.iter().find(|e| e.kind == Kind::Spinning).expect("spinning thread");
+    assert_eq!(spin.thread, Some(0));
+    let stuck = ev.iter().find(|e| e.kind == Kind::Blocked).expect("blocked thread");
+    assert_eq!(stuck.pending.map(|c| c.nr), Some(nr("clock_nanosleep")));
+}
+
+#[test]
+fn an_idle_thread_parked_since_the_start_is_not_blocked_evidence() {
+    let mut calls = requests(0, 1, 100, &["futex"]);
+    calls.push(Call {
+        ts: 2 * S,
+        dur: PENDING,
+        ret: 0,
+        nr: nr("futex"),
+        cpu: 0,
+    });
+    let w = window(vec![
+        thread(1, "idle", calls),
+        thread(2, "srv", requests(0, 60, 20, &["read", "write"])),
+    ]);
+    let ev = evidence(&w, 40);
+    assert!(ev.iter().all(|e| e.kind != Kind::Blocked || e.score < 1.5), "{ev:?}");
+}

@@ -1,0 +1,306 @@
+//! One analysis, start to end: units, onset, clusters, evidence, ranking, path, report.
+
+use std::time::Instant;
+
+use crate::abnormal::{self, AbnormalParams, Evidence, Groups, Kind};
+use crate::cluster::{self, ClusterParams, Clustering};
+use crate::onset::{self, OnsetParams};
+use crate::rank::{self, Matcher, RankParams};
+use crate::report::{
+    Activity, Database, EvidenceOut, Onset, Ranked, Report, Span, Stats, Step, Verdict,
+    REPORT_VERSION,
+};
+use crate::signature::Compiled;
+use crate::unit::{self, Unit, UnitParams};
+use crate::window::Window;
+
+/// Every knob of the analysis.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Params {
+    pub units: UnitParams,
+    pub cluster: ClusterParams,
+    pub onset: OnsetParams,
+    pub abnormal: AbnormalParams,
+    pub rank: RankParams,
+    /// Use this as the normal part instead of detecting the onset.
+    pub normal: Option<Span>,
+    /// Use this as the abnormal part instead of detecting the onset.
+    pub abnormal_span: Option<Span>,
+}
+
+/// What raised the alarm, for the report.
+#[derive(Clone, Debug, Default)]
+pub struct Alarm {
+    pub source: String,
+    pub realtime_ns: Option<u64>,
+}
+
+/// Analyses `w` (whose `end` is the alarm time) against `db`.
+pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Params) -> Report {
+    let started = Instant::now();
+    let mut warnings = Vec::new();
+    if w.lost > 0 {
+        warnings.push(format!(
+            "{} events were lost in the kernel during the window: rare behaviour may be missing \
+             (raise --ring-mb)",
+            w.lost
+        ));
+    }
+    if !db.unknown_syscalls.is_empty() {
+        warnings.push(format!(
+            "the signature database names syscalls this architecture lacks: {}",
+            db.unknown_syscalls.join(", ")
+        ));
+    }
+    let groups = Groups::of(w);
+    let mut units = unit::split(w, &p.units);
+    let first = w
+        .threads
+        .iter()
+        .filter_map(|t| t.calls.first().map(|c| c.ts))
+        .min()
+        .unwrap_or(w.start);
+
+    // the split into a normal and an abnormal part
+    let onset = match (p.normal, p.abnormal_span) {
+        (n, Some(a)) => {
+            let normal = n.unwrap_or(Span { start: first, end: a.start });
+            units.retain(|u| {
+                (u.start >= normal.start && u.start < normal.end)
+                    || (u.start >= a.start && u.start <= a.end)
+            });
+            Some(Onset { ts: a.start, score: 0.0, detected: true, how: "given".into(), normal, abnormal: a })
+        }
+        (Some(n), None) => {
+            units.retain(|u| u.start >= n.start);
+            Some(Onset {
+                ts: n.end,
+                score: 0.0,
+                detected: true,
+                how: "given".into(),
+                normal: n,
+                abnormal: Span { start: n.end, end: w.end },
+            })
+        }
+        (None, None) => match onset::detect(w, &groups.of_thread, &p.onset) {
+            Some(o) => {
+                let (ts, how) = if o.detected {
+                    (o.ts, "detected")
+                } else {
+                    // nothing stands out: compare the last third with the rest
+                    (w.end - (w.end - first) / 3, "fallback")
+                };
+                Some(Onset {
+                    ts,
+                    score: o.score,
+                    detected: o.detected,
+                    how: how.into(),
+                    normal: Span { start: first, end: ts },
+                    abnormal: Span { start: ts, end: w.end },
+                })
+            }
+            None => None,
+        },
+    };
+    if w.is_empty() {
+        warnings.push("the window holds no syscalls: nothing to analyse".into());
+    } else if onset.is_none() {
+        warnings.push(format!(
+            "the window ({:.1} s of activity) is too short to hold a normal part and an \
+             abnormal part; only stuck and silent threads are looked at",
+            (w.end - first) as f64 / 1e9
+        ));
+    } else if onset.as_ref().is_some_and(|o| o.how == "fallback") {
+        warnings.push(
+            "no clear onset of abnormal behaviour: the last third of the window is compared \
+             with the rest"
+                .into(),
+        );
+    }
+    let split_at = onset.as_ref().map_or(first, |o| o.ts);
+    let cl = cluster::cluster(&units, w, &p.cluster);
+    let mut evidence = abnormal::find(w, &units, &cl, &groups, split_at, &p.abnormal);
+    if onset.is_none() {
+        evidence.retain(|e| matches!(e.kind, Kind::Blocked | Kind::Spinning | Kind::Silent));
+    }
+    for e in &evidence {
+        if e.kind == Kind::Silent {
+            warnings.push(format!(
+                "thread {} went quiet but its CPU use is unknown (no scheduler samples)",
+                e.thread.map_or_else(String::new, |t| w.threads[t as usize].label())
+            ));
+        }
+    }
+    let matcher = Matcher::new(db);
+    let scored = rank::rank(w, &units, &groups, &evidence, &matcher, &p.rank);
+    let ranking: Vec<Ranked> = scored
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let f = &db.funcs[s.func as usize];
+            Ranked {
+                rank: i + 1,
+                name: f.name.clone(),
+                file: f.file.clone(),
+                score: sigdb::round6(s.score),
+                reasons: s.reasons.clone(),
+            }
+        })
+        .collect();
+    let path = path(w, &units, &evidence, ranking.first().and_then(|r| r.reasons.first()).map(|r| r.evidence));
+    let verdict = match (ranking.is_empty(), evidence.is_empty()) {
+        (false, _) => Verdict::Findings,
+        (true, false) => Verdict::Unmatched,
+        (true, true) => Verdict::Normal,
+    };
+    let total = db.total_functions();
+    Report {
+        version: REPORT_VERSION,
+        verdict,
+        alarm: alarm.source.clone(),
+        alarm_ts: w.end,
+        alarm_realtime_ns: alarm.realtime_ns,
+        window: Span { start: w.start, end: w.end },
+        scope: if total == 0 { 0.0 } else { sigdb::round6(ranking.len() as f64 / total as f64) },
+        evidence: evidence.iter().map(|e| describe(w, &units, &cl, &groups, e)).collect(),
+        onset,
+        database: Database { functions: total, with_signatures: db.with_signatures, ..info },
+        ranking,
+        path,
+        activity: activity(w, 1_000_000_000),
+        stats: Stats {
+            syscalls: w.len() as u64,
+            threads: w.threads.len(),
+            units: units.len(),
+            patterns: cl.patterns,
+            clusters: cl.clusters.len(),
+            lost: w.lost,
+            analysis_ms: started.elapsed().as_secs_f64() * 1e3,
+        },
+        warnings,
+    }
+}
+
+fn name(nr: u16) -> String {
+    trace::syscall_name(u32::from(nr)).into_owned()
+}
+
+fn describe(w: &Window, units: &[Unit], cl: &Clustering, g: &Groups, e: &Evidence) -> EvidenceOut {
+    let group = g.names[e.group as usize].clone();
+    let thread = e.thread.map(|t| w.threads[t as usize].label());
+    let shape: Vec<(String, u32)> = match e.cluster {
+        Some(c) => cl.clusters[c as usize].0.iter().map(|&(nr, n)| (name(nr), n)).collect(),
+        None => {
+            let mut counts: std::collections::BTreeMap<String, u32> = Default::default();
+            for &u in &e.units {
+                for c in units[u as usize].calls(w) {
+                    *counts.entry(name(c.nr)).or_default() += 1;
+                }
+            }
+            counts.into_iter().collect()
+        }
+    };
+    let shape_txt = shape
+        .iter()
+        .take(6)
+        .map(|(s, n)| if *n > 1 { format!("{s}x{n}") } else { s.clone() })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let who = thread.clone().unwrap_or_else(|| format!("{group} threads"));
+    let quiet = (w.end.saturating_sub(e.first_ts)) as f64 / 1e9;
+    let summary = match e.kind {
+        Kind::New => format!("{who}: new units [{shape_txt}], {:.1}/s (none before)", e.rate.1),
+        Kind::MoreFrequent => format!(
+            "{who}: units [{shape_txt}] {:.1}/s, was {:.1}/s",
+            e.rate.1, e.rate.0
+        ),
+        Kind::Slower => format!(
+            "{who}: units [{shape_txt}] take {:.2} ms, were {:.2} ms",
+            e.median_ns.1 as f64 / 1e6,
+            e.median_ns.0 as f64 / 1e6
+        ),
+        Kind::Vanished => format!("{who}: units [{shape_txt}] stopped, were {:.1}/s", e.rate.0),
+        Kind::Spinning => format!(
+            "{who}: no syscall for {:.1} s while on CPU; last work [{shape_txt}]",
+            quiet
+        ),
+        Kind::Silent => format!("{who}: no syscall for {quiet:.1} s; last work [{shape_txt}]"),
+        Kind::Blocked => format!(
+            "{who}: stuck in {} for {quiet:.1} s; before it [{shape_txt}]",
+            e.pending.map_or_else(String::new, |c| name(c.nr))
+        ),
+    };
+    EvidenceOut {
+        kind: e.kind,
+        score: sigdb::round6(e.score),
+        group,
+        thread,
+        units: e.units.len(),
+        shape,
+        rate_before: sigdb::round6(e.rate.0),
+        rate_after: sigdb::round6(e.rate.1),
+        median_ms_before: e.median_ns.0 as f64 / 1e6,
+        median_ms_after: e.median_ns.1 as f64 / 1e6,
+        first_ts: e.first_ts,
+        last_ts: e.last_ts,
+        summary,
+    }
+}
+
+/// The syscalls of the most recent units of the evidence that put the first function on
+/// top (or of the strongest evidence), repeats folded.
+fn path(w: &Window, units: &[Unit], evidence: &[Evidence], top: Option<usize>) -> Vec<Step> {
+    let Some(e) = top.or((!evidence.is_empty()).then_some(0)).map(|i| &evidence[i]) else {
+        return Vec::new();
+    };
+    let take = if matches!(e.kind, Kind::Spinning | Kind::Silent | Kind::Blocked) { 2 } else { 1 };
+    let mut steps: Vec<Step> = Vec::new();
+    for &u in &e.units[e.units.len().saturating_sub(take)..] {
+        let unit = &units[u as usize];
+        let thread = w.threads[unit.thread as usize].label();
+        for c in unit.calls(w) {
+            let syscall = name(c.nr);
+            if let Some(last) = steps.last_mut()
+                && last.syscall == syscall
+                && last.thread == thread
+                && !c.is_pending()
+            {
+                last.repeat += 1;
+                continue;
+            }
+            steps.push(Step {
+                ts: c.ts,
+                thread: thread.clone(),
+                syscall,
+                repeat: 1,
+                dur_us: (!c.is_pending()).then(|| c.dur as f64 / 1e3),
+                ret: c.ret,
+                pending: c.is_pending(),
+            });
+        }
+    }
+    let n = steps.len();
+    steps.drain(..n.saturating_sub(40));
+    steps
+}
+
+/// Syscalls per thread per bin, busiest threads first, for the timeline.
+fn activity(w: &Window, bin_ns: u64) -> Vec<Activity> {
+    let span = w.end.saturating_sub(w.start);
+    let nb = usize::try_from(span.div_ceil(bin_ns)).unwrap_or(0).clamp(1, 3600);
+    let mut out: Vec<Activity> = w
+        .threads
+        .iter()
+        .map(|t| {
+            let mut counts = vec![0u32; nb];
+            for c in &t.calls {
+                let b = (c.ts.saturating_sub(w.start) / bin_ns) as usize;
+                counts[b.min(nb - 1)] += 1;
+            }
+            Activity { thread: t.label(), bin_ns, start: w.start, counts }
+        })
+        .collect();
+    out.sort_by_key(|a| std::cmp::Reverse(a.counts.iter().map(|&c| u64::from(c)).sum::<u64>()));
+    out.truncate(24);
+    out
+}

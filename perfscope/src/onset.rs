@@ -1,0 +1,198 @@
+//! When the trouble began: the split of the window into a normal part and an abnormal
+//! part, found as the single change point that best separates the per-second syscall
+//! mix before it from the mix after it (per thread group and syscall).
+
+use rustc_hash::FxHashMap;
+
+use crate::window::Window;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnsetParams {
+    /// Width of the time bins compared.
+    pub bin_ns: u64,
+    /// The normal part is at least this long.
+    pub min_normal_ns: u64,
+    /// The abnormal part is at least this long.
+    pub min_abnormal_ns: u64,
+    /// A change point is reported as detected when its score (a z-score of the summed
+    /// two-sample statistics against their no-change expectation) reaches this.
+    pub min_score: f64,
+}
+
+impl Default for OnsetParams {
+    fn default() -> Self {
+        OnsetParams {
+            bin_ns: 1_000_000_000,
+            min_normal_ns: 5_000_000_000,
+            min_abnormal_ns: 2_000_000_000,
+            min_score: 6.0,
+        }
+    }
+}
+
+/// The best change point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Onset {
+    pub ts: u64,
+    pub score: f64,
+    /// The score reached [`OnsetParams::min_score`].
+    pub detected: bool,
+}
+
+/// Finds the change point of `w`; `group` maps each thread to its group. `None` when the
+/// window is too short to hold both parts.
+pub fn detect(w: &Window, group: &[u32], p: &OnsetParams) -> Option<Onset> {
+    let first = w
+        .threads
+        .iter()
+        .filter_map(|t| t.calls.first().map(|c| c.ts))
+        .min()?
+        .max(w.start);
+    let span = w.end.checked_sub(first)?;
+    let nb = usize::try_from(span.div_ceil(p.bin_ns)).ok()?;
+    let min_b = usize::try_from(p.min_normal_ns.div_ceil(p.bin_ns)).ok()?.max(1);
+    let min_a = usize::try_from(p.min_abnormal_ns.div_ceil(p.bin_ns)).ok()?.max(1);
+    if nb < min_b + min_a {
+        return None;
+    }
+    // per (group, syscall) feature, its count per bin
+    let mut feature: FxHashMap<(u32, u16), usize> = FxHashMap::default();
+    let mut counts: Vec<Vec<f64>> = Vec::new();
+    for (ti, t) in w.threads.iter().enumerate() {
+        for c in &t.calls {
+            if c.ts < first {
+                continue;
+            }
+            let b = (((c.ts - first) / p.bin_ns) as usize).min(nb - 1);
+            let f = *feature.entry((group[ti], c.nr)).or_insert_with(|| {
+                counts.push(vec![0.0; nb]);
+                counts.len() - 1
+            });
+            counts[f][b] += 1.0;
+        }
+    }
+    if counts.is_empty() {
+        return None;
+    }
+    // log scale, prefix sums of x and x²
+    let prefix: Vec<(Vec<f64>, Vec<f64>)> = counts
+        .iter()
+        .map(|row| {
+            let (mut s, mut q) = (vec![0.0; nb + 1], vec![0.0; nb + 1]);
+            for (i, &c) in row.iter().enumerate() {
+                let x = c.ln_1p();
+                s[i + 1] = s[i] + x;
+                q[i + 1] = q[i] + x * x;
+            }
+            (s, q)
+        })
+        .collect();
+    let nf = prefix.len() as f64;
+    let mut best: Option<(usize, f64)> = None;
+    for k in min_b..=nb - min_a {
+        let (nbf, naf) = (k as f64, (nb - k) as f64);
+        let mut stat = 0.0;
+        for (s, q) in &prefix {
+            let (sb, sa) = (s[k], s[nb] - s[k]);
+            let (qb, qa) = (q[k], q[nb] - q[k]);
+            let (mb, ma) = (sb / nbf, sa / naf);
+            let var = ((qb - sb * mb) + (qa - sa * ma)) / (nb as f64 - 2.0).max(1.0);
+            // the floor keeps a feature that is constant on both sides from dominating
+            let t2 = (nbf * naf / (nbf + naf)) * (ma - mb).powi(2) / (var + 0.05);
+            stat += t2;
+        }
+        let z = (stat - nf) / (2.0 * nf).sqrt();
+        if best.is_none_or(|(_, bz)| z > bz) {
+            best = Some((k, z));
+        }
+    }
+    let (k, z) = best?;
+    Some(Onset {
+        ts: first + k as u64 * p.bin_ns,
+        score: z,
+        detected: z >= p.min_score,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::{Call, Thread};
+
+    fn nr(name: &str) -> u16 {
+        trace::syscall_number(name).unwrap() as u16
+    }
+
+    /// `per_sec` calls of each named syscall every second from `from` to `to` seconds.
+    fn calls(from: u64, to: u64, per_sec: u64, names: &[&str]) -> Vec<Call> {
+        let mut v = Vec::new();
+        for s in from..to {
+            for i in 0..per_sec {
+                for (k, n) in names.iter().enumerate() {
+                    v.push(Call {
+                        ts: s * 1_000_000_000 + i * (1_000_000_000 / per_sec) + k as u64,
+                        dur: 1000,
+                        ret: 0,
+                        nr: nr(n),
+                        cpu: 0,
+                    });
+                }
+            }
+        }
+        v
+    }
+
+    fn window(threads: Vec<Vec<Call>>) -> Window {
+        Window {
+            start: 0,
+            end: 60_000_000_000,
+            threads: threads
+                .into_iter()
+                .enumerate()
+                .map(|(i, calls)| Thread {
+                    pid: 1,
+                    tid: i as u32 + 1,
+                    calls,
+                    ..Thread::default()
+                })
+                .collect(),
+            ..Window::default()
+        }
+    }
+
+    #[test]
+    fn a_new_syscall_stream_marks_the_onset() {
+        let w = window(vec![
+            calls(0, 60, 50, &["epoll_wait", "read", "sendmsg"]),
+            calls(40, 60, 300, &["fsync"]),
+        ]);
+        let o = detect(&w, &[0, 1], &OnsetParams::default()).unwrap();
+        assert!(o.detected, "{o:?}");
+        assert_eq!(o.ts, 40_000_000_000);
+    }
+
+    #[test]
+    fn a_thread_that_goes_silent_marks_the_onset() {
+        let w = window(vec![calls(0, 35, 100, &["epoll_wait", "read", "writev"])]);
+        let o = detect(&w, &[0], &OnsetParams::default()).unwrap();
+        assert!(o.detected, "{o:?}");
+        assert_eq!(o.ts, 35_000_000_000);
+    }
+
+    #[test]
+    fn a_steady_workload_has_no_onset() {
+        let w = window(vec![
+            calls(0, 60, 50, &["epoll_wait", "read", "sendmsg"]),
+            calls(0, 60, 10, &["clock_nanosleep"]),
+        ]);
+        let o = detect(&w, &[0, 1], &OnsetParams::default()).unwrap();
+        assert!(!o.detected, "{o:?}");
+    }
+
+    #[test]
+    fn a_window_too_short_for_both_parts_has_none() {
+        let mut w = window(vec![calls(0, 3, 10, &["read"])]);
+        w.end = 3_000_000_000;
+        assert_eq!(detect(&w, &[0], &OnsetParams::default()), None);
+    }
+}

@@ -1,0 +1,259 @@
+//! The analysed window: per-thread syscall sequences, thread scheduler samples, marks and
+//! what was lost, built from trace events (offline) or from the rolling buffer (online).
+
+use rustc_hash::FxHashMap;
+use trace::Event;
+
+/// `Call::dur` of a syscall that had not returned when the window ended.
+pub const PENDING: u64 = u64::MAX;
+
+/// One syscall, compact: the analysis holds a million of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub ts: u64,
+    /// Time in the kernel, or [`PENDING`].
+    pub dur: u64,
+    pub ret: i64,
+    pub nr: u16,
+    pub cpu: u16,
+}
+
+impl Call {
+    /// When it returned, or `now` if it is still pending.
+    pub fn end(&self, now: u64) -> u64 {
+        if self.dur == PENDING {
+            now.max(self.ts)
+        } else {
+            self.ts.saturating_add(self.dur)
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.dur == PENDING
+    }
+}
+
+/// A sample of a thread's scheduler state (see [`trace::Event::ThreadState`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateSample {
+    pub ts: u64,
+    pub state: u8,
+    pub cpu_ns: u64,
+}
+
+/// One thread's activity in the window.
+#[derive(Clone, Debug, Default)]
+pub struct Thread {
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    /// Sorted by entry time.
+    pub calls: Vec<Call>,
+    /// Sorted by time; may include the last sample before the window.
+    pub states: Vec<StateSample>,
+    pub exited: Option<u64>,
+}
+
+impl Thread {
+    /// CPU time used between `from` and `to` by the state samples closest to them, and
+    /// the time those samples span.
+    pub fn cpu_between(&self, from: u64, to: u64) -> Option<(u64, u64)> {
+        let first = self.states.iter().rev().find(|s| s.ts <= from).or(self.states.first())?;
+        let last = self.states.iter().rev().find(|s| s.ts <= to)?;
+        (last.ts > first.ts).then(|| {
+            (
+                last.cpu_ns.saturating_sub(first.cpu_ns),
+                last.ts - first.ts,
+            )
+        })
+    }
+
+    /// The last sampled state letter at or before `t`.
+    pub fn state_at(&self, t: u64) -> Option<u8> {
+        self.states.iter().rev().find(|s| s.ts <= t).map(|s| s.state)
+    }
+
+    /// A display name: `comm/tid`.
+    pub fn label(&self) -> String {
+        if self.comm.is_empty() {
+            format!("{}/{}", self.pid, self.tid)
+        } else {
+            format!("{}/{}", self.comm, self.tid)
+        }
+    }
+}
+
+/// A named instant (alarm, trigger...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub ts: u64,
+    pub label: String,
+}
+
+/// Everything the analysis looks at.
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    pub start: u64,
+    /// The alarm time: the analysis looks back from here.
+    pub end: u64,
+    pub threads: Vec<Thread>,
+    pub marks: Vec<Mark>,
+    /// Events the kernel could not deliver, inside the window.
+    pub lost: u64,
+    /// Syscalls in the window.
+    pub syscalls: u64,
+}
+
+impl Window {
+    /// Number of syscalls held.
+    pub fn len(&self) -> usize {
+        self.threads.iter().map(|t| t.calls.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Builds a [`Window`] from events in any order.
+pub struct WindowBuilder {
+    w: Window,
+    live: FxHashMap<u32, usize>,
+    comms: FxHashMap<u32, String>,
+}
+
+impl WindowBuilder {
+    /// A builder keeping the syscalls that entered in `[start, end]`.
+    pub fn new(start: u64, end: u64) -> WindowBuilder {
+        WindowBuilder {
+            w: Window {
+                start,
+                end,
+                ..Window::default()
+            },
+            live: FxHashMap::default(),
+            comms: FxHashMap::default(),
+        }
+    }
+
+    fn thread(&mut self, pid: u32, tid: u32) -> &mut Thread {
+        let threads = &mut self.w.threads;
+        let comms = &self.comms;
+        let i = *self.live.entry(tid).or_insert_with(|| {
+            threads.push(Thread {
+                pid,
+                tid,
+                comm: comms.get(&tid).cloned().unwrap_or_default(),
+                ..Thread::default()
+            });
+            threads.len() - 1
+        });
+        &mut threads[i]
+    }
+
+    /// Takes one event into the window (events outside it only update thread metadata).
+    pub fn push(&mut self, ev: &Event) {
+        let (start, end) = (self.w.start, self.w.end);
+        match ev {
+            Event::Syscall(s) => {
+                if s.ts < start || s.ts > end {
+                    return;
+                }
+                // a syscall still running at the alarm counts as pending
+                let dur = match s.dur {
+                    Some(d) if s.ts.saturating_add(d) <= end => d,
+                    _ => PENDING,
+                };
+                let call = Call {
+                    ts: s.ts,
+                    dur,
+                    ret: if dur == PENDING { 0 } else { s.ret },
+                    nr: u16::try_from(s.nr).unwrap_or(u16::MAX),
+                    cpu: u16::try_from(s.cpu).unwrap_or(u16::MAX),
+                };
+                self.w.syscalls += 1;
+                self.thread(s.pid, s.tid).calls.push(call);
+            }
+            Event::Comm { pid, tid, comm, .. } => {
+                self.comms.insert(*tid, comm.clone());
+                self.thread(*pid, *tid).comm = comm.clone();
+            }
+            Event::Exec { pid, tid, path, .. } => {
+                let name = path.rsplit('/').next().unwrap_or(path);
+                let comm: String = name.chars().take(15).collect();
+                self.comms.insert(*tid, comm.clone());
+                self.thread(*pid, *tid).comm = comm;
+            }
+            Event::Fork {
+                parent_tid,
+                child_pid,
+                child_tid,
+                ..
+            } => {
+                // a new thread or process starts with its parent's name
+                if let Some(c) = self.comms.get(parent_tid).cloned() {
+                    self.comms.insert(*child_tid, c);
+                }
+                let _ = child_pid;
+            }
+            Event::Exit { ts, pid, tid, .. } => {
+                if *ts >= start {
+                    self.thread(*pid, *tid).exited = Some(*ts);
+                }
+                // a later thread with this tid is another thread
+                self.live.remove(tid);
+            }
+            Event::ThreadState {
+                ts,
+                pid,
+                tid,
+                state,
+                cpu_ns,
+            } => {
+                if *ts > end {
+                    return;
+                }
+                let t = self.thread(*pid, *tid);
+                let sample = StateSample {
+                    ts: *ts,
+                    state: *state,
+                    cpu_ns: *cpu_ns,
+                };
+                // keep only the last sample before the window as a baseline
+                if *ts < start {
+                    match t.states.last_mut() {
+                        Some(s) if s.ts < start => *s = sample,
+                        _ => t.states.push(sample),
+                    }
+                } else {
+                    t.states.push(sample);
+                }
+            }
+            Event::Lost { ts, count, .. } => {
+                if *ts >= start && *ts <= end {
+                    self.w.lost += count;
+                }
+            }
+            Event::Mark { ts, label } => self.w.marks.push(Mark {
+                ts: *ts,
+                label: label.clone(),
+            }),
+            Event::Invocations { .. } => {}
+        }
+    }
+
+    /// The window, threads with nothing in it dropped, everything sorted by time.
+    pub fn finish(mut self) -> Window {
+        let (start, end) = (self.w.start, self.w.end);
+        self.w.threads.retain(|t| {
+            !t.calls.is_empty() || t.states.iter().any(|s| s.ts >= start && s.ts <= end)
+        });
+        for t in &mut self.w.threads {
+            t.calls.sort_by_key(|c| c.ts);
+            t.states.sort_by_key(|s| s.ts);
+        }
+        self.w.threads.sort_by_key(|t| (t.pid, t.tid, t.calls.first().map(|c| c.ts)));
+        self.w.marks.sort_by_key(|m| m.ts);
+        self.w
+    }
+}

@@ -1,0 +1,453 @@
+//! What changed between two signature databases, for people (reviews of a release, a
+//! pull-request comment) and programs (CI gates): the model of a diff and how it is
+//! computed. Rendering lives in [`render`].
+
+pub mod render;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Class, Episode, Record, Sigdb, round6};
+
+/// How a diff decides what counts as a change.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffOptions {
+    /// An episode's support change is reported only when `|Δ|` is at least this
+    /// (occurrences per invocation). Default 0.1.
+    pub support_abs: f64,
+    /// ... and also at least this fraction of the larger of the two supports. Default
+    /// 0.25. Both floors must be passed: an absolute floor alone flags noise on supports of
+    /// 5 or 10, a relative floor alone flags noise on supports near 0. Taking the larger
+    /// value as the base makes `diff(a, b)` and `diff(b, a)` flag the same episodes.
+    pub support_rel: f64,
+    /// Whether a change of a function's invocation count is a signature change.
+    /// Default false: invocation counts follow the test suite more than the code, so they
+    /// are reported but do not make two databases differ.
+    pub invocations: bool,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions {
+            support_abs: 0.1,
+            support_rel: 0.25,
+            invocations: false,
+        }
+    }
+}
+
+impl DiffOptions {
+    /// Whether a support going from `old` to `new` passes both floors.
+    pub fn support_changed(&self, old: f64, new: f64) -> bool {
+        // supports are rounded to 6 decimals; the slack keeps 0.6 - 0.5 from falling
+        // just short of 0.1
+        const SLACK: f64 = 1e-9;
+        let delta = (new - old).abs();
+        delta + SLACK >= self.support_abs
+            && delta + SLACK >= self.support_rel * old.abs().max(new.abs())
+            && delta > 0.0
+    }
+}
+
+/// The differences between an old and a new database, in a deterministic order: fields
+/// in their declaration order, functions by key, episodes in their record's order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Diff {
+    pub options: DiffOptions,
+    pub old: DbSummary,
+    pub new: DbSummary,
+    /// Target name, version, objects and their build-ids.
+    pub target: Vec<FieldChange>,
+    /// Training parameters, and the trainer's name and version (`tool`).
+    pub params: Vec<FieldChange>,
+    pub coverage: Vec<FieldChange>,
+    pub added: Vec<FunctionSummary>,
+    pub removed: Vec<FunctionSummary>,
+    /// Functions whose key changed because their file did (the only record of that name
+    /// on each side). They are also in `changed` when their signature changed.
+    pub moved: Vec<Moved>,
+    /// Matched functions (by key, or moved) with any change, including invocation-only ones.
+    pub changed: Vec<FunctionChange>,
+}
+
+/// One side of a diff, as a report's heading names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbSummary {
+    pub target: String,
+    pub version: String,
+    pub records: u64,
+}
+
+/// A header field that differs; `field` is its JSON name (`build_id[PATH]` for objects).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// A function present on one side only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionSummary {
+    pub name: String,
+    pub file: Option<String>,
+    pub class: Class,
+    pub invocations: u64,
+    pub episodes: Vec<EpisodeSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeSummary {
+    pub events: Vec<String>,
+    pub support: f64,
+    pub weight: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved {
+    pub name: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change<T> {
+    pub old: T,
+    pub new: T,
+}
+
+/// How one function present on both sides changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionChange {
+    pub name: String,
+    /// The new side's file.
+    pub file: Option<String>,
+    pub class: Option<Change<Class>>,
+    pub invocations: Option<Change<u64>>,
+    pub episodes_added: Vec<EpisodeSummary>,
+    pub episodes_removed: Vec<EpisodeSummary>,
+    /// Episodes on both sides whose support moved past the tolerance.
+    pub support: Vec<SupportChange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SupportChange {
+    pub events: Vec<String>,
+    pub old: f64,
+    pub new: f64,
+}
+
+impl FunctionChange {
+    /// A change of what the function's signature says: class or episodes.
+    pub fn is_signature_change(&self) -> bool {
+        self.class.is_some()
+            || !self.episodes_added.is_empty()
+            || !self.episodes_removed.is_empty()
+            || !self.support.is_empty()
+    }
+
+    /// Whether this change counts under `options` (invocation counts only when asked).
+    pub fn counts(&self, options: &DiffOptions) -> bool {
+        self.is_signature_change() || (options.invocations && self.invocations.is_some())
+    }
+}
+
+impl Diff {
+    /// Whether the signatures differ: a function added, removed or moved, or a counting
+    /// [`FunctionChange`]. Header differences (target, parameters, coverage) and
+    /// invocation-only changes (unless [`DiffOptions::invocations`]) do not count: two
+    /// trainings of two builds with the same signatures are "the same".
+    pub fn differs(&self) -> bool {
+        !self.added.is_empty()
+            || !self.removed.is_empty()
+            || !self.moved.is_empty()
+            || self.changed.iter().any(|c| c.counts(&self.options))
+    }
+
+    /// Whether nothing at all was found, header included.
+    pub fn is_empty(&self) -> bool {
+        self.target.is_empty()
+            && self.params.is_empty()
+            && self.coverage.is_empty()
+            && self.added.is_empty()
+            && self.removed.is_empty()
+            && self.moved.is_empty()
+            && self.changed.is_empty()
+    }
+
+    /// The changed functions that count under the diff's options.
+    pub fn counted_changes(&self) -> impl Iterator<Item = &FunctionChange> {
+        self.changed.iter().filter(|c| c.counts(&self.options))
+    }
+
+    /// The changed functions that are reported but do not count (invocation counts only).
+    pub fn uncounted_changes(&self) -> impl Iterator<Item = &FunctionChange> {
+        self.changed.iter().filter(|c| !c.counts(&self.options))
+    }
+}
+
+/// [`diff_with`] under the default [`DiffOptions`].
+pub fn diff(old: &Sigdb, new: &Sigdb) -> Diff {
+    diff_with(old, new, &DiffOptions::default())
+}
+
+/// Compares two databases. Functions are matched by [`Record::key`]; a function whose
+/// key is missing on one side is "moved" when its name is held by exactly one record on
+/// each side, with different files; otherwise it is added or removed.
+pub fn diff_with(old: &Sigdb, new: &Sigdb, options: &DiffOptions) -> Diff {
+    let (pairs, old_only, new_only) = match_records(&old.records, &new.records);
+    let mut diff = Diff {
+        options: *options,
+        old: summary(old),
+        new: summary(new),
+        target: target_changes(old, new),
+        params: param_changes(old, new),
+        coverage: fields(
+            &to_value(&old.header.coverage),
+            &to_value(&new.header.coverage),
+        ),
+        added: new_only.iter().map(|r| function_summary(r)).collect(),
+        removed: old_only.iter().map(|r| function_summary(r)).collect(),
+        moved: Vec::new(),
+        changed: Vec::new(),
+    };
+    for (o, n) in pairs {
+        if o.file != n.file {
+            diff.moved.push(Moved {
+                name: n.name.clone(),
+                from: o.file.clone(),
+                to: n.file.clone(),
+            });
+        }
+        if let Some(c) = function_change(o, n, options) {
+            diff.changed.push(c);
+        }
+    }
+    diff.moved
+        .sort_by(|a, b| (&a.name, &a.to).cmp(&(&b.name, &b.to)));
+    diff.changed
+        .sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+    diff
+}
+
+type Matched<'a> = (
+    Vec<(&'a Record, &'a Record)>,
+    Vec<&'a Record>,
+    Vec<&'a Record>,
+);
+
+/// Pairs records by key (both sides sorted), then pairs the leftovers that moved.
+fn match_records<'a>(old: &'a [Record], new: &'a [Record]) -> Matched<'a> {
+    let mut by_key = BTreeMap::new();
+    for r in old {
+        by_key.entry(r.key()).or_insert((None, None)).0 = Some(r);
+    }
+    for r in new {
+        by_key.entry(r.key()).or_insert((None, None)).1 = Some(r);
+    }
+    // per name: how many records each side has, and the unmatched ones
+    let mut names: BTreeMap<&str, NameSlots<'a>> = BTreeMap::new();
+    for r in old {
+        names.entry(&r.name).or_default().old += 1;
+    }
+    for r in new {
+        names.entry(&r.name).or_default().new += 1;
+    }
+    let mut pairs = Vec::new();
+    let mut old_only = Vec::new();
+    let mut new_only = Vec::new();
+    for (o, n) in by_key.into_values() {
+        match (o, n) {
+            (Some(o), Some(n)) => pairs.push((o, n)),
+            (Some(o), None) => match names.get_mut(o.name.as_str()) {
+                Some(slots) if slots.old == 1 && slots.new == 1 => slots.lone_old = Some(o),
+                _ => old_only.push(o),
+            },
+            (None, Some(n)) => match names.get_mut(n.name.as_str()) {
+                Some(slots) if slots.old == 1 && slots.new == 1 => slots.lone_new = Some(n),
+                _ => new_only.push(n),
+            },
+            (None, None) => {}
+        }
+    }
+    // one record of a name on each side, neither matched by key: the same function moved
+    for slots in names.into_values() {
+        if let (Some(o), Some(n)) = (slots.lone_old, slots.lone_new) {
+            pairs.push((o, n));
+        }
+    }
+    (pairs, old_only, new_only)
+}
+
+#[derive(Default)]
+struct NameSlots<'a> {
+    old: usize,
+    new: usize,
+    lone_old: Option<&'a Record>,
+    lone_new: Option<&'a Record>,
+}
+
+fn summary(db: &Sigdb) -> DbSummary {
+    DbSummary {
+        target: db.header.target.name.clone(),
+        version: db.header.target.version.clone(),
+        records: db.records.len() as u64,
+    }
+}
+
+fn function_summary(r: &Record) -> FunctionSummary {
+    FunctionSummary {
+        name: r.name.clone(),
+        file: r.file.clone(),
+        class: r.class,
+        invocations: r.invocations,
+        episodes: r.episodes.iter().map(episode_summary).collect(),
+    }
+}
+
+fn episode_summary(e: &Episode) -> EpisodeSummary {
+    EpisodeSummary {
+        events: e.events.clone(),
+        support: e.support,
+        weight: e.weight,
+    }
+}
+
+fn change<T: PartialEq>(old: T, new: T) -> Option<Change<T>> {
+    (old != new).then_some(Change { old, new })
+}
+
+fn function_change(o: &Record, n: &Record, options: &DiffOptions) -> Option<FunctionChange> {
+    // episode identity is its event sequence; the first wins should a record repeat one
+    let mut old_eps: BTreeMap<&[String], &Episode> = BTreeMap::new();
+    for e in &o.episodes {
+        old_eps.entry(&e.events).or_insert(e);
+    }
+    let mut new_eps: BTreeMap<&[String], &Episode> = BTreeMap::new();
+    for e in &n.episodes {
+        new_eps.entry(&e.events).or_insert(e);
+    }
+    let mut c = FunctionChange {
+        name: n.name.clone(),
+        file: n.file.clone(),
+        class: change(o.class, n.class),
+        invocations: change(o.invocations, n.invocations),
+        episodes_added: Vec::new(),
+        episodes_removed: Vec::new(),
+        support: Vec::new(),
+    };
+    for e in &n.episodes {
+        match old_eps.remove(e.events.as_slice()) {
+            None if new_eps.remove(e.events.as_slice()).is_some() => {
+                c.episodes_added.push(episode_summary(e));
+            }
+            Some(old) if options.support_changed(old.support, e.support) => {
+                c.support.push(SupportChange {
+                    events: e.events.clone(),
+                    old: old.support,
+                    new: e.support,
+                });
+            }
+            _ => {}
+        }
+    }
+    for e in &o.episodes {
+        if old_eps.remove(e.events.as_slice()).is_some() {
+            c.episodes_removed.push(episode_summary(e));
+        }
+    }
+    let any = c.is_signature_change() || c.invocations.is_some();
+    any.then_some(c)
+}
+
+fn target_changes(old: &Sigdb, new: &Sigdb) -> Vec<FieldChange> {
+    let (o, n) = (&old.header.target, &new.header.target);
+    let mut out = Vec::new();
+    let mut push = |field: String, old: Value, new: Value| {
+        if old != new {
+            out.push(FieldChange { field, old, new });
+        }
+    };
+    push("name".into(), o.name.clone().into(), n.name.clone().into());
+    push(
+        "version".into(),
+        o.version.clone().into(),
+        n.version.clone().into(),
+    );
+    let paths = |t: &crate::Target| -> Value {
+        let mut p: Vec<&str> = t.objects.iter().map(|x| x.path.as_str()).collect();
+        p.sort_unstable();
+        p.into()
+    };
+    push("objects".into(), paths(o), paths(n));
+    // build-ids of the objects on both sides (the paths usually stay, the ids change)
+    let old_ids: BTreeMap<&str, &Option<String>> = o
+        .objects
+        .iter()
+        .map(|x| (x.path.as_str(), &x.build_id))
+        .collect();
+    let mut new_objects: Vec<_> = n.objects.iter().collect();
+    new_objects.sort();
+    for x in new_objects {
+        if let Some(old_id) = old_ids.get(x.path.as_str()) {
+            push(
+                format!("build_id[{}]", x.path),
+                to_value(old_id),
+                to_value(&x.build_id),
+            );
+        }
+    }
+    out
+}
+
+fn param_changes(old: &Sigdb, new: &Sigdb) -> Vec<FieldChange> {
+    let (o, n) = (&old.header.training, &new.header.training);
+    let mut out = Vec::new();
+    if o.tool != n.tool {
+        out.push(FieldChange {
+            field: "tool".into(),
+            old: o.tool.clone().into(),
+            new: n.tool.clone().into(),
+        });
+    }
+    out.extend(fields(&to_value(&o.params), &to_value(&n.params)));
+    out
+}
+
+/// Field-by-field changes of two JSON objects (one level; keys in sorted order).
+fn fields(old: &Value, new: &Value) -> Vec<FieldChange> {
+    let empty = serde_json::Map::new();
+    let o = old.as_object().unwrap_or(&empty);
+    let n = new.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (a, b) = (
+                o.get(k).unwrap_or(&Value::Null),
+                n.get(k).unwrap_or(&Value::Null),
+            );
+            (a != b).then(|| FieldChange {
+                field: k.clone(),
+                old: a.clone(),
+                new: b.clone(),
+            })
+        })
+        .collect()
+}
+
+fn to_value(x: &impl Serialize) -> Value {
+    // plain data of this crate: serialising to a Value cannot fail
+    serde_json::to_value(x).unwrap_or(Value::Null)
+}
+
+/// Relative change in percent, for reports; `None` from 0.
+pub fn percent(old: f64, new: f64) -> Option<f64> {
+    (old != 0.0).then(|| round6((new - old) / old.abs() * 100.0))
+}

@@ -1,0 +1,676 @@
+//! A [`Diff`] as text for a terminal (full, or `git diff --stat`-like), as Markdown for a
+//! pull-request comment, and as one JSON document (schema [`DIFF_SCHEMA`]).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Change, Diff, FieldChange, FunctionChange, FunctionSummary, percent};
+use crate::show::{plural, push_json, spell};
+use crate::table::{Align, Table, width};
+
+/// Version of the JSON that [`json`] writes: fields are only added within a version.
+pub const DIFF_SCHEMA: u32 = 1;
+
+/// Widest `+-~` bar of [`stat`], like git's.
+const STAT_BAR: usize = 50;
+
+/// Rows per Markdown table: a pull-request comment has a size limit (65,536 characters on
+/// the usual forge), and a review needs the first rows, not all of them.
+const MARKDOWN_ROWS: usize = 100;
+
+/// What the two sides are called in reports: usually their paths.
+#[derive(Clone, Copy, Debug)]
+pub struct Labels<'a> {
+    pub old: &'a str,
+    pub new: &'a str,
+}
+
+/// The full text report.
+pub fn text(diff: &Diff, labels: Labels<'_>) -> String {
+    let mut out = String::new();
+    let side = |label: &str, s: &super::DbSummary| {
+        format!(
+            "{label}  {} {} ({} {})",
+            s.target,
+            s.version,
+            s.records,
+            plural(s.records, "function", "functions")
+        )
+    };
+    let _ = writeln!(out, "--- {}", side(labels.old, &diff.old));
+    let _ = writeln!(out, "+++ {}", side(labels.new, &diff.new));
+    if diff.is_empty() {
+        out.push_str("\nno differences\n");
+        return out;
+    }
+    for (title, fields) in [
+        ("target", &diff.target),
+        ("params", &diff.params),
+        ("coverage", &diff.coverage),
+    ] {
+        if fields.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title}");
+        let mut t = Table::new(&[Align::Left, Align::Left]);
+        for f in fields {
+            t.row([
+                f.field.clone(),
+                format!("{} → {}", value(&f.old), value(&f.new)),
+            ]);
+        }
+        t.render("  ", &mut out);
+    }
+    let _ = writeln!(out, "\n{}", summary_line(diff));
+
+    let mut t = Table::new(&[
+        Align::Left,
+        Align::Left,
+        Align::Right,
+        Align::Right,
+        Align::Left,
+    ]);
+    for (mark, list) in [("+", &diff.added), ("-", &diff.removed)] {
+        for f in list {
+            t.row([
+                format!("{mark} {}", key(&f.name, f.file.as_deref())),
+                f.class.as_str().to_string(),
+                format!("{} inv", f.invocations),
+                format!(
+                    "{} {}",
+                    f.episodes.len(),
+                    plural(f.episodes.len() as u64, "episode", "episodes")
+                ),
+                top_episodes(f),
+            ]);
+        }
+    }
+    t.render("", &mut out);
+    let mut moved = Table::new(&[Align::Left, Align::Left]);
+    for m in &diff.moved {
+        moved.row([
+            format!("> {}", m.name),
+            format!("{} → {}", file(m.from.as_deref()), file(m.to.as_deref())),
+        ]);
+    }
+    moved.render("", &mut out);
+
+    for c in diff.counted_changes() {
+        let _ = writeln!(out, "~ {}", key(&c.name, c.file.as_deref()));
+        change_rows(c).render("    ", &mut out);
+    }
+
+    let mut rest = Table::new(&[Align::Left, Align::Left]);
+    for c in diff.uncounted_changes() {
+        if let Some(inv) = &c.invocations {
+            rest.row([key(&c.name, c.file.as_deref()), invocations(inv)]);
+        }
+    }
+    if !rest.is_empty() {
+        out.push_str(
+            "\ninvocation counts changed (not signature changes; --invocations counts them)\n",
+        );
+        rest.render("  ", &mut out);
+    }
+    out
+}
+
+/// `2 functions added, 1 removed, 1 moved, 2 changed; 3 invocation counts changed`.
+fn summary_line(diff: &Diff) -> String {
+    let changed = diff.counted_changes().count();
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (diff.added.len(), "added"),
+        (diff.removed.len(), "removed"),
+        (diff.moved.len(), "moved"),
+        (changed, "changed"),
+    ] {
+        if n > 0 {
+            let noun = match parts.is_empty() {
+                true => plural(n as u64, " function", " functions"),
+                false => "",
+            };
+            parts.push(format!("{n}{noun} {what}"));
+        }
+    }
+    let mut s = if parts.is_empty() {
+        "no signature changes".to_string()
+    } else {
+        parts.join(", ")
+    };
+    let uncounted = diff.uncounted_changes().count() as u64;
+    if uncounted > 0 {
+        let _ = write!(
+            s,
+            "; {uncounted} invocation {} changed",
+            plural(uncounted, "count", "counts")
+        );
+    }
+    s
+}
+
+fn change_rows(c: &FunctionChange) -> Table {
+    let mut t = Table::new(&[Align::Left, Align::Left, Align::Left]);
+    if let Some(Change { old, new }) = &c.class {
+        t.row(["class", &format!("{} → {}", old.as_str(), new.as_str()), ""]);
+    }
+    if let Some(inv) = &c.invocations {
+        t.row(["invocations".to_string(), invocations(inv), String::new()]);
+    }
+    for e in &c.episodes_added {
+        t.row([
+            "+ episode".to_string(),
+            spell(&e.events),
+            format!("support {:.2}", e.support),
+        ]);
+    }
+    for e in &c.episodes_removed {
+        t.row([
+            "- episode".to_string(),
+            spell(&e.events),
+            format!("support {:.2}", e.support),
+        ]);
+    }
+    for s in &c.support {
+        t.row([
+            "~ support".to_string(),
+            spell(&s.events),
+            format!("{:.2} → {:.2}{}", s.old, s.new, relative(s.old, s.new)),
+        ]);
+    }
+    t
+}
+
+fn invocations(c: &Change<u64>) -> String {
+    format!(
+        "{} → {}{}",
+        c.old,
+        c.new,
+        relative(c.old as f64, c.new as f64)
+    )
+}
+
+/// ` (+50.0 %)`, or nothing from 0.
+fn relative(old: f64, new: f64) -> String {
+    percent(old, new).map_or(String::new(), |p| format!(" ({p:+.1} %)"))
+}
+
+fn key(name: &str, file: Option<&str>) -> String {
+    match file {
+        Some(f) => format!("{name} ({f})"),
+        None => name.to_string(),
+    }
+}
+
+fn file(f: Option<&str>) -> &str {
+    f.unwrap_or("(no file)")
+}
+
+fn top_episodes(f: &FunctionSummary) -> String {
+    let mut v: Vec<String> = f
+        .episodes
+        .iter()
+        .take(2)
+        .map(|e| spell(&e.events))
+        .collect();
+    if f.episodes.len() > 2 {
+        v.push(format!("+{} more", f.episodes.len() - 2));
+    }
+    v.join(", ")
+}
+
+/// A header value as people read it: strings bare, lists comma-separated, null as `-`.
+fn value(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "-".into(),
+        Value::Array(a) => a.iter().map(value).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// One line per function that changed, then a summary line, like `git diff --stat`:
+/// the count is episodes added (`+`), removed (`-`) and with a changed support (`~`);
+/// a class-only change or a move counts 0. Invocation-only changes are left out unless
+/// the diff counts them. Nothing at all when no signature changed.
+pub fn stat(diff: &Diff) -> String {
+    struct Line {
+        name: String,
+        plus: usize,
+        minus: usize,
+        tilde: usize,
+    }
+    let mut lines: Vec<(String, Option<String>, Line)> = Vec::new();
+    let mut push = |name: &str, file: Option<&str>, label: String, p, m, t| {
+        lines.push((
+            name.to_string(),
+            file.map(str::to_string),
+            Line {
+                name: label,
+                plus: p,
+                minus: m,
+                tilde: t,
+            },
+        ));
+    };
+    for f in &diff.added {
+        push(
+            &f.name,
+            f.file.as_deref(),
+            key(&f.name, f.file.as_deref()),
+            f.episodes.len(),
+            0,
+            0,
+        );
+    }
+    for f in &diff.removed {
+        push(
+            &f.name,
+            f.file.as_deref(),
+            key(&f.name, f.file.as_deref()),
+            0,
+            f.episodes.len(),
+            0,
+        );
+    }
+    let moved_to: std::collections::BTreeMap<(&str, Option<&str>), Option<&str>> = diff
+        .moved
+        .iter()
+        .map(|m| ((m.name.as_str(), m.to.as_deref()), m.from.as_deref()))
+        .collect();
+    let counted: Vec<&FunctionChange> = diff.counted_changes().collect();
+    for c in &counted {
+        let label = match moved_to.get(&(c.name.as_str(), c.file.as_deref())) {
+            Some(from) => format!(
+                "{} ({} => {})",
+                c.name,
+                file(*from),
+                file(c.file.as_deref())
+            ),
+            None => key(&c.name, c.file.as_deref()),
+        };
+        push(
+            &c.name,
+            c.file.as_deref(),
+            label,
+            c.episodes_added.len(),
+            c.episodes_removed.len(),
+            c.support.len(),
+        );
+    }
+    for m in &diff.moved {
+        let listed = counted.iter().any(|c| c.name == m.name && c.file == m.to);
+        if !listed {
+            push(
+                &m.name,
+                m.to.as_deref(),
+                format!(
+                    "{} ({} => {})",
+                    m.name,
+                    file(m.from.as_deref()),
+                    file(m.to.as_deref())
+                ),
+                0,
+                0,
+                0,
+            );
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    lines.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let name_width = lines.iter().map(|l| width(&l.2.name)).max().unwrap_or(0);
+    let total = |l: &Line| l.plus + l.minus + l.tilde;
+    let max = lines.iter().map(|l| total(&l.2)).max().unwrap_or(0);
+    let count_width = max.to_string().len();
+    let scale = |n: usize| -> usize {
+        if max <= STAT_BAR || n == 0 {
+            n
+        } else {
+            (n * STAT_BAR / max).max(1)
+        }
+    };
+    let mut out = String::new();
+    let (mut plus, mut minus, mut tilde) = (0, 0, 0);
+    for (_, _, l) in &lines {
+        let bar = format!(
+            "{}{}{}",
+            "+".repeat(scale(l.plus)),
+            "-".repeat(scale(l.minus)),
+            "~".repeat(scale(l.tilde))
+        );
+        let pad = name_width - width(&l.name);
+        let line = format!(
+            " {}{} | {:>count_width$} {bar}",
+            l.name,
+            " ".repeat(pad),
+            total(l)
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+        plus += l.plus;
+        minus += l.minus;
+        tilde += l.tilde;
+    }
+    let n = lines.len() as u64;
+    let _ = write!(out, " {n} {} changed", plural(n, "function", "functions"));
+    let mut what = Vec::new();
+    for (k, w) in [
+        (diff.added.len(), "added"),
+        (diff.removed.len(), "removed"),
+        (diff.moved.len(), "moved"),
+    ] {
+        if k > 0 {
+            what.push(format!("{k} {w}"));
+        }
+    }
+    if !what.is_empty() {
+        let _ = write!(out, " ({})", what.join(", "));
+    }
+    // like git, the zero counts are left out
+    let mut parts: Vec<String> = Vec::new();
+    for (k, verb) in [(plus, "added(+)"), (minus, "removed(-)")] {
+        if k > 0 {
+            let noun = match parts.is_empty() {
+                true => plural(k as u64, " episode", " episodes"),
+                false => "",
+            };
+            parts.push(format!("{k}{noun} {verb}"));
+        }
+    }
+    if tilde > 0 {
+        let noun = plural(tilde as u64, "support", "supports");
+        parts.push(format!("{tilde} {noun} changed(~)"));
+    }
+    for p in parts {
+        let _ = write!(out, ", {p}");
+    }
+    let uncounted = diff.uncounted_changes().count() as u64;
+    if uncounted > 0 {
+        let _ = write!(
+            out,
+            "; {uncounted} invocation {} changed",
+            plural(uncounted, "count", "counts")
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// A Markdown report for a pull-request comment: a summary line, tables of added, removed,
+/// moved and changed functions, and the details folded in `<details>`.
+pub fn markdown(diff: &Diff, labels: Labels<'_>) -> String {
+    let mut out = String::new();
+    let counted: Vec<&FunctionChange> = diff.counted_changes().collect();
+    let _ = writeln!(out, "### sigdb diff: {}\n", summary_line(diff));
+    let _ = writeln!(
+        out,
+        "{} ({} {}, {} functions) → {} ({} {}, {} functions). A support change counts from \
+         ±{} and ±{} %.\n",
+        code(labels.old),
+        md(&diff.old.target),
+        md(&diff.old.version),
+        diff.old.records,
+        code(labels.new),
+        md(&diff.new.target),
+        md(&diff.new.version),
+        diff.new.records,
+        diff.options.support_abs,
+        diff.options.support_rel * 100.0,
+    );
+    for (title, list) in [("Added", &diff.added), ("Removed", &diff.removed)] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "#### {title} functions ({})\n", list.len());
+        out.push_str("| Function | File | Class | Invocations | Episodes | Top episode |\n");
+        out.push_str("|---|---|---|--:|--:|---|\n");
+        for f in list.iter().take(MARKDOWN_ROWS) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                code(&f.name),
+                opt_code(f.file.as_deref()),
+                f.class.as_str(),
+                f.invocations,
+                f.episodes.len(),
+                f.episodes
+                    .first()
+                    .map_or("".into(), |e| code(&spell(&e.events)))
+            );
+        }
+        more_rows(list.len(), &mut out);
+    }
+    if !diff.moved.is_empty() {
+        let _ = writeln!(out, "#### Moved functions ({})\n", diff.moved.len());
+        out.push_str("| Function | From | To |\n|---|---|---|\n");
+        for m in diff.moved.iter().take(MARKDOWN_ROWS) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                code(&m.name),
+                opt_code(m.from.as_deref()),
+                opt_code(m.to.as_deref())
+            );
+        }
+        more_rows(diff.moved.len(), &mut out);
+    }
+    if !counted.is_empty() {
+        let _ = writeln!(out, "#### Changed functions ({})\n", counted.len());
+        out.push_str("| Function | File | Class | Invocations | Episodes | Support changes |\n");
+        out.push_str("|---|---|---|--:|--:|--:|\n");
+        for c in counted.iter().take(MARKDOWN_ROWS) {
+            let class = c.class.as_ref().map_or("".into(), |k| {
+                format!("{} → {}", k.old.as_str(), k.new.as_str())
+            });
+            let inv = c
+                .invocations
+                .as_ref()
+                .map_or("".into(), |i| format!("{} → {}", i.old, i.new));
+            // an empty cell reads as "unchanged"
+            let (plus, minus) = (c.episodes_added.len(), c.episodes_removed.len());
+            let episodes = match (plus, minus) {
+                (0, 0) => String::new(),
+                _ => format!("+{plus} −{minus}"),
+            };
+            let support = match c.support.len() {
+                0 => String::new(),
+                n => n.to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {class} | {inv} | {episodes} | {support} |",
+                code(&c.name),
+                opt_code(c.file.as_deref()),
+            );
+        }
+        more_rows(counted.len(), &mut out);
+        let _ = writeln!(
+            out,
+            "<details><summary>Details of {} changed {}</summary>\n",
+            counted.len(),
+            plural(counted.len() as u64, "function", "functions")
+        );
+        for c in counted.iter().take(MARKDOWN_ROWS) {
+            change_markdown(c, &mut out);
+        }
+        out.push_str("</details>\n\n");
+    }
+    let uncounted: Vec<&FunctionChange> = diff.uncounted_changes().collect();
+    if !uncounted.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>{} invocation {} changed (not signature changes)</summary>\n",
+            uncounted.len(),
+            plural(uncounted.len() as u64, "count", "counts")
+        );
+        out.push_str("| Function | File | Old | New | Change |\n|---|---|--:|--:|--:|\n");
+        for c in uncounted.iter().take(MARKDOWN_ROWS) {
+            if let Some(i) = &c.invocations {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} |",
+                    code(&c.name),
+                    opt_code(c.file.as_deref()),
+                    i.old,
+                    i.new,
+                    percent(i.old as f64, i.new as f64).map_or("".into(), |p| format!("{p:+.1} %"))
+                );
+            }
+        }
+        more_rows(uncounted.len(), &mut out);
+        out.push_str("</details>\n\n");
+    }
+    let header: Vec<(&str, &FieldChange)> = [
+        ("target", &diff.target),
+        ("params", &diff.params),
+        ("coverage", &diff.coverage),
+    ]
+    .into_iter()
+    .flat_map(|(s, v)| v.iter().map(move |f| (s, f)))
+    .collect();
+    if !header.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>Target, parameters and coverage ({} {})</summary>\n",
+            header.len(),
+            plural(header.len() as u64, "change", "changes")
+        );
+        out.push_str("| Section | Field | Old | New |\n|---|---|---|---|\n");
+        for (section, f) in header {
+            let _ = writeln!(
+                out,
+                "| {section} | {} | {} | {} |",
+                code(&f.field),
+                code(&value(&f.old)),
+                code(&value(&f.new))
+            );
+        }
+        out.push_str("\n</details>\n");
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+fn more_rows(n: usize, out: &mut String) {
+    if n > MARKDOWN_ROWS {
+        let _ = writeln!(
+            out,
+            "\n… and {} more: run `sigdb diff` for the full list.",
+            n - MARKDOWN_ROWS
+        );
+    }
+    out.push('\n');
+}
+
+fn change_markdown(c: &FunctionChange, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "**{}**{}\n",
+        code(&c.name),
+        c.file
+            .as_deref()
+            .map_or(String::new(), |f| format!(" in {}", code(f)))
+    );
+    if let Some(k) = &c.class {
+        let _ = writeln!(out, "- class: {} → {}", k.old.as_str(), k.new.as_str());
+    }
+    if let Some(i) = &c.invocations {
+        let _ = writeln!(out, "- invocations: {}", invocations(i));
+    }
+    for e in &c.episodes_added {
+        let _ = writeln!(
+            out,
+            "- added: {} (support {:.2}, weight {:.3})",
+            code(&spell(&e.events)),
+            e.support,
+            e.weight
+        );
+    }
+    for e in &c.episodes_removed {
+        let _ = writeln!(
+            out,
+            "- removed: {} (support {:.2}, weight {:.3})",
+            code(&spell(&e.events)),
+            e.support,
+            e.weight
+        );
+    }
+    for s in &c.support {
+        let _ = writeln!(
+            out,
+            "- support of {}: {:.2} → {:.2}{}",
+            code(&spell(&s.events)),
+            s.old,
+            s.new,
+            relative(s.old, s.new)
+        );
+    }
+    out.push('\n');
+}
+
+/// A Markdown code span that survives a table cell: `|` escaped (GFM reads `\|` inside a
+/// span in a table as `|`), and a fence longer than any backtick run in `s`.
+fn code(s: &str) -> String {
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{}{pad}{fence}", s.replace('|', "\\|"))
+}
+
+fn opt_code(s: Option<&str>) -> String {
+    s.map_or(String::new(), code)
+}
+
+/// Plain text in Markdown: the characters that would start markup are escaped.
+fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(
+            ch,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#'
+        ) {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonDoc<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: u32,
+    old_path: &'a str,
+    new_path: &'a str,
+    differs: bool,
+    #[serde(flatten)]
+    diff: &'a Diff,
+}
+
+/// The diff as one JSON document on one line: `{"type":"diff","schema":1,...}`.
+pub fn json(diff: &Diff, labels: Labels<'_>) -> String {
+    let mut out = String::new();
+    push_json(
+        &mut out,
+        &JsonDoc {
+            kind: "diff",
+            schema: DIFF_SCHEMA,
+            old_path: labels.old,
+            new_path: labels.new,
+            differs: diff.differs(),
+            diff,
+        },
+    );
+    out
+}

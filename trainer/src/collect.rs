@@ -1,0 +1,501 @@
+//! Reading traces into per-function invocation sequences: the function registry (keyed
+//! like sigdb records, so clones and shards merge), invocation totals, and what each trace
+//! looked like. Streams every trace; only the per-function sequences stay in memory.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustc_hash::FxHashMap;
+use trace::{CaptureMode, Event, Object, TraceReader};
+
+use crate::attribution::{Attributor, LocalFn, NO_COMM, SegmentSink};
+use crate::episode::EventType;
+use crate::error::TrainError;
+use crate::feed::{self, Item};
+use crate::params::{Params, class_of};
+use crate::store::{FunctionSeqs, SyscallTable};
+
+/// The name of the pseudo-function that collects syscalls made with no live application
+/// frame (sigdb class `outside`).
+pub const OUTSIDE_NAME: &str = "[outside application code]";
+
+/// Registry index of the outside pseudo-function.
+pub(crate) const OUTSIDE: u32 = 0;
+
+/// How often (in events) the progress callback is called.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// What the sigdb record of a function says about where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FunctionInfo {
+    pub name: String,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub linkage_name: Option<String>,
+    pub object: String,
+    pub class: sigdb::Class,
+}
+
+/// One function of the registry and what was collected for it.
+#[derive(Debug)]
+pub(crate) struct FunctionData {
+    pub info: FunctionInfo,
+    pub seqs: FunctionSeqs,
+    /// The support denominator: invocations including those without syscalls.
+    pub invocations: u64,
+    /// Syscalls made while it was live in the frames, by syscall id.
+    pub inclusive: Vec<u64>,
+    /// Attributed syscalls by thread name id.
+    pub threads: FxHashMap<u32, u64>,
+    /// `[file offset, size]` of each entry merged into it.
+    pub ranges: Vec<[u64; 2]>,
+}
+
+impl FunctionData {
+    fn new(info: FunctionInfo, keep_ts: bool) -> FunctionData {
+        FunctionData {
+            info,
+            seqs: FunctionSeqs::new(keep_ts),
+            invocations: 0,
+            inclusive: Vec::new(),
+            threads: FxHashMap::default(),
+            ranges: Vec::new(),
+        }
+    }
+}
+
+/// Progress of reading: bytes of the current file read so far, events so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub bytes: u64,
+    pub events: u64,
+}
+
+/// Everything collected from the traces, ready for mining.
+#[derive(Debug)]
+pub struct Collected {
+    pub(crate) functions: Vec<FunctionData>,
+    pub(crate) syscalls: SyscallTable,
+    pub(crate) traces: Vec<sigdb::TraceSummary>,
+    pub(crate) objects: BTreeSet<sigdb::ObjectRef>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) syscalls_outside_app: u64,
+    /// Thread names by id.
+    pub(crate) comms: Vec<String>,
+}
+
+/// Reads traces one after another into one registry.
+#[derive(Debug)]
+pub struct Collector {
+    params: Params,
+    functions: Vec<FunctionData>,
+    by_key: FxHashMap<(String, Option<String>), u32>,
+    syscalls: SyscallTable,
+    traces: Vec<sigdb::TraceSummary>,
+    objects: BTreeSet<sigdb::ObjectRef>,
+    warnings: Vec<String>,
+    syscalls_outside_app: u64,
+    comms: Vec<String>,
+    comm_ids: FxHashMap<String, u32>,
+}
+
+/// Where closed invocations go: the registry, the per-trace count of invocations seen
+/// with syscalls, and the first function that overflowed its storage.
+struct Store<'a> {
+    functions: &'a mut [FunctionData],
+    seen: &'a mut Vec<u64>,
+    overflow: &'a mut Option<u32>,
+}
+
+impl SegmentSink for Store<'_> {
+    fn segment(&mut self, func: u32, events: &[(EventType, u64)]) {
+        let f = func as usize;
+        if self.functions[f].seqs.push_segment(events) {
+            self.seen[f] += 1;
+        } else {
+            self.overflow.get_or_insert(func);
+        }
+    }
+
+    fn live(&mut self, func: u32, id: EventType) {
+        let inc = &mut self.functions[func as usize].inclusive;
+        let i = usize::from(id);
+        if i >= inc.len() {
+            inc.resize(i + 1, 0);
+        }
+        inc[i] += 1;
+    }
+
+    fn attributed(&mut self, func: u32, comm: u32) {
+        if comm != NO_COMM {
+            *self.functions[func as usize]
+                .threads
+                .entry(comm)
+                .or_insert(0) += 1;
+        }
+    }
+}
+
+/// Counts bytes read, for the progress bar (read on another thread than the reader's).
+struct Counting<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Collector {
+    /// A collector with `params` (validated by the caller).
+    pub fn new(params: &Params) -> Collector {
+        let outside = FunctionData::new(
+            FunctionInfo {
+                name: OUTSIDE_NAME.into(),
+                file: None,
+                line: None,
+                linkage_name: None,
+                object: String::new(),
+                class: sigdb::Class::Outside,
+            },
+            params.expiry_ns.is_some(),
+        );
+        let mut by_key = FxHashMap::default();
+        // a real function could only take this key by being named like it: it would merge
+        by_key.insert((OUTSIDE_NAME.to_string(), None), OUTSIDE);
+        Collector {
+            params: params.clone(),
+            functions: vec![outside],
+            by_key,
+            syscalls: SyscallTable::default(),
+            traces: Vec::new(),
+            objects: BTreeSet::new(),
+            warnings: Vec::new(),
+            syscalls_outside_app: 0,
+            comms: Vec::new(),
+            comm_ids: FxHashMap::default(),
+        }
+    }
+
+    /// Reads the trace at `path`; `progress` is called now and then.
+    pub fn add_trace(
+        &mut self,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), TrainError> {
+        let file = File::open(path).map_err(|source| TrainError::Trace {
+            path: path.to_owned(),
+            source: trace::TraceError::Open {
+                path: path.to_owned(),
+                source,
+            },
+        })?;
+        let bytes = Arc::new(AtomicU64::new(0));
+        let input = BufReader::with_capacity(
+            1 << 16,
+            Counting {
+                inner: file,
+                bytes: bytes.clone(),
+            },
+        );
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        self.read(&name, path, input, &mut |events| {
+            progress(Progress {
+                bytes: bytes.load(Ordering::Relaxed),
+                events,
+            })
+        })
+    }
+
+    /// Reads a trace from `input`, named `name` in the database.
+    pub fn add_reader(&mut self, name: &str, input: impl Read + Send) -> Result<(), TrainError> {
+        self.read(name, Path::new(name), input, &mut |_| {})
+    }
+
+    fn read(
+        &mut self,
+        name: &str,
+        path: &Path,
+        input: impl Read + Send,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(), TrainError> {
+        let err = |source| TrainError::Trace {
+            path: path.to_owned(),
+            source,
+        };
+        let r = TraceReader::new(input).map_err(err)?;
+        let header = r.header().clone();
+        let mut objects: Vec<Object> = header.objects;
+        let mut local: Vec<LocalFn> = Vec::new();
+        self.map_objects(&objects, &mut local);
+        let mut att = Attributor::new(
+            self.params.callers,
+            header.max_frames,
+            self.params.outside_gap_ns,
+            OUTSIDE,
+        );
+        let mut seen = vec![0u64; self.functions.len()];
+        let mut overflow = None;
+        let mut inv_max: Vec<u64> = Vec::new();
+        let mut has_counts = false;
+        let mut unknown_counts = 0u64;
+        let (mut events, mut syscalls, mut lost) = (0u64, 0u64, 0u64);
+        let end = feed::pump(
+            r,
+            |item| {
+                let ev = match item {
+                    Item::Objects(late) => {
+                        self.map_objects(late, &mut local);
+                        seen.resize(self.functions.len(), 0);
+                        objects.extend_from_slice(late);
+                        return Ok(());
+                    }
+                    Item::Event(ev) => ev,
+                };
+                events += 1;
+                if events % PROGRESS_EVERY == 0 {
+                    progress(events);
+                }
+                let store = &mut Store {
+                    functions: &mut self.functions,
+                    seen: &mut seen,
+                    overflow: &mut overflow,
+                };
+                match ev {
+                    Event::Syscall(s) => {
+                        syscalls += 1;
+                        let id = self.syscalls.intern(s.nr).ok_or_else(|| {
+                            TrainError::TooManySyscalls {
+                                path: path.to_owned(),
+                            }
+                        })?;
+                        att.syscall(&s, id, &local, store);
+                    }
+                    Event::Fork {
+                        parent_tid,
+                        child_pid,
+                        child_tid,
+                        ..
+                    } => att.fork(parent_tid, child_pid, child_tid, store),
+                    Event::Comm { pid, tid, comm, .. } => {
+                        let next = self.comms.len() as u32;
+                        let id = *self.comm_ids.entry(comm).or_insert_with_key(|c| {
+                            self.comms.push(c.clone());
+                            next
+                        });
+                        att.comm(pid, tid, id);
+                    }
+                    Event::Exec { pid, tid, .. } => att.exec(pid, tid, store),
+                    Event::Exit { tid, .. } => att.exit(tid, store),
+                    Event::Lost { count, .. } => lost = lost.saturating_add(count),
+                    Event::Invocations { counts, .. } => {
+                        has_counts = true;
+                        for (id, n) in counts {
+                            if local.get(id as usize).is_some_and(|l| l.known) {
+                                if inv_max.len() < local.len() {
+                                    inv_max.resize(local.len(), 0);
+                                }
+                                let m = &mut inv_max[id as usize];
+                                *m = (*m).max(n);
+                            } else {
+                                unknown_counts += 1;
+                            }
+                        }
+                    }
+                    Event::ThreadState { .. } | Event::Mark { .. } => {}
+                }
+                Ok(())
+            },
+            err,
+        )?;
+        progress(events);
+        att.finish(&mut Store {
+            functions: &mut self.functions,
+            seen: &mut seen,
+            overflow: &mut overflow,
+        });
+        if let Some(f) = overflow {
+            return Err(TrainError::TooManyEvents {
+                name: self.functions[f as usize].info.name.clone(),
+            });
+        }
+
+        // invocation totals: counts of this trace (clones add up), never fewer than the
+        // invocations seen with syscalls; without counts, those seen
+        let mut counted = vec![0u64; self.functions.len()];
+        for (l, n) in local.iter().zip(&inv_max) {
+            if l.known {
+                counted[l.global as usize] += n;
+            }
+        }
+        let mut undercounted = 0;
+        for (g, f) in self.functions.iter_mut().enumerate() {
+            let s = seen[g];
+            f.invocations += if has_counts && g != OUTSIDE as usize {
+                if s > counted[g] {
+                    undercounted += 1;
+                }
+                counted[g].max(s)
+            } else {
+                s
+            };
+        }
+        self.syscalls_outside_app += att.outside_syscalls;
+
+        let footer_lost = end.footer.as_ref().map_or(0, |f| f.lost);
+        for o in &objects {
+            self.objects.insert(sigdb::ObjectRef {
+                path: o.path.clone(),
+                build_id: o.build_id.clone(),
+            });
+        }
+        let warn = &mut self.warnings;
+        if events == 0 {
+            warn.push(format!(
+                "trace {name} holds no events: it adds nothing to the signatures"
+            ));
+        }
+        if let Some(t) = &end.truncation {
+            warn.push(format!(
+                "trace {name} is truncated at byte {} ({}): used the {events} events before it",
+                t.offset, t.reason
+            ));
+        }
+        if header.mode == CaptureMode::SyscallsOnly {
+            warn.push(format!(
+                "trace {name} is a syscall-only capture without frames: all its syscalls \
+                 count as outside application code; train on full captures"
+            ));
+        } else if !local.iter().any(|l| l.app) {
+            let classes: Vec<&str> = self
+                .params
+                .app_classes
+                .iter()
+                .map(|&c| class_of(c).as_str())
+                .collect();
+            warn.push(format!(
+                "trace {name} has no application functions (classes {}) in its function \
+                 table: all its syscalls count as outside application code; check how \
+                 `symbols` classified the functions, or pass --app-classes",
+                classes.join(",")
+            ));
+        }
+        if !has_counts && syscalls > 0 {
+            warn.push(format!(
+                "trace {name} has no invocation counts: support is computed over the \
+                 invocations seen with syscalls, which overestimates it"
+            ));
+        }
+        if undercounted > 0 {
+            warn.push(format!(
+                "trace {name}: {undercounted} functions made syscalls in more invocations \
+                 than their invocation count says (lost events?); used the larger number"
+            ));
+        }
+        if att.unknown_frames > 0 || unknown_counts > 0 {
+            warn.push(format!(
+                "trace {name}: {} frames and {unknown_counts} invocation counts name \
+                 functions missing from the function table; those frames were skipped \
+                 like library frames",
+                att.unknown_frames
+            ));
+        }
+        self.traces.push(sigdb::TraceSummary {
+            name: name.to_string(),
+            command: header.command,
+            events,
+            syscalls,
+            lost: lost.max(footer_lost),
+            truncated: end.truncation.is_some(),
+        });
+        Ok(())
+    }
+
+    /// Maps the functions of `objects` (those of the header, or of a late object chunk).
+    fn map_objects(&mut self, objects: &[Object], local: &mut Vec<LocalFn>) {
+        let keep_ts = self.params.expiry_ns.is_some();
+        for o in objects {
+            let object = Path::new(&o.path)
+                .file_name()
+                .map_or_else(|| o.path.clone(), |n| n.to_string_lossy().into_owned());
+            for f in &o.functions {
+                let info = FunctionInfo {
+                    name: f.name.clone(),
+                    file: f.decl_file.clone(),
+                    line: f.decl_line,
+                    linkage_name: f.linkage_name.clone(),
+                    object: object.clone(),
+                    class: class_of(f.class),
+                };
+                let key = (info.name.clone(), info.file.clone());
+                let global = match self.by_key.get(&key) {
+                    Some(&g) => {
+                        merge_info(&mut self.functions[g as usize].info, info);
+                        g
+                    }
+                    None => {
+                        let g = self.functions.len() as u32;
+                        self.by_key.insert(key, g);
+                        self.functions.push(FunctionData::new(info, keep_ts));
+                        g
+                    }
+                };
+                let ranges = &mut self.functions[global as usize].ranges;
+                if !ranges.contains(&[f.file_offset, f.size]) {
+                    ranges.push([f.file_offset, f.size]);
+                }
+                let id = f.id as usize;
+                if id >= local.len() {
+                    local.resize(id + 1, LocalFn::UNKNOWN);
+                }
+                local[id] = LocalFn {
+                    global,
+                    app: self.params.is_app(f.class),
+                    known: true,
+                };
+            }
+        }
+    }
+
+    /// Ends collection.
+    pub fn finish(self) -> Collected {
+        Collected {
+            functions: self.functions,
+            syscalls: self.syscalls,
+            traces: self.traces,
+            objects: self.objects,
+            warnings: self.warnings,
+            syscalls_outside_app: self.syscalls_outside_app,
+            comms: self.comms,
+        }
+    }
+}
+
+/// Clones share a record: keep the smallest of each detail, so the order in which
+/// objects and traces were read does not matter.
+fn merge_info(into: &mut FunctionInfo, other: FunctionInfo) {
+    fn min_opt<T: Ord>(a: &mut Option<T>, b: Option<T>) {
+        if let Some(b) = b
+            && a.as_ref().is_none_or(|a| b < *a)
+        {
+            *a = Some(b);
+        }
+    }
+    min_opt(&mut into.line, other.line);
+    min_opt(&mut into.linkage_name, other.linkage_name);
+    if other.object < into.object {
+        into.object = other.object;
+    }
+    into.class = into.class.min(other.class);
+}
