@@ -21,7 +21,11 @@ impl Groups {
         let mut ids: FxHashMap<&str, u32> = FxHashMap::default();
         let mut g = Groups::default();
         for t in &w.threads {
-            let name = if t.comm.is_empty() { "?" } else { t.comm.as_str() };
+            let name = if t.comm.is_empty() {
+                "?"
+            } else {
+                t.comm.as_str()
+            };
             let next = ids.len() as u32;
             let id = *ids.entry(name).or_insert_with(|| {
                 g.names.push(name.to_string());
@@ -208,11 +212,20 @@ pub fn find(
         let r_n = (n_n as f64 + 0.5) / t_n;
         let r_a = (n_a as f64 + 0.5) / t_a;
         let lift = (r_a / r_n).ln();
-        let mut durs_n: Vec<u64> = before.iter().map(|&i| units[i as usize].duration()).collect();
-        let mut durs_a: Vec<u64> = after.iter().map(|&i| units[i as usize].duration()).collect();
+        let mut durs_n: Vec<u64> = before
+            .iter()
+            .map(|&i| units[i as usize].duration())
+            .collect();
+        let mut durs_a: Vec<u64> = after
+            .iter()
+            .map(|&i| units[i as usize].duration())
+            .collect();
         let (med_n, med_a) = (median(&mut durs_n), median(&mut durs_a));
         let p90_n = quantile(&mut durs_n, 0.9);
-        let normal_units = recent(normal_of_group.get(&g).map_or(&[][..], |v| v), 4 * p.max_units);
+        let normal_units = recent(
+            normal_of_group.get(&g).map_or(&[][..], |v| v),
+            4 * p.max_units,
+        );
         let mk = |kind, score: f64, sel: Vec<u32>| {
             let first_ts = sel.first().map_or(0, |&i| units[i as usize].start);
             let last_ts = sel.last().map_or(0, |&i| units[i as usize].end);
@@ -234,7 +247,11 @@ pub fn find(
         if lift > 0.0 {
             let lambda = r_n * t_a;
             let score = lift * gate(ln_upper_tail(n_a, lambda));
-            let kind = if n_n == 0 { Kind::New } else { Kind::MoreFrequent };
+            let kind = if n_n == 0 {
+                Kind::New
+            } else {
+                Kind::MoreFrequent
+            };
             if score >= p.min_score {
                 out.push(mk(kind, score, recent(after, p.max_units)));
             }
@@ -246,7 +263,8 @@ pub fn find(
             }
         }
         if n_n >= 3 && n_a >= 3 && med_a > p90_n.max(med_n) && med_n > 0 {
-            let score = (med_a as f64 / p90_n.max(med_n) as f64).ln() * (n_a as f64).ln_1p().min(3.0) / 3.0;
+            let score =
+                (med_a as f64 / p90_n.max(med_n) as f64).ln() * (n_a as f64).ln_1p().min(3.0) / 3.0;
             if score >= p.min_score {
                 out.push(mk(Kind::Slower, score, recent(after, p.max_units)));
             }
@@ -302,7 +320,8 @@ fn threads(
             .copied()
             .filter(|&i| units[i as usize].start < onset)
             .collect();
-        let normal_units = normal_units[normal_units.len().saturating_sub(4 * p.max_units)..].to_vec();
+        let normal_units =
+            normal_units[normal_units.len().saturating_sub(4 * p.max_units)..].to_vec();
         let ev = |kind, score, pending| Evidence {
             kind,
             group: g,
@@ -323,7 +342,11 @@ fn threads(
             if stuck >= p.blocked_min_ns && stuck as f64 >= p.blocked_factor * usual as f64 {
                 // a thread idle since before the trouble is less telling than one that
                 // blocked after it began
-                let since_onset = if last.ts + 1_000_000_000 >= onset { 1.0 } else { 0.3 };
+                let since_onset = if last.ts + 1_000_000_000 >= onset {
+                    1.0
+                } else {
+                    0.3
+                };
                 let score = since_onset * (stuck as f64 / p.blocked_min_ns as f64).ln_1p().min(4.0);
                 if score >= p.min_score {
                     out.push(ev(Kind::Blocked, score, Some(*last)));

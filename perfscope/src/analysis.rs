@@ -7,8 +7,8 @@ use crate::cluster::{self, ClusterParams, Clustering};
 use crate::onset::{self, OnsetParams};
 use crate::rank::{self, Matcher, RankParams};
 use crate::report::{
-    Activity, Database, EvidenceOut, Onset, Ranked, Report, Span, Stats, Step, Verdict,
-    REPORT_VERSION,
+    Activity, Database, EvidenceOut, Onset, REPORT_VERSION, Ranked, Report, Span, Stats, Step,
+    Verdict,
 };
 use crate::signature::Compiled;
 use crate::unit::{self, Unit, UnitParams};
@@ -64,12 +64,22 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
     // the split into a normal and an abnormal part
     let onset = match (p.normal, p.abnormal_span) {
         (n, Some(a)) => {
-            let normal = n.unwrap_or(Span { start: first, end: a.start });
+            let normal = n.unwrap_or(Span {
+                start: first,
+                end: a.start,
+            });
             units.retain(|u| {
                 (u.start >= normal.start && u.start < normal.end)
                     || (u.start >= a.start && u.start <= a.end)
             });
-            Some(Onset { ts: a.start, score: 0.0, detected: true, how: "given".into(), normal, abnormal: a })
+            Some(Onset {
+                ts: a.start,
+                score: 0.0,
+                detected: true,
+                how: "given".into(),
+                normal,
+                abnormal: a,
+            })
         }
         (Some(n), None) => {
             units.retain(|u| u.start >= n.start);
@@ -79,7 +89,10 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
                 detected: true,
                 how: "given".into(),
                 normal: n,
-                abnormal: Span { start: n.end, end: w.end },
+                abnormal: Span {
+                    start: n.end,
+                    end: w.end,
+                },
             })
         }
         (None, None) => match onset::detect(w, &groups.of_thread, &p.onset) {
@@ -95,8 +108,14 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
                     score: o.score,
                     detected: o.detected,
                     how: how.into(),
-                    normal: Span { start: first, end: ts },
-                    abnormal: Span { start: ts, end: w.end },
+                    normal: Span {
+                        start: first,
+                        end: ts,
+                    },
+                    abnormal: Span {
+                        start: ts,
+                        end: w.end,
+                    },
                 })
             }
             None => None,
@@ -127,7 +146,8 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
         if e.kind == Kind::Silent {
             warnings.push(format!(
                 "thread {} went quiet but its CPU use is unknown (no scheduler samples)",
-                e.thread.map_or_else(String::new, |t| w.threads[t as usize].label())
+                e.thread
+                    .map_or_else(String::new, |t| w.threads[t as usize].label())
             ));
         }
     }
@@ -147,7 +167,15 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
             }
         })
         .collect();
-    let path = path(w, &units, &evidence, ranking.first().and_then(|r| r.reasons.first()).map(|r| r.evidence));
+    let path = path(
+        w,
+        &units,
+        &evidence,
+        ranking
+            .first()
+            .and_then(|r| r.reasons.first())
+            .map(|r| r.evidence),
+    );
     let verdict = match (ranking.is_empty(), evidence.is_empty()) {
         (false, _) => Verdict::Findings,
         (true, false) => Verdict::Unmatched,
@@ -160,11 +188,25 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
         alarm: alarm.source.clone(),
         alarm_ts: w.end,
         alarm_realtime_ns: alarm.realtime_ns,
-        window: Span { start: w.start, end: w.end },
-        scope: if total == 0 { 0.0 } else { sigdb::round6(ranking.len() as f64 / total as f64) },
-        evidence: evidence.iter().map(|e| describe(w, &units, &cl, &groups, e)).collect(),
+        window: Span {
+            start: w.start,
+            end: w.end,
+        },
+        scope: if total == 0 {
+            0.0
+        } else {
+            sigdb::round6(ranking.len() as f64 / total as f64)
+        },
+        evidence: evidence
+            .iter()
+            .map(|e| describe(w, &units, &cl, &groups, e))
+            .collect(),
         onset,
-        database: Database { functions: total, with_signatures: db.with_signatures, ..info },
+        database: Database {
+            functions: total,
+            with_signatures: db.with_signatures,
+            ..info
+        },
         ranking,
         path,
         activity: activity(w, 1_000_000_000),
@@ -189,7 +231,11 @@ fn describe(w: &Window, units: &[Unit], cl: &Clustering, g: &Groups, e: &Evidenc
     let group = g.names[e.group as usize].clone();
     let thread = e.thread.map(|t| w.threads[t as usize].label());
     let shape: Vec<(String, u32)> = match e.cluster {
-        Some(c) => cl.clusters[c as usize].0.iter().map(|&(nr, n)| (name(nr), n)).collect(),
+        Some(c) => cl.clusters[c as usize]
+            .0
+            .iter()
+            .map(|&(nr, n)| (name(nr), n))
+            .collect(),
         None => {
             let mut counts: std::collections::BTreeMap<String, u32> = Default::default();
             for &u in &e.units {
@@ -203,13 +249,22 @@ fn describe(w: &Window, units: &[Unit], cl: &Clustering, g: &Groups, e: &Evidenc
     let shape_txt = shape
         .iter()
         .take(6)
-        .map(|(s, n)| if *n > 1 { format!("{s}x{n}") } else { s.clone() })
+        .map(|(s, n)| {
+            if *n > 1 {
+                format!("{s}x{n}")
+            } else {
+                s.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ");
     let who = thread.clone().unwrap_or_else(|| format!("{group} threads"));
     let quiet = (w.end.saturating_sub(e.first_ts)) as f64 / 1e9;
     let summary = match e.kind {
-        Kind::New => format!("{who}: new units [{shape_txt}], {:.1}/s (none before)", e.rate.1),
+        Kind::New => format!(
+            "{who}: new units [{shape_txt}], {:.1}/s (none before)",
+            e.rate.1
+        ),
         Kind::MoreFrequent => format!(
             "{who}: units [{shape_txt}] {:.1}/s, was {:.1}/s",
             e.rate.1, e.rate.0
@@ -250,10 +305,17 @@ fn describe(w: &Window, units: &[Unit], cl: &Clustering, g: &Groups, e: &Evidenc
 /// The syscalls of the most recent units of the evidence that put the first function on
 /// top (or of the strongest evidence), repeats folded.
 fn path(w: &Window, units: &[Unit], evidence: &[Evidence], top: Option<usize>) -> Vec<Step> {
-    let Some(e) = top.or((!evidence.is_empty()).then_some(0)).map(|i| &evidence[i]) else {
+    let Some(e) = top
+        .or((!evidence.is_empty()).then_some(0))
+        .map(|i| &evidence[i])
+    else {
         return Vec::new();
     };
-    let take = if matches!(e.kind, Kind::Spinning | Kind::Silent | Kind::Blocked) { 2 } else { 1 };
+    let take = if matches!(e.kind, Kind::Spinning | Kind::Silent | Kind::Blocked) {
+        2
+    } else {
+        1
+    };
     let mut steps: Vec<Step> = Vec::new();
     for &u in &e.units[e.units.len().saturating_sub(take)..] {
         let unit = &units[u as usize];
@@ -287,7 +349,9 @@ fn path(w: &Window, units: &[Unit], evidence: &[Evidence], top: Option<usize>) -
 /// Syscalls per thread per bin, busiest threads first, for the timeline.
 fn activity(w: &Window, bin_ns: u64) -> Vec<Activity> {
     let span = w.end.saturating_sub(w.start);
-    let nb = usize::try_from(span.div_ceil(bin_ns)).unwrap_or(0).clamp(1, 3600);
+    let nb = usize::try_from(span.div_ceil(bin_ns))
+        .unwrap_or(0)
+        .clamp(1, 3600);
     let mut out: Vec<Activity> = w
         .threads
         .iter()
@@ -297,7 +361,12 @@ fn activity(w: &Window, bin_ns: u64) -> Vec<Activity> {
                 let b = (c.ts.saturating_sub(w.start) / bin_ns) as usize;
                 counts[b.min(nb - 1)] += 1;
             }
-            Activity { thread: t.label(), bin_ns, start: w.start, counts }
+            Activity {
+                thread: t.label(),
+                bin_ns,
+                start: w.start,
+                counts,
+            }
         })
         .collect();
     out.sort_by_key(|a| std::cmp::Reverse(a.counts.iter().map(|&c| u64::from(c)).sum::<u64>()));

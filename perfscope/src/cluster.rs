@@ -46,7 +46,11 @@ pub struct Clustering {
 /// Counts are kept exact up to 4, then rounded down to a power of two: 100 and 101
 /// reads are the same shape, one and two are not.
 fn quantize(c: u32) -> u32 {
-    if c <= 4 { c } else { 1 << (31 - c.leading_zeros()) }
+    if c <= 4 {
+        c
+    } else {
+        1 << (31 - c.leading_zeros())
+    }
 }
 
 fn pattern_of(unit: &Unit, w: &Window, scratch: &mut Vec<u16>, out: &mut Pattern) {
@@ -204,7 +208,12 @@ fn average_linkage(points: &[&Pattern], weights: &[u64], cut: f64) -> Vec<u32> {
     let mut merges: Vec<(usize, usize, f32)> = Vec::with_capacity(n - 1);
     while left > 1 {
         if chain.is_empty() {
-            chain.push(active.iter().position(|&a| a).expect("two clusters are left"));
+            chain.push(
+                active
+                    .iter()
+                    .position(|&a| a)
+                    .expect("two clusters are left"),
+            );
         }
         let a = *chain.last().expect("chain is not empty");
         let prev = chain.len().checked_sub(2).map(|i| chain[i]);

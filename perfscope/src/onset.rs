@@ -50,8 +50,12 @@ pub fn detect(w: &Window, group: &[u32], p: &OnsetParams) -> Option<Onset> {
         .max(w.start);
     let span = w.end.checked_sub(first)?;
     let nb = usize::try_from(span.div_ceil(p.bin_ns)).ok()?;
-    let min_b = usize::try_from(p.min_normal_ns.div_ceil(p.bin_ns)).ok()?.max(1);
-    let min_a = usize::try_from(p.min_abnormal_ns.div_ceil(p.bin_ns)).ok()?.max(1);
+    let min_b = usize::try_from(p.min_normal_ns.div_ceil(p.bin_ns))
+        .ok()?
+        .max(1);
+    let min_a = usize::try_from(p.min_abnormal_ns.div_ceil(p.bin_ns))
+        .ok()?
+        .max(1);
     if nb < min_b + min_a {
         return None;
     }

@@ -203,14 +203,16 @@ pub fn rank(
         })
         .collect();
     scored.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| db.funcs[a.func as usize].name.cmp(&db.funcs[b.func as usize].name))
+        b.score.total_cmp(&a.score).then_with(|| {
+            db.funcs[a.func as usize]
+                .name
+                .cmp(&db.funcs[b.func as usize].name)
+        })
     });
     let best = scored.first().map_or(0.0, |s| s.score);
-    let cap = p.max_candidates.unwrap_or_else(|| {
-        ((db.total_functions() as f64 * 0.015).ceil() as usize).clamp(3, 10)
-    });
+    let cap = p
+        .max_candidates
+        .unwrap_or_else(|| ((db.total_functions() as f64 * 0.015).ceil() as usize).clamp(3, 10));
     scored.retain(|s| s.score >= p.min_share * best);
     scored.truncate(cap);
     scored

@@ -216,7 +216,10 @@ impl Report {
             stats: &self.stats,
         });
         for r in &self.ranking {
-            line(&Tagged { r#type: "function", inner: r });
+            line(&Tagged {
+                r#type: "function",
+                inner: r,
+            });
         }
         for (i, e) in self.evidence.iter().enumerate() {
             #[derive(Serialize)]
@@ -226,10 +229,17 @@ impl Report {
                 #[serde(flatten)]
                 inner: &'a EvidenceOut,
             }
-            line(&Ev { r#type: "evidence", id: i, inner: e });
+            line(&Ev {
+                r#type: "evidence",
+                id: i,
+                inner: e,
+            });
         }
         for s in &self.path {
-            line(&Tagged { r#type: "step", inner: s });
+            line(&Tagged {
+                r#type: "step",
+                inner: s,
+            });
         }
         for w in &self.warnings {
             #[derive(Serialize)]
@@ -237,7 +247,10 @@ impl Report {
                 r#type: &'static str,
                 message: &'a str,
             }
-            line(&Warn { r#type: "warning", message: w });
+            line(&Warn {
+                r#type: "warning",
+                message: w,
+            });
         }
         out
     }
@@ -326,13 +339,27 @@ impl Report {
         if !self.path.is_empty() {
             let _ = writeln!(s, "\nsyscall path (time to alarm, thread, syscall):");
             for st in &self.path {
-                let rep = if st.repeat > 1 { format!(" x{}", st.repeat) } else { String::new() };
+                let rep = if st.repeat > 1 {
+                    format!(" x{}", st.repeat)
+                } else {
+                    String::new()
+                };
                 let tail = if st.pending {
                     format!("  still in it after {:.1} s", -rel(st.ts))
                 } else {
-                    st.dur_us.map(|d| format!("  {d:.0} us")).unwrap_or_default()
+                    st.dur_us
+                        .map(|d| format!("  {d:.0} us"))
+                        .unwrap_or_default()
                 };
-                let _ = writeln!(s, "  {:>8.3} s  {:<20} {}{}{}", rel(st.ts), st.thread, st.syscall, rep, tail);
+                let _ = writeln!(
+                    s,
+                    "  {:>8.3} s  {:<20} {}{}{}",
+                    rel(st.ts),
+                    st.thread,
+                    st.syscall,
+                    rep,
+                    tail
+                );
             }
         }
         for w in &self.warnings {

@@ -103,6 +103,9 @@ impl Compiled {
     /// Functions a ranking can name (the pseudo-function for code outside the
     /// application is evidence, not a culprit).
     pub fn total_functions(&self) -> usize {
-        self.funcs.iter().filter(|f| f.class != Class::Outside).count()
+        self.funcs
+            .iter()
+            .filter(|f| f.class != Class::Outside)
+            .count()
     }
 }

@@ -58,19 +58,23 @@ impl Thread {
     /// CPU time used between `from` and `to` by the state samples closest to them, and
     /// the time those samples span.
     pub fn cpu_between(&self, from: u64, to: u64) -> Option<(u64, u64)> {
-        let first = self.states.iter().rev().find(|s| s.ts <= from).or(self.states.first())?;
+        let first = self
+            .states
+            .iter()
+            .rev()
+            .find(|s| s.ts <= from)
+            .or(self.states.first())?;
         let last = self.states.iter().rev().find(|s| s.ts <= to)?;
-        (last.ts > first.ts).then(|| {
-            (
-                last.cpu_ns.saturating_sub(first.cpu_ns),
-                last.ts - first.ts,
-            )
-        })
+        (last.ts > first.ts).then(|| (last.cpu_ns.saturating_sub(first.cpu_ns), last.ts - first.ts))
     }
 
     /// The last sampled state letter at or before `t`.
     pub fn state_at(&self, t: u64) -> Option<u8> {
-        self.states.iter().rev().find(|s| s.ts <= t).map(|s| s.state)
+        self.states
+            .iter()
+            .rev()
+            .find(|s| s.ts <= t)
+            .map(|s| s.state)
     }
 
     /// A display name: `comm/tid`.
@@ -238,7 +242,8 @@ impl WindowBuilder {
                 ts: *ts,
                 label: label.clone(),
             }),
-            Event::Invocations { .. } => {}
+            // stacks are gathered by the caller; invocation counts are the trainer's
+            Event::Invocations { .. } | Event::Stack { .. } => {}
         }
     }
 
@@ -252,7 +257,9 @@ impl WindowBuilder {
             t.calls.sort_by_key(|c| c.ts);
             t.states.sort_by_key(|s| s.ts);
         }
-        self.w.threads.sort_by_key(|t| (t.pid, t.tid, t.calls.first().map(|c| c.ts)));
+        self.w
+            .threads
+            .sort_by_key(|t| (t.pid, t.tid, t.calls.first().map(|c| c.ts)));
         self.w.marks.sort_by_key(|m| m.ts);
         self.w
     }

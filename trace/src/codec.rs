@@ -3,7 +3,7 @@
 //! nearly in time order, so deltas are small), which the encoder and decoder both reset
 //! at each chunk.
 
-use crate::event::{Event, Frame, MAX_FRAMES, Syscall};
+use crate::event::{CodeLocation, Event, Frame, MAX_FRAMES, StackKind, Syscall};
 
 const TAG_SYSCALL: u8 = 1;
 const TAG_FORK: u8 = 2;
@@ -14,6 +14,7 @@ const TAG_LOST: u8 = 6;
 const TAG_INVOCATIONS: u8 = 7;
 const TAG_THREAD_STATE: u8 = 8;
 const TAG_MARK: u8 = 9;
+const TAG_STACK: u8 = 10;
 
 const SYSCALL_HAS_DUR: u8 = 1;
 
@@ -117,6 +118,31 @@ impl Encoder {
                 put_i64(out, delta);
                 put_str(out, label);
             }
+            Event::Stack {
+                pid,
+                tid,
+                kind,
+                nr,
+                frames,
+                ..
+            } => {
+                out.push(TAG_STACK);
+                put_i64(out, delta);
+                put_u64(out, u64::from(*pid));
+                put_u64(out, u64::from(*tid));
+                out.push(match kind {
+                    StackKind::OnCpu => 0,
+                    StackKind::Syscall => 1,
+                    StackKind::Blocked => 2,
+                });
+                // 0: no syscall, else nr + 1
+                put_u64(out, nr.map_or(0, |n| u64::from(n) + 1));
+                put_u64(out, frames.len() as u64);
+                for f in frames {
+                    put_str(out, &f.path);
+                    put_u64(out, f.offset);
+                }
+            }
         }
     }
 }
@@ -163,7 +189,9 @@ impl<'a> Decoder<'a> {
                 };
                 let depth = usize::from(self.byte()?);
                 if depth > MAX_FRAMES {
-                    return Err(format!("syscall with {depth} frames (at most {MAX_FRAMES})"));
+                    return Err(format!(
+                        "syscall with {depth} frames (at most {MAX_FRAMES})"
+                    ));
                 }
                 for _ in 0..depth {
                     let func = self.u32()?;
@@ -207,7 +235,9 @@ impl<'a> Decoder<'a> {
                 let n = self.u64()?;
                 // each pair takes at least two bytes: bound the allocation by the input
                 if n > (self.buf.len() - self.pos) as u64 / 2 {
-                    return Err(format!("invocation table of {n} entries overruns the chunk"));
+                    return Err(format!(
+                        "invocation table of {n} entries overruns the chunk"
+                    ));
                 }
                 let mut counts = Vec::with_capacity(n as usize);
                 for _ in 0..n {
@@ -226,6 +256,41 @@ impl<'a> Decoder<'a> {
                 ts: self.ts()?,
                 label: self.string()?,
             },
+            TAG_STACK => {
+                let ts = self.ts()?;
+                let pid = self.u32()?;
+                let tid = self.u32()?;
+                let kind = match self.byte()? {
+                    0 => StackKind::OnCpu,
+                    1 => StackKind::Syscall,
+                    2 => StackKind::Blocked,
+                    k => return Err(format!("unknown stack kind {k}")),
+                };
+                let nr = match self.u64()? {
+                    0 => None,
+                    n => Some(u32::try_from(n - 1).map_err(|_| "syscall number overflows")?),
+                };
+                let n = self.u64()?;
+                // each frame takes at least two bytes: bound the allocation by the input
+                if n > (self.buf.len() - self.pos) as u64 / 2 {
+                    return Err(format!("stack of {n} frames overruns the chunk"));
+                }
+                let mut frames = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    frames.push(CodeLocation {
+                        path: self.string()?,
+                        offset: self.u64()?,
+                    });
+                }
+                Event::Stack {
+                    ts,
+                    pid,
+                    tid,
+                    kind,
+                    nr,
+                    frames,
+                }
+            }
             other => return Err(format!("unknown event tag {other}")),
         };
         Ok(Some(ev))

@@ -113,7 +113,11 @@ pub enum Event {
     },
     /// Events the kernel side could not hand over (ring buffer full), counted on `cpu`
     /// since the previous `Lost` of that cpu.
-    Lost { ts: u64, cpu: u32, count: u64 },
+    Lost {
+        ts: u64,
+        cpu: u32,
+        count: u64,
+    },
     /// Cumulative invocation counts of probed functions since capture start: the last
     /// value seen for a function is its total. Counts invocations that made no syscall.
     Invocations {
@@ -131,7 +135,42 @@ pub enum Event {
         cpu_ns: u64,
     },
     /// A named instant: an alarm, a workload phase ("trigger"), set by whoever captured.
-    Mark { ts: u64, label: String },
+    Mark {
+        ts: u64,
+        label: String,
+    },
+    /// A sampled user stack of a thread (production side, after an alarm): where the
+    /// thread was, as code locations in mapped files, innermost first.
+    Stack {
+        ts: u64,
+        pid: u32,
+        tid: u32,
+        /// Why it was taken: on CPU, at a syscall, or while blocked in one.
+        kind: StackKind,
+        /// The syscall it was in or entering (for `Syscall` and `Blocked`).
+        nr: Option<u32>,
+        frames: Vec<CodeLocation>,
+    },
+}
+
+/// Why a stack was sampled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StackKind {
+    /// Running in user space (a timer sample).
+    OnCpu,
+    /// Entering a syscall.
+    Syscall,
+    /// Sleeping in a syscall.
+    Blocked,
+}
+
+/// A code address as a file and an offset in it, so it can be matched to the function
+/// table of that file without the process's address space.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CodeLocation {
+    /// Path of the mapped file; empty for an address in no file (JIT, vdso).
+    pub path: String,
+    pub offset: u64,
 }
 
 impl Event {
@@ -146,7 +185,8 @@ impl Event {
             | Event::Lost { ts, .. }
             | Event::Invocations { ts, .. }
             | Event::ThreadState { ts, .. }
-            | Event::Mark { ts, .. } => *ts,
+            | Event::Mark { ts, .. }
+            | Event::Stack { ts, .. } => *ts,
         }
     }
 }

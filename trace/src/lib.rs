@@ -24,7 +24,7 @@ mod sysno;
 mod writer;
 
 pub use error::TraceError;
-pub use event::{Event, Frame, MAX_FRAMES, Syscall};
+pub use event::{CodeLocation, Event, Frame, MAX_FRAMES, StackKind, Syscall};
 pub use header::{CaptureMode, EntryClass, Footer, Function, FunctionClass, Header, Object};
 pub use reader::{TraceReader, Truncation};
 pub use sysno::{syscall_name, syscall_number};

@@ -150,23 +150,21 @@ impl<R: Read> TraceReader<R> {
                     self.prev_ts = 0;
                 }
                 ChunkRead::Chunk(KIND_OBJECTS) => {
-                    let objs: Vec<Object> = serde_json::from_slice(&self.chunk).map_err(|e| {
-                        TraceError::Corrupt {
+                    let objs: Vec<Object> =
+                        serde_json::from_slice(&self.chunk).map_err(|e| TraceError::Corrupt {
                             offset: self.chunk_offset,
                             reason: format!("object chunk: {e}"),
-                        }
-                    })?;
+                        })?;
                     self.late_objects.extend(objs);
                     self.chunk.clear();
                     self.pos = 0;
                 }
                 ChunkRead::Chunk(KIND_FOOTER) => {
-                    let footer = serde_json::from_slice(&self.chunk).map_err(|e| {
-                        TraceError::Corrupt {
+                    let footer =
+                        serde_json::from_slice(&self.chunk).map_err(|e| TraceError::Corrupt {
                             offset: self.chunk_offset,
                             reason: format!("footer: {e}"),
-                        }
-                    })?;
+                        })?;
                     self.footer = Some(footer);
                     self.chunk.clear();
                     self.pos = 0;
@@ -233,12 +231,11 @@ impl<R: Read> TraceReader<R> {
                 reason: "checksum mismatch".into(),
             });
         }
-        self.chunk = zstd::bulk::decompress(&comp, raw_len as usize).map_err(|e| {
-            TraceError::Corrupt {
+        self.chunk =
+            zstd::bulk::decompress(&comp, raw_len as usize).map_err(|e| TraceError::Corrupt {
                 offset: at,
                 reason: format!("zstd: {e}"),
-            }
-        })?;
+            })?;
         if self.chunk.len() != raw_len as usize {
             return Err(TraceError::Corrupt {
                 offset: at,

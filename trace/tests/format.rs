@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 use trace::{
-    CaptureMode, EntryClass, Event, Footer, Frame, Function, FunctionClass, Header, Object,
-    Syscall, TraceError, TraceReader, TraceWriter,
+    CaptureMode, CodeLocation, EntryClass, Event, Footer, Frame, Function, FunctionClass, Header,
+    Object, StackKind, Syscall, TraceError, TraceReader, TraceWriter,
 };
 
 fn header() -> Header {
@@ -108,6 +108,25 @@ fn arb_event() -> impl Strategy<Value = Event> {
             |(ts, pid, tid, state, cpu_ns)| Event::ThreadState { ts, pid, tid, state, cpu_ns }
         ),
         1 => (any::<u64>(), ".{0,20}").prop_map(|(ts, label)| Event::Mark { ts, label }),
+        1 => (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            0u8..3,
+            proptest::option::of(0u32..1000),
+            proptest::collection::vec(("[a-z/]{0,12}", any::<u64>()), 0..6),
+        )
+            .prop_map(|(ts, pid, tid, k, nr, frames)| Event::Stack {
+                ts,
+                pid,
+                tid,
+                kind: [StackKind::OnCpu, StackKind::Syscall, StackKind::Blocked][usize::from(k)],
+                nr,
+                frames: frames
+                    .into_iter()
+                    .map(|(path, offset)| CodeLocation { path, offset })
+                    .collect(),
+            }),
     ]
 }
 
@@ -153,7 +172,10 @@ fn many_events(n: u64) -> Vec<Event> {
             let mut s = Syscall::new(1_000_000 + i * 1000, 42, 43, (i % 300) as u32);
             s.dur = Some(500);
             s.sp = 0x7fff_0000_0000 - i;
-            s.set_frames(&[Frame { func: 0, call: i / 3 }]);
+            s.set_frames(&[Frame {
+                func: 0,
+                call: i / 3,
+            }]);
             Event::Syscall(s)
         })
         .collect()
@@ -166,10 +188,16 @@ fn a_cut_trace_reads_up_to_its_last_complete_chunk_and_says_so() {
     let full = write_all(&events, Some(Footer::default()));
     let cut = &full[..full.len() * 2 / 3];
     let (back, r) = read_all(cut).unwrap();
-    let t = r.truncation().expect("a cut trace must report its truncation");
+    let t = r
+        .truncation()
+        .expect("a cut trace must report its truncation");
     assert!(t.reason.contains("ends inside a chunk"), "{}", t.reason);
     assert!(!back.is_empty() && back.len() < events.len());
-    assert_eq!(back[..], events[..back.len()], "the events read are a prefix");
+    assert_eq!(
+        back[..],
+        events[..back.len()],
+        "the events read are a prefix"
+    );
 }
 
 #[test]
@@ -187,7 +215,13 @@ fn a_newer_format_is_a_clear_error() {
     let mut bytes = write_all(&[], Some(Footer::default()));
     bytes[8] = 2;
     let err = read_all(&bytes).err().expect("newer version must fail");
-    assert!(matches!(err, TraceError::NewerVersion { found: 2, supported: 1 }));
+    assert!(matches!(
+        err,
+        TraceError::NewerVersion {
+            found: 2,
+            supported: 1
+        }
+    ));
     assert!(err.to_string().contains("upgrade"), "{err}");
 }
 
@@ -199,7 +233,10 @@ fn empty_and_foreign_files_are_clear_errors() {
         Err(TraceError::NotATrace)
     ));
     let bytes = write_all(&[], Some(Footer::default()));
-    assert!(matches!(read_all(&bytes[..16]), Err(TraceError::MissingHeader)));
+    assert!(matches!(
+        read_all(&bytes[..16]),
+        Err(TraceError::MissingHeader)
+    ));
 }
 
 #[test]
@@ -224,14 +261,22 @@ fn a_damaged_chunk_is_an_error_after_the_events_before_it() {
 #[test]
 fn objects_added_late_are_visible_after_their_chunk() {
     let mut w = TraceWriter::new(Vec::new(), &header()).unwrap();
-    w.write(&Event::Mark { ts: 1, label: "before".into() }).unwrap();
+    w.write(&Event::Mark {
+        ts: 1,
+        label: "before".into(),
+    })
+    .unwrap();
     let module = Object {
         path: "/srv/modules/mod_x.so".into(),
         build_id: None,
         functions: Vec::new(),
     };
     w.add_objects(std::slice::from_ref(&module)).unwrap();
-    w.write(&Event::Mark { ts: 2, label: "after".into() }).unwrap();
+    w.write(&Event::Mark {
+        ts: 2,
+        label: "after".into(),
+    })
+    .unwrap();
     let bytes = w.finish(Footer::default()).unwrap();
     let mut r = TraceReader::new(&bytes[..]).unwrap();
     assert_eq!(r.objects().count(), 1);

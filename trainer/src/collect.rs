@@ -313,7 +313,7 @@ impl Collector {
                             }
                         }
                     }
-                    Event::ThreadState { .. } | Event::Mark { .. } => {}
+                    Event::ThreadState { .. } | Event::Mark { .. } | Event::Stack { .. } => {}
                 }
                 Ok(())
             },

@@ -43,7 +43,14 @@ fn thread(tid: u32, comm: &str, calls: Vec<Call>) -> Thread {
 fn evidence(w: &Window, onset_s: u64) -> Vec<Evidence> {
     let units = split(w, &UnitParams::default());
     let cl = cluster(&units, w, &ClusterParams::default());
-    find(w, &units, &cl, &Groups::of(w), onset_s * S, &AbnormalParams::default())
+    find(
+        w,
+        &units,
+        &cl,
+        &Groups::of(w),
+        onset_s * S,
+        &AbnormalParams::default(),
+    )
 }
 
 fn window(threads: Vec<Thread>) -> Window {
@@ -75,7 +82,10 @@ fn a_new_kind_of_unit_is_new_evidence_in_its_group() {
     let top = &ev[0];
     assert_eq!(top.kind, Kind::New, "{ev:?}");
     assert_eq!(top.group, 1);
-    assert!(ev.iter().all(|e| e.group != 0), "the steady worker is normal: {ev:?}");
+    assert!(
+        ev.iter().all(|e| e.group != 0),
+        "the steady worker is normal: {ev:?}"
+    );
 }
 
 #[test]
@@ -103,12 +113,20 @@ fn slower_units_of_a_known_shape_are_slower() {
 
 #[test]
 fn a_thread_quiet_while_on_cpu_is_spinning_and_one_stuck_in_a_syscall_is_blocked() {
-    let mut spinner = thread(1, "loop", requests(0, 45, 20, &["epoll_wait", "read", "writev"]));
+    let mut spinner = thread(
+        1,
+        "loop",
+        requests(0, 45, 20, &["epoll_wait", "read", "writev"]),
+    );
     spinner.states = (0..60)
         .map(|s| StateSample {
             ts: s * S,
             state: b'R',
-            cpu_ns: if s < 45 { s * 10_000_000 } else { 450_000_000 + (s - 45) * 950_000_000 },
+            cpu_ns: if s < 45 {
+                s * 10_000_000
+            } else {
+                450_000_000 + (s - 45) * 950_000_000
+            },
         })
         .collect();
     let mut blocked_calls = requests(0, 44, 20, &["recvfrom", "sendto"]);
@@ -122,9 +140,15 @@ fn a_thread_quiet_while_on_cpu_is_spinning_and_one_stuck_in_a_syscall_is_blocked
     let blocked = thread(2, "handler", blocked_calls);
     let w = window(vec![spinner, blocked]);
     let ev = evidence(&w, 44);
-    let spin = ev.iter().find(|e| e.kind == Kind::Spinning).expect("spinning thread");
+    let spin = ev
+        .iter()
+        .find(|e| e.kind == Kind::Spinning)
+        .expect("spinning thread");
     assert_eq!(spin.thread, Some(0));
-    let stuck = ev.iter().find(|e| e.kind == Kind::Blocked).expect("blocked thread");
+    let stuck = ev
+        .iter()
+        .find(|e| e.kind == Kind::Blocked)
+        .expect("blocked thread");
     assert_eq!(stuck.pending.map(|c| c.nr), Some(nr("clock_nanosleep")));
 }
 
@@ -143,5 +167,8 @@ fn an_idle_thread_parked_since_the_start_is_not_blocked_evidence() {
         thread(2, "srv", requests(0, 60, 20, &["read", "write"])),
     ]);
     let ev = evidence(&w, 40);
-    assert!(ev.iter().all(|e| e.kind != Kind::Blocked || e.score < 1.5), "{ev:?}");
+    assert!(
+        ev.iter().all(|e| e.kind != Kind::Blocked || e.score < 1.5),
+        "{ev:?}"
+    );
 }

@@ -27,7 +27,9 @@ fn naive(points: &[Pattern], weights: &[u64], cut: f64) -> Option<Vec<usize>> {
             }
         }
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let Some(&(d, i, j)) = pairs.first() else { break };
+        let Some(&(d, i, j)) = pairs.first() else {
+            break;
+        };
         if pairs.len() > 1 && (pairs[1].0 - d).abs() < 1e-6 {
             return None;
         }
