@@ -155,6 +155,11 @@ fn ln_factorial(n: u64) -> f64 {
     }
 }
 
+/// How surprising `k` events are when `lambda` were expected, as a gate in [0, 1].
+pub fn surprise(k: u64, lambda: f64) -> f64 {
+    gate(ln_upper_tail(k, lambda.max(1e-9)))
+}
+
 /// How surprising the count is, as a gate in [0, 1]: 1 once p < 1e-5.
 fn gate(ln_p: f64) -> f64 {
     (-ln_p / (5.0 * std::f64::consts::LN_10)).clamp(0.0, 1.0)

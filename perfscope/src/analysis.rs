@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use rustc_hash::FxHashMap;
+
 use crate::abnormal::{self, AbnormalParams, Evidence, Groups, Kind};
 use crate::cluster::{self, ClusterParams, Clustering};
 use crate::onset::{self, OnsetParams};
@@ -11,6 +13,8 @@ use crate::report::{
     Verdict,
 };
 use crate::signature::Compiled;
+use crate::stacks::{self, StackReason};
+use crate::symbolize::Symbolizer;
 use crate::unit::{self, Unit, UnitParams};
 use crate::window::Window;
 
@@ -152,7 +156,17 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
         }
     }
     let matcher = Matcher::new(db);
-    let scored = rank::rank(w, &units, &groups, &evidence, &matcher, &p.rank);
+    let mut scored = rank::rank(w, &units, &groups, &evidence, &matcher, &p.rank);
+    let mut stack_reasons: FxHashMap<u32, StackReason> = FxHashMap::default();
+    if !w.stacks.is_empty() {
+        let lift = stacks::syscall_lift(w, &groups, split_at);
+        let mut sym = Symbolizer::new(db);
+        let from_stacks = stacks::score(w, &groups, &evidence, &lift, db, &mut sym);
+        warnings.append(&mut sym.warnings);
+        combine(&mut scored, &from_stacks);
+        stack_reasons = from_stacks.into_iter().collect();
+    }
+    let scored = rank::select(scored, db.total_functions(), &p.rank);
     let ranking: Vec<Ranked> = scored
         .iter()
         .enumerate()
@@ -164,6 +178,7 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
                 file: f.file.clone(),
                 score: sigdb::round6(s.score),
                 reasons: s.reasons.clone(),
+                stack: stack_reasons.remove(&s.func),
             }
         })
         .collect();
@@ -221,6 +236,31 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
         },
         warnings,
     }
+}
+
+/// Adds the stack credits to the signature scores. Each side is taken as a share of its
+/// best; a stack is a direct observation of where a thread is, so it counts double.
+fn combine(scored: &mut Vec<rank::Scored>, from_stacks: &[(u32, StackReason)]) {
+    let best_sig = scored.first().map_or(0.0, |s| s.score);
+    let best_stack = from_stacks.first().map_or(0.0, |s| s.1.score);
+    if best_stack <= 0.0 {
+        return;
+    }
+    for s in scored.iter_mut() {
+        s.score /= best_sig.max(f64::MIN_POSITIVE);
+    }
+    for (f, r) in from_stacks {
+        let add = 2.0 * r.score / best_stack;
+        match scored.iter_mut().find(|s| s.func == *f) {
+            Some(s) => s.score += add,
+            None => scored.push(rank::Scored {
+                func: *f,
+                score: add,
+                reasons: Vec::new(),
+            }),
+        }
+    }
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.func.cmp(&b.func)));
 }
 
 fn name(nr: u16) -> String {

@@ -11,6 +11,8 @@ pub mod onset;
 pub mod rank;
 pub mod report;
 pub mod signature;
+pub mod stacks;
+pub mod symbolize;
 pub mod unit;
 pub mod window;
 

@@ -209,11 +209,17 @@ pub fn rank(
                 .cmp(&db.funcs[b.func as usize].name)
         })
     });
+    scored
+}
+
+/// Keeps the functions worth a developer's look: at least `min_share` of the best score,
+/// at most the list length of `p` for a database of `total` functions.
+pub fn select(mut scored: Vec<Scored>, total: usize, p: &RankParams) -> Vec<Scored> {
     let best = scored.first().map_or(0.0, |s| s.score);
     let cap = p
         .max_candidates
-        .unwrap_or_else(|| ((db.total_functions() as f64 * 0.015).ceil() as usize).clamp(3, 10));
-    scored.retain(|s| s.score >= p.min_share * best);
+        .unwrap_or_else(|| ((total as f64 * 0.015).ceil() as usize).clamp(3, 10));
+    scored.retain(|s| s.score >= p.min_share * best && s.score > 0.0);
     scored.truncate(cap);
     scored
 }

@@ -81,6 +81,9 @@ pub struct Ranked {
     pub file: Option<String>,
     pub score: f64,
     pub reasons: Vec<Reason>,
+    /// Credit from sampled stacks, when there were any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<crate::stacks::StackReason>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -320,6 +323,29 @@ impl Report {
                         }
                     })
                     .unwrap_or_default();
+                let why = match &r.stack {
+                    Some(st) => {
+                        let what = match (st.why.as_str(), &st.syscall) {
+                            ("on_cpu_loop", _) => "looping on CPU".to_string(),
+                            ("on_cpu", _) => "on CPU".to_string(),
+                            ("new_syscall", Some(sc)) => format!("entering {sc}, new for it"),
+                            (_, Some(sc)) => format!("in {sc}"),
+                            _ => String::new(),
+                        };
+                        let st_txt = format!(
+                            "stacks: {what} in {}/{} samples of {}",
+                            st.samples,
+                            st.of,
+                            st.threads.join(", ")
+                        );
+                        if why.is_empty() {
+                            st_txt
+                        } else {
+                            format!("{st_txt}; {why}")
+                        }
+                    }
+                    None => why,
+                };
                 let _ = writeln!(
                     s,
                     "  {:>2}. {:<width$}  {:>7.2}  {}",

@@ -19,6 +19,10 @@ pub struct Func {
     /// Syscalls (numbers) it or its callees made in training, sorted.
     pub inclusive: Vec<u16>,
     pub invocations: u64,
+    pub linkage_name: Option<String>,
+    /// File name of its object, and its code as `[file offset, size]` there.
+    pub object: String,
+    pub ranges: Vec<[u64; 2]>,
 }
 
 /// The database, ready for matching.
@@ -37,6 +41,8 @@ pub struct Compiled {
     pub with_signatures: usize,
     /// Expiry used in training, applied when matching.
     pub expiry_ns: Option<u64>,
+    /// The trained objects: path and build-id.
+    pub objects: Vec<(String, Option<String>)>,
 }
 
 fn nr_of(name: &str, unknown: &mut Vec<String>) -> Option<u16> {
@@ -51,6 +57,13 @@ impl Compiled {
     pub fn new(db: &Sigdb) -> Compiled {
         let mut c = Compiled {
             expiry_ns: db.header.training.params.expiry_ns,
+            objects: db
+                .header
+                .target
+                .objects
+                .iter()
+                .map(|o| (o.path.clone(), o.build_id.clone()))
+                .collect(),
             ..Compiled::default()
         };
         let mut index: FxHashMap<Vec<u16>, u32> = FxHashMap::default();
@@ -95,6 +108,9 @@ impl Compiled {
                 threads: r.threads.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 inclusive,
                 invocations: r.invocations,
+                linkage_name: r.linkage_name.clone(),
+                object: r.object.clone(),
+                ranges: r.ranges.clone(),
             });
         }
         c

@@ -94,6 +94,17 @@ pub struct Mark {
     pub label: String,
 }
 
+/// A sampled user stack (see [`trace::Event::Stack`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackSample {
+    pub ts: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub kind: trace::StackKind,
+    pub nr: Option<u32>,
+    pub frames: Vec<trace::CodeLocation>,
+}
+
 /// Everything the analysis looks at.
 #[derive(Clone, Debug, Default)]
 pub struct Window {
@@ -106,6 +117,8 @@ pub struct Window {
     pub lost: u64,
     /// Syscalls in the window.
     pub syscalls: u64,
+    /// User stacks sampled after the alarm, if any.
+    pub stacks: Vec<StackSample>,
 }
 
 impl Window {
@@ -242,8 +255,28 @@ impl WindowBuilder {
                 ts: *ts,
                 label: label.clone(),
             }),
-            // stacks are gathered by the caller; invocation counts are the trainer's
-            Event::Invocations { .. } | Event::Stack { .. } => {}
+            Event::Stack {
+                ts,
+                pid,
+                tid,
+                kind,
+                nr,
+                frames,
+            } => {
+                // stacks are sampled just after the alarm, so they may be later than it
+                if *ts >= start {
+                    self.w.stacks.push(StackSample {
+                        ts: *ts,
+                        pid: *pid,
+                        tid: *tid,
+                        kind: *kind,
+                        nr: *nr,
+                        frames: frames.clone(),
+                    });
+                }
+            }
+            // invocation counts are the trainer's
+            Event::Invocations { .. } => {}
         }
     }
 
@@ -261,6 +294,7 @@ impl WindowBuilder {
             .threads
             .sort_by_key(|t| (t.pid, t.tid, t.calls.first().map(|c| c.ts)));
         self.w.marks.sort_by_key(|m| m.ts);
+        self.w.stacks.sort_by_key(|s| (s.ts, s.tid));
         self.w
     }
 }

@@ -1,0 +1,236 @@
+//! Evidence from user stacks sampled after the alarm: which function the misbehaving
+//! threads were in. Each sample is weighted by how abnormal what it shows is (a spinning
+//! thread on CPU; a syscall whose rate rose in its thread group; a thread stuck in a
+//! syscall), and credits one function:
+//!
+//! - on CPU: the innermost function present in nearly all of the thread's samples (the
+//!   loop that never ends), and, less, the innermost frame of each sample;
+//! - at or blocked in a syscall: walking outward from the innermost frame, the first
+//!   function whose training never saw that syscall made under it (where new behaviour
+//!   enters the code), else, less, the innermost application frame.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+use trace::StackKind;
+
+use crate::abnormal::{Evidence, Groups, Kind};
+use crate::signature::Compiled;
+use crate::symbolize::Symbolizer;
+use crate::window::{StackSample, Window};
+
+/// A function's credit from stacks.
+#[derive(Clone, Debug, Serialize)]
+pub struct StackReason {
+    /// Weighted credit, summed over threads.
+    pub score: f64,
+    /// Samples that credited it, and of how many sampled from those threads.
+    pub samples: usize,
+    pub of: usize,
+    pub threads: Vec<String>,
+    /// Why: `on_cpu_loop`, `on_cpu`, `new_syscall`, `syscall`.
+    pub why: String,
+    /// The syscall, for the syscall reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<String>,
+}
+
+/// Per (group, syscall): how much more often it happens after the onset, as a lift
+/// gated by its significance (0 when it did not rise).
+pub fn syscall_lift(w: &Window, groups: &Groups, onset: u64) -> FxHashMap<(u32, u16), f64> {
+    let first = w
+        .threads
+        .iter()
+        .filter_map(|t| t.calls.first().map(|c| c.ts))
+        .min()
+        .unwrap_or(w.start);
+    let t_n = (onset.saturating_sub(first) as f64 / 1e9).max(1e-3);
+    let t_a = (w.end.saturating_sub(onset) as f64 / 1e9).max(1e-3);
+    let mut counts: FxHashMap<(u32, u16), (u64, u64)> = FxHashMap::default();
+    for (ti, t) in w.threads.iter().enumerate() {
+        let g = groups.of_thread[ti];
+        for c in &t.calls {
+            let e = counts.entry((g, c.nr)).or_default();
+            if c.ts < onset {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(k, (n, a))| {
+            let r_n = (n as f64 + 0.5) / t_n;
+            let r_a = (a as f64 + 0.5) / t_a;
+            let lift = (r_a / r_n).ln().max(0.0);
+            let gate = crate::abnormal::surprise(a, r_n * t_a);
+            (k, lift * gate)
+        })
+        .collect()
+}
+
+/// Credits functions from the stacks of `w`; returns (function, reason), best first.
+pub fn score(
+    w: &Window,
+    groups: &Groups,
+    evidence: &[Evidence],
+    lift: &FxHashMap<(u32, u16), f64>,
+    db: &Compiled,
+    sym: &mut Symbolizer<'_>,
+) -> Vec<(u32, StackReason)> {
+    // the latest thread with each tid
+    let mut thread_of: FxHashMap<u32, usize> = FxHashMap::default();
+    for (i, t) in w.threads.iter().enumerate() {
+        thread_of.insert(t.tid, i);
+    }
+    // thread-level evidence: spinning, silent, blocked, slower groups
+    let mut thread_ev: FxHashMap<usize, f64> = FxHashMap::default();
+    let mut slower: FxHashMap<u32, f64> = FxHashMap::default();
+    for e in evidence {
+        match (e.kind, e.thread) {
+            (Kind::Spinning | Kind::Silent | Kind::Blocked, Some(t)) => {
+                let v = thread_ev.entry(t as usize).or_default();
+                *v = v.max(e.score);
+            }
+            (Kind::Slower, _) => {
+                let v = slower.entry(e.group).or_default();
+                *v = v.max(e.score);
+            }
+            _ => {}
+        }
+    }
+    // resolve every sample once: app functions, innermost first, consecutive repeats
+    // folded (recursion)
+    struct Resolved<'s> {
+        s: &'s StackSample,
+        thread: usize,
+        funcs: Vec<u32>,
+    }
+    let mut resolved = Vec::new();
+    for s in &w.stacks {
+        let Some(&thread) = thread_of.get(&s.tid) else {
+            continue;
+        };
+        let mut funcs: Vec<u32> = Vec::new();
+        for (i, loc) in s.frames.iter().enumerate() {
+            if let Some(f) = sym.function(&loc.path, loc.offset, i > 0) {
+                if funcs.last() != Some(&f) && db.funcs[f as usize].class != sigdb::Class::Outside {
+                    funcs.push(f);
+                }
+            }
+        }
+        if !funcs.is_empty() {
+            resolved.push(Resolved { s, thread, funcs });
+        }
+    }
+    // per thread and kind: (credits per function, samples)
+    let mut credit: FxHashMap<u32, StackReason> = FxHashMap::default();
+    let mut add = |f: u32, v: f64, thread: &str, why: &str, syscall: Option<u32>, of: usize| {
+        let r = credit.entry(f).or_insert_with(|| StackReason {
+            score: 0.0,
+            samples: 0,
+            of: 0,
+            threads: Vec::new(),
+            why: why.to_string(),
+            syscall: syscall.map(|n| trace::syscall_name(n).into_owned()),
+        });
+        r.score += v;
+        r.samples += 1;
+        r.of = r.of.max(of);
+        if !r.threads.iter().any(|t| t == thread) {
+            r.threads.push(thread.to_string());
+        }
+    };
+    let mut by_thread: FxHashMap<usize, Vec<&Resolved<'_>>> = FxHashMap::default();
+    for r in &resolved {
+        by_thread.entry(r.thread).or_default().push(r);
+    }
+    let mut threads: Vec<usize> = by_thread.keys().copied().collect();
+    threads.sort_unstable();
+    for ti in threads {
+        let samples = &by_thread[&ti];
+        let t = &w.threads[ti];
+        let label = t.label();
+        let g = groups.of_thread[ti];
+        let on_cpu: Vec<&&Resolved<'_>> = samples
+            .iter()
+            .filter(|r| r.s.kind == StackKind::OnCpu)
+            .collect();
+        let in_sys: Vec<&&Resolved<'_>> = samples
+            .iter()
+            .filter(|r| r.s.kind != StackKind::OnCpu)
+            .collect();
+        let ev = thread_ev.get(&ti).copied().unwrap_or(0.0);
+        let cpu_weight = ev.max(0.5 * slower.get(&g).copied().unwrap_or(0.0));
+        if !on_cpu.is_empty() && cpu_weight > 0.0 {
+            let n = on_cpu.len();
+            let mut present: FxHashMap<u32, usize> = FxHashMap::default();
+            for r in &on_cpu {
+                let uniq: FxHashSet<u32> = r.funcs.iter().copied().collect();
+                for f in uniq {
+                    *present.entry(f).or_default() += 1;
+                }
+            }
+            let common = |f: &u32| present.get(f).is_some_and(|&c| c as f64 >= 0.8 * n as f64);
+            let v = cpu_weight / n as f64;
+            for r in &on_cpu {
+                if let Some(&deep) = r.funcs.iter().find(|f| common(f)) {
+                    add(deep, v, &label, "on_cpu_loop", None, n);
+                }
+                if !common(&r.funcs[0]) {
+                    add(r.funcs[0], 0.5 * v, &label, "on_cpu", None, n);
+                }
+            }
+        }
+        if !in_sys.is_empty() {
+            let n = in_sys.len();
+            for r in &in_sys {
+                let Some(nr) = r.s.nr.and_then(|x| u16::try_from(x).ok()) else {
+                    continue;
+                };
+                let blocked = r.s.kind == StackKind::Blocked;
+                let mut weight = lift.get(&(g, nr)).copied().unwrap_or(0.0);
+                if blocked || t.calls.last().is_some_and(|c| c.is_pending() && c.nr == nr) {
+                    weight = weight.max(ev);
+                }
+                if weight <= 0.0 {
+                    continue;
+                }
+                let v = weight / n as f64;
+                let novel = r
+                    .funcs
+                    .iter()
+                    .find(|&&f| db.funcs[f as usize].inclusive.binary_search(&nr).is_err());
+                match novel {
+                    Some(&f) => {
+                        add(f, v, &label, "new_syscall", Some(u32::from(nr)), n);
+                        if f != r.funcs[0] {
+                            add(
+                                r.funcs[0],
+                                0.3 * v,
+                                &label,
+                                "syscall",
+                                Some(u32::from(nr)),
+                                n,
+                            );
+                        }
+                    }
+                    None => add(
+                        r.funcs[0],
+                        0.5 * v,
+                        &label,
+                        "syscall",
+                        Some(u32::from(nr)),
+                        n,
+                    ),
+                }
+            }
+        }
+    }
+    let mut out: Vec<(u32, StackReason)> = credit.into_iter().collect();
+    out.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+//! Code locations of sampled stacks to functions of the signature database: through the
+//! mapped file's own symbol table when it has one (the build running may differ from the
+//! one trained, e.g. a patched release: names still match), else through the database's
+//! code ranges when the file is the very build that was trained (same build-id; the usual
+//! case for stripped production binaries). No DWARF is read here.
+
+use std::path::Path;
+
+use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+use rustc_hash::FxHashMap;
+
+use crate::signature::Compiled;
+
+/// One file's functions as file-offset ranges, sorted by start.
+struct FileMap {
+    ranges: Vec<(u64, u64, u32)>,
+}
+
+impl FileMap {
+    fn find(&self, off: u64) -> Option<u32> {
+        let i = self.ranges.partition_point(|r| r.0 <= off);
+        let r = self.ranges.get(i.checked_sub(1)?)?;
+        (off < r.1).then_some(r.2)
+    }
+}
+
+/// Maps code locations to database functions, caching per file.
+pub struct Symbolizer<'a> {
+    db: &'a Compiled,
+    by_name: FxHashMap<&'a str, u32>,
+    files: FxHashMap<String, Option<FileMap>>,
+    /// What could not be symbolized and why, once per file.
+    pub warnings: Vec<String>,
+}
+
+/// `foo.constprop.0`, `foo.isra.0`, `foo.part.1`, `foo.cold` are all `foo`.
+fn base_name(sym: &str) -> &str {
+    match sym.find('.') {
+        Some(i) if i > 0 => &sym[..i],
+        _ => sym,
+    }
+}
+
+impl<'a> Symbolizer<'a> {
+    pub fn new(db: &'a Compiled) -> Symbolizer<'a> {
+        let mut by_name = FxHashMap::default();
+        for (i, f) in db.funcs.iter().enumerate() {
+            by_name.entry(f.name.as_str()).or_insert(i as u32);
+            if let Some(l) = &f.linkage_name {
+                by_name.entry(l.as_str()).or_insert(i as u32);
+            }
+        }
+        Symbolizer {
+            db,
+            by_name,
+            files: FxHashMap::default(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The database function holding `offset` of file `path`; `ret` says the location is
+    /// a return address (the call is the byte before it).
+    pub fn function(&mut self, path: &str, offset: u64, ret: bool) -> Option<u32> {
+        if path.is_empty() {
+            return None;
+        }
+        if !self.files.contains_key(path) {
+            let map = self.load(path);
+            self.files.insert(path.to_string(), map);
+        }
+        let off = if ret { offset.checked_sub(1)? } else { offset };
+        self.files.get(path)?.as_ref()?.find(off)
+    }
+
+    /// Uses `ranges` (`[start, end)` file offsets → function) for `path` instead of
+    /// reading it.
+    pub fn insert_file(&mut self, path: &str, mut ranges: Vec<(u64, u64, u32)>) {
+        ranges.sort_unstable();
+        self.files
+            .insert(path.to_string(), Some(FileMap { ranges }));
+    }
+
+    fn load(&mut self, path: &str) -> Option<FileMap> {
+        let data = match std::fs::read(path) {
+            Ok(d) => d,
+            Err(e) => {
+                self.warnings
+                    .push(format!("cannot read {path} to name sampled code: {e}"));
+                return None;
+            }
+        };
+        let file = object::File::parse(&*data).ok()?;
+        let base = Path::new(path).file_name()?.to_string_lossy().into_owned();
+        let segments: Vec<(u64, u64, u64)> = file
+            .segments()
+            .filter_map(|s| {
+                let (off, size) = s.file_range();
+                (size > 0).then_some((s.address(), size, off))
+            })
+            .collect();
+        let to_off = |addr: u64| {
+            segments
+                .iter()
+                .find(|&&(a, size, _)| addr >= a && addr < a + size)
+                .map(|&(a, _, off)| addr - a + off)
+        };
+        let mut ranges = Vec::new();
+        for sym in file.symbols() {
+            if sym.kind() != SymbolKind::Text || sym.size() == 0 {
+                continue;
+            }
+            let Ok(name) = sym.name() else { continue };
+            let Some(&func) = self
+                .by_name
+                .get(name)
+                .or_else(|| self.by_name.get(base_name(name)))
+            else {
+                continue;
+            };
+            if let Some(off) = to_off(sym.address()) {
+                ranges.push((off, off + sym.size(), func));
+            }
+        }
+        if ranges.is_empty() {
+            // stripped: the trained build's own ranges, if this is that build
+            let build_id = file.build_id().ok().flatten().map(hex);
+            let trained = self.db.objects.iter().any(|(p, id)| {
+                Path::new(p)
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy() == base)
+                    && id.is_some()
+                    && *id == build_id
+            });
+            if trained {
+                for (i, f) in self.db.funcs.iter().enumerate() {
+                    if f.object == base {
+                        ranges.extend(f.ranges.iter().map(|r| (r[0], r[0] + r[1], i as u32)));
+                    }
+                }
+            } else if self.db.objects.iter().any(|(p, _)| p.ends_with(&base)) {
+                self.warnings.push(format!(
+                    "{path} has no symbol table and is not the build the signatures were \
+                     trained on: its sampled stacks cannot be named"
+                ));
+            }
+        }
+        if ranges.is_empty() {
+            return None;
+        }
+        ranges.sort_unstable();
+        Some(FileMap { ranges })
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
