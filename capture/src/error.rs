@@ -74,6 +74,16 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "opening the cpu-clock perf event on cpu {cpu} failed: {source}; on-CPU stack samples \
+         need root or CAP_PERFMON (check kernel.perf_event_paranoid), or set \
+         StackConfig::on_cpu_hz to 0 to sample only syscalls and blocked threads"
+    )]
+    PerfEvent {
+        cpu: u32,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("command not found: {command} (not an executable file, nor found on PATH)")]
     CommandNotFound { command: String },
     #[error("cannot execute {command}: {source}")]

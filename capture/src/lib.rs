@@ -40,6 +40,12 @@
 //!   counters for a progress display.
 //!   Events come in drain order, not sorted: a syscall is recorded when it returns, with
 //!   its entry time as `ts`, and records of different CPUs interleave.
+//! * [`StackSampler`] ([`Session::stack_sampler`]) samples the user stacks of the
+//!   session's traced threads for a short burst after an alarm, as
+//!   [`trace::Event::Stack`]s: on CPU (a perf `cpu-clock` event per CPU), at syscalls
+//!   (rate-limited per thread) and while blocked in a syscall (a sleepable task
+//!   iterator), each with a frame-pointer walk plus a scan of the raw stack for the
+//!   frames the walk skips. It attaches nothing between bursts. See [`stacks`].
 //! * [`Command`] launches a command paused (fork, wait on a pipe), so its pid can seed
 //!   the capture before it runs; it can drop privileges to a [`User`]; a missing program
 //!   is an error ([`CaptureError::CommandNotFound`]), not an exit status 127.
@@ -77,6 +83,7 @@ mod procfs;
 mod record;
 mod ring;
 mod session;
+pub mod stacks;
 
 pub use config::{
     Config, DEFAULT_MAX_PROCESSES, DEFAULT_POLL_INTERVAL, DEFAULT_RING_BYTES, Filter, ObjectProbes,
@@ -85,11 +92,13 @@ pub use config::{
 pub use error::CaptureError;
 pub use launch::{Child, Command, ExitStatus, PausedChild, User};
 pub use session::{AttachInfo, Session, Stats};
+pub use stacks::{Burst, StackConfig, StackSampler, StackStats};
 
 // A session can be moved to the thread that drains it.
 const _: fn() = || {
     fn send<T: Send>() {}
     send::<Session>();
+    send::<StackSampler>();
     send::<Child>();
 };
 

@@ -117,7 +117,7 @@ pub(crate) fn load(cfg: BpfConfig, sizes: MapSizes) -> Result<Object, CaptureErr
 static LOG: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
 const LOG_LINES: usize = 40;
 
-fn install_log() {
+pub(crate) fn install_log() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         libbpf_rs::set_print(Some((PrintLevel::Info, on_libbpf_print)));
@@ -138,13 +138,13 @@ fn on_libbpf_print(level: PrintLevel, msg: String) {
     }
 }
 
-fn clear_log() {
+pub(crate) fn clear_log() {
     if let Ok(mut log) = LOG.lock() {
         log.clear();
     }
 }
 
-fn log_tail() -> String {
+pub(crate) fn log_tail() -> String {
     match LOG.lock() {
         Ok(log) if !log.is_empty() => {
             let lines: Vec<&str> = log.iter().map(String::as_str).collect();

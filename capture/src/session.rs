@@ -2,7 +2,7 @@
 //! into trace events.
 
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use crate::error::CaptureError;
 use crate::loader::{self, BpfConfig, MapSizes};
 use crate::record;
 use crate::ring::Ring;
+use crate::stacks::{StackConfig, StackSampler};
 use crate::{monotonic_ns, preflight, procfs};
 
 /// Programs attached for the whole session (the entry program is attached per object).
@@ -82,6 +83,8 @@ pub struct Session {
     ring: Ring,
     counters: Counters,
     obj: Object,
+    /// The filter part of it is shared with stack samplers.
+    bpf: BpfConfig,
     mode: CaptureMode,
     filter: Filter,
     capacity: u32,
@@ -158,6 +161,7 @@ impl Session {
             ring,
             counters,
             obj,
+            bpf,
             mode: config.mode,
             filter: config.filter.clone(),
             capacity,
@@ -430,6 +434,22 @@ impl Session {
             malformed: self.malformed,
             backlog_bytes: self.ring.backlog(),
         }
+    }
+
+    /// A stack sampler over the session's traced tasks (same filter, same process set,
+    /// followed as it changes): see [`StackSampler`].
+    pub fn stack_sampler(&self, config: StackConfig) -> Result<StackSampler, CaptureError> {
+        StackSampler::new(self, config)
+    }
+
+    /// What a stack sampler needs to filter like this session: the BPF-side filter
+    /// settings and a new fd of the process set map.
+    pub(crate) fn sampler_filter(&self) -> Result<(BpfConfig, OwnedFd), CaptureError> {
+        let fd = find_map(&self.obj, "tgids")?
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| CaptureError::io("duplicating the process set map fd", e))?;
+        Ok((self.bpf, fd))
     }
 
     /// The ids of the session's BPF links (as `bpftool link` lists them).

@@ -1,2 +1,364 @@
-//! TODO
-fn main() {}
+//! `runner`: runs a test suite under perfscope's capture and writes a trace for the
+//! trainer. Exit status: the command's (128 + signal if a signal ended it or the runner);
+//! 2 when the runner itself failed.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use capture::ExitStatus;
+use clap::{Parser, ValueEnum};
+use runner::identity::{self, Identity, Request};
+use runner::plan::{self, PlanOptions};
+use runner::{Glob, RecordOptions, Summary, record};
+use symbols::SymClass;
+
+const AFTER_HELP: &str = "\
+Privileges: capture needs root (or CAP_BPF and CAP_PERFMON); the command does not get \
+them unless asked. --user NAME runs it as NAME, --as-root as root. As root with neither, \
+the command runs as $SUDO_USER when set, and otherwise the runner refuses (exit 2). The \
+working directory and environment are kept, with HOME, USER and LOGNAME of that user.
+
+Exit status: the command's; 128+N when signal N ended it, or when the runner received \
+SIGINT, SIGTERM or SIGHUP (forwarded to the command's process group; the trace is still \
+finished; a second signal sends SIGKILL); 2 when the runner failed (privilege or kernel \
+feature missing, bad --bin, command not found, trace not writable).
+
+Examples:
+  runner --bin build/server --user nobody -o check.trace -- make check
+  runner --bin build/server --bin build/modules/*.so --exclude 'log_*' --as-root -o t.trace -- ./run-tests
+  runner --syscalls-only --user ci -o sys.trace -- make check";
+
+/// Run a test-suite command under perfscope's capture and write a trace.
+#[derive(Debug, Parser)]
+#[command(name = "runner", version, after_long_help = AFTER_HELP)]
+struct Cli {
+    /// ELF executable or shared object whose functions get entry probes; repeatable.
+    /// Shared objects the tests load later (modules) are covered too.
+    #[arg(long = "bin", value_name = "ELF")]
+    bins: Vec<PathBuf>,
+
+    /// Source folder of the application (repeatable) [default: inferred from DWARF].
+    #[arg(long = "app-root", value_name = "DIR")]
+    app_roots: Vec<PathBuf>,
+
+    /// Function classes to probe, comma-separated: app, no_dwarf, system, crate, rust_std.
+    #[arg(long, value_name = "CLASSES", value_delimiter = ',', default_value = "app",
+          value_parser = plan::parse_class)]
+    include_class: Vec<SymClass>,
+
+    /// Only probe functions whose name matches this glob (`*`, `?`, `[a-z]`); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<Glob>,
+
+    /// Do not probe functions whose name matches this glob; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<Glob>,
+
+    /// Leave out functions whose first instruction the kernel single-steps (~10 µs per
+    /// call instead of ~0.5 µs). Their syscalls then go to their callers.
+    #[arg(long)]
+    skip_single_step: bool,
+
+    /// Record syscalls and process events only: no function probes, no --bin needed.
+    #[arg(long)]
+    syscalls_only: bool,
+
+    /// Run the command as this user.
+    #[arg(long, value_name = "NAME", conflicts_with = "as_root")]
+    user: Option<String>,
+
+    /// Run the command as root (needed explicitly when the runner is root).
+    #[arg(long)]
+    as_root: bool,
+
+    /// The trace file to write.
+    #[arg(short, long, value_name = "TRACE")]
+    output: PathBuf,
+
+    /// Kernel ring buffer size (e.g. 64M, 512K); a power of two is used.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    ring_size: usize,
+
+    /// Live application frames recorded per syscall (1 to 8).
+    #[arg(long, value_name = "N", default_value_t = trace::MAX_FRAMES as u8,
+          value_parser = clap::value_parser!(u8).range(1..=trace::MAX_FRAMES as i64))]
+    max_frames: u8,
+
+    /// Summary format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+
+    /// Write the summary to this file instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+
+    /// No status line while the command runs.
+    #[arg(long)]
+    no_progress: bool,
+
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// The test command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// `64M`, `512K`, `1G`, `4096` → bytes.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, scale) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1usize << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 64M, 512K or 4096"))?;
+    n.checked_mul(scale)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{s:?} is not a usable size"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("runner: error: {}", error_text(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes, each once: many errors of the libraries already quote their
+/// source in their message.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn run(cli: &Cli) -> anyhow::Result<u8> {
+    let euid = identity::euid();
+    let sudo_user = std::env::var("SUDO_USER").ok();
+    let who = identity::decide(
+        &Request {
+            user: cli.user.clone(),
+            as_root: cli.as_root,
+        },
+        euid,
+        sudo_user.as_deref(),
+        capture::User::lookup,
+    )?;
+    if let Identity::User {
+        user,
+        from_sudo: true,
+    } = &who
+    {
+        eprintln!(
+            "runner: running the command as {} (from $SUDO_USER); pass --user NAME or \
+             --as-root to choose",
+            user.name.as_deref().unwrap_or("?")
+        );
+    }
+    // Before the (possibly long) symbol loading: without these nothing can work.
+    capture::preflight::check()?;
+
+    let plan_started = Instant::now();
+    let plan = if cli.syscalls_only {
+        if !cli.bins.is_empty() {
+            tracing::warn!("--syscalls-only: the --bin objects are not probed");
+        }
+        None
+    } else {
+        if cli.bins.is_empty() {
+            anyhow::bail!(
+                "no --bin given: name the ELF executables (and modules) the tests run, \
+                 e.g. --bin build/server, or pass --syscalls-only"
+            );
+        }
+        let opts = PlanOptions {
+            bins: cli.bins.clone(),
+            app_roots: cli.app_roots.clone(),
+            classes: cli.include_class.clone(),
+            include: cli.include.clone(),
+            exclude: cli.exclude.clone(),
+            skip_single_step: cli.skip_single_step,
+        };
+        let plan = plan::plan(&opts)?;
+        let single = plan.single_step();
+        eprintln!(
+            "runner: probing {} functions in {} object{}{}",
+            plan.functions(),
+            plan.objects.len(),
+            if plan.objects.len() == 1 { "" } else { "s" },
+            if single > 0 {
+                format!(
+                    "; {single} start with an instruction the kernel single-steps (~10 µs \
+                     per call; the summary names the hot ones; --skip-single-step leaves \
+                     them out)"
+                )
+            } else {
+                String::new()
+            }
+        );
+        Some(plan)
+    };
+    let plan_time = plan_started.elapsed();
+
+    let rec = record(&RecordOptions {
+        output: cli.output.clone(),
+        command: cli.command.clone(),
+        identity: who.clone(),
+        plan: plan.as_ref(),
+        ring_bytes: cli.ring_size,
+        max_frames: cli.max_frames,
+        flush_every: Duration::from_secs(1),
+        progress: !cli.no_progress && std::io::stderr().is_terminal(),
+    })?;
+
+    let code = match (rec.interrupted, rec.status) {
+        (Some(sig), _) | (None, ExitStatus::Signaled(sig)) => 128 + sig,
+        (None, ExitStatus::Exited(c)) => c,
+    };
+    let mut summary = Summary::new(
+        cli.output.clone(),
+        plan.as_ref(),
+        &rec,
+        who.describe(),
+        code,
+    );
+    summary.plan = plan_time;
+    summary.runner_cpu = self_cpu();
+    let text = match cli.format {
+        Format::Text => summary.to_text(),
+        Format::Json => summary.to_json() + "\n",
+    };
+    match &cli.summary {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write the summary to {}", path.display()))?,
+        None => {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+    }
+    // Exit statuses are 8 bits, like the shell's view of them.
+    Ok((code & 0xff) as u8)
+}
+
+/// User + system CPU time of this process so far.
+fn self_cpu() -> Duration {
+    // SAFETY: rusage is plain old data and the pointer is valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let d = |tv: libc::timeval| {
+        Duration::from_secs(tv.tv_sec.max(0) as u64)
+            + Duration::from_micros(tv.tv_usec.max(0) as u64)
+    };
+    d(ru.ru_utime) + d(ru.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("12Q").is_err());
+    }
+
+    #[test]
+    fn command_line() {
+        let cli = Cli::parse_from([
+            "runner",
+            "--bin",
+            "a",
+            "--bin",
+            "b.so",
+            "--include",
+            "kv_*",
+            "--user",
+            "nobody",
+            "-o",
+            "t.trace",
+            "--",
+            "make",
+            "-C",
+            "x",
+            "check",
+        ]);
+        assert_eq!(cli.bins.len(), 2);
+        assert_eq!(cli.include_class, [SymClass::App]);
+        assert_eq!(cli.command, ["make", "-C", "x", "check"]);
+        assert_eq!(cli.max_frames, 8);
+        assert!(
+            Cli::try_parse_from([
+                "runner",
+                "--user",
+                "x",
+                "--as-root",
+                "-o",
+                "t",
+                "--",
+                "true"
+            ])
+            .is_err()
+        );
+        assert!(Cli::try_parse_from(["runner", "-o", "t"]).is_err());
+        let cli = Cli::try_parse_from([
+            "runner",
+            "--include-class",
+            "app,no_dwarf",
+            "-o",
+            "t",
+            "--",
+            "true",
+        ])
+        .unwrap();
+        assert_eq!(cli.include_class, [SymClass::App, SymClass::NoDwarf]);
+    }
+}

@@ -59,13 +59,20 @@ enum {
 };
 
 enum {
+	BPF_F_USER_STACK = (1ULL << 8),
+};
+
+enum {
 	BPF_LOCAL_STORAGE_GET_F_CREATE = (1ULL << 0),
 };
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
-/* The user registers: uprobe context, and the first argument of sys_enter/sys_exit. */
+/* The user registers: uprobe context, the first argument of sys_enter/sys_exit, and
+ * what bpf_task_pt_regs() returns. orig_ax is the syscall number while in a syscall. */
 struct pt_regs {
+	unsigned long bp;
+	unsigned long orig_ax;
 	unsigned long sp;
 	unsigned long ip;
 };
@@ -81,13 +88,36 @@ struct signal_struct {
 
 struct mm_struct;
 
+struct kernfs_node {
+	u64 id; /* a cgroup's id (the inode number of its directory) */
+};
+
+struct cgroup;
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+	struct cgroup_subsys_state *parent;
+};
+
+struct cgroup {
+	struct cgroup_subsys_state self;
+	int level; /* root = 0 */
+	struct kernfs_node *kn;
+};
+
+struct css_set {
+	struct cgroup *dfl_cgrp; /* the task's cgroup v2 */
+};
+
 struct task_struct {
+	unsigned int __state; /* 0: running or runnable (5.14+; `state` before) */
 	pid_t pid;
 	pid_t tgid;
 	int exit_code;
 	char comm[16];
 	struct mm_struct *mm;
 	struct signal_struct *signal;
+	struct css_set *cgroups;
 };
 
 struct linux_binprm {
@@ -106,6 +136,9 @@ struct bpf_iter__task {
 	struct bpf_iter_meta *meta;
 	struct task_struct *task;
 };
+
+/* The context of perf_event programs; only passed to helpers, never read. */
+struct bpf_perf_event_data;
 
 #pragma clang attribute pop
 

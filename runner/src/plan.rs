@@ -1,0 +1,306 @@
+//! Probe planning: which functions of which ELF objects get an entry probe, with global
+//! function ids, from the `symbols` function tables.
+//!
+//! A function is probed when its class is one of [`PlanOptions::classes`] (application
+//! code by default), its name (or linkage name) matches an `--include` pattern (when there
+//! are any) and no `--exclude` pattern, the kernel can probe its first instruction, and,
+//! with [`PlanOptions::skip_single_step`], that instruction is emulated rather than
+//! single-stepped. Ids are dense over all objects, in the order the objects were given
+//! and by address within one; the id is also the probe's BPF cookie.
+
+use std::path::PathBuf;
+
+use symbols::{EntryInsn, FunctionTable, LoadOptions, SymClass, SymbolsError};
+use trace::{EntryClass, FunctionClass};
+
+use crate::pattern::Glob;
+
+/// What to probe.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// ELF executables and shared objects (modules loaded later included).
+    pub bins: Vec<PathBuf>,
+    /// Source folders of the application; empty: inferred per object by `symbols`.
+    pub app_roots: Vec<PathBuf>,
+    /// Function classes to probe; empty means application code only.
+    pub classes: Vec<SymClass>,
+    /// When not empty, only functions matching one of these.
+    pub include: Vec<Glob>,
+    pub exclude: Vec<Glob>,
+    /// Leave out functions whose first instruction the kernel single-steps (~10 µs a hit
+    /// instead of ~0.5 µs).
+    pub skip_single_step: bool,
+}
+
+/// Why planning failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Symbols(#[from] SymbolsError),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "nothing to probe: {detail}; pass --include-class (e.g. app,no_dwarf), --app-root \
+         DIR or other --include patterns, or run with --syscalls-only"
+    )]
+    Empty { detail: String },
+    #[error("too many functions to probe ({count}); narrow them with --include/--exclude")]
+    TooMany { count: usize },
+}
+
+/// What planning decided for one object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectPlan {
+    pub path: PathBuf,
+    pub has_dwarf: bool,
+    /// Functions in the object's table.
+    pub functions: usize,
+    /// Of the right class.
+    pub in_class: usize,
+    /// Of the right class but left out by `--include`/`--exclude`.
+    pub excluded_by_name: usize,
+    /// Left out because the kernel cannot probe their first instruction.
+    pub unprobeable: usize,
+    /// Probed although single-stepped (costly if hot).
+    pub single_step: usize,
+    /// Left out by `--skip-single-step`.
+    pub single_step_skipped: usize,
+    /// Probed.
+    pub probed: usize,
+}
+
+/// The probes of a run, ready for the trace header and for capture.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Trace header objects; `functions[i].id` are dense from 0 over all objects.
+    pub objects: Vec<trace::Object>,
+    pub per_object: Vec<ObjectPlan>,
+}
+
+impl Plan {
+    /// Functions probed over all objects.
+    pub fn functions(&self) -> usize {
+        self.objects.iter().map(|o| o.functions.len()).sum()
+    }
+
+    /// Probed functions whose entry is single-stepped.
+    pub fn single_step(&self) -> usize {
+        self.per_object.iter().map(|o| o.single_step).sum()
+    }
+
+    /// The function of a global id.
+    pub fn function(&self, id: trace::FunctionId) -> Option<&trace::Function> {
+        // Ids are dense and in object order, so walk the objects' id ranges.
+        let mut base = 0u32;
+        for o in &self.objects {
+            let n = o.functions.len() as u32;
+            if id < base + n {
+                return o.functions.get((id - base) as usize);
+            }
+            base += n;
+        }
+        None
+    }
+
+    /// One capture probe set per object.
+    pub fn probes(&self) -> Vec<capture::ObjectProbes> {
+        self.objects
+            .iter()
+            .map(capture::ObjectProbes::from_object)
+            .collect()
+    }
+}
+
+/// Loads every `--bin` with `symbols` and plans its probes.
+pub fn plan(opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let load = LoadOptions {
+        app_roots: opts.app_roots.clone(),
+    };
+    let mut tables = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for bin in &opts.bins {
+        // Absolute and without symlinks: the name under which the trace's readers (and
+        // /proc/PID/maps) know the file.
+        let path = std::fs::canonicalize(bin).map_err(|source| PlanError::Io {
+            path: bin.clone(),
+            source,
+        })?;
+        if seen.contains(&path) {
+            tracing::warn!("{} is given twice; probing it once", bin.display());
+            continue;
+        }
+        seen.push(path.clone());
+        let table = symbols::load(&path, &load)?;
+        tracing::info!(
+            "{}: {} functions{}",
+            path.display(),
+            table.functions.len(),
+            if table.has_dwarf { "" } else { ", no DWARF" }
+        );
+        tables.push(table);
+    }
+    plan_tables(&tables, opts)
+}
+
+/// Plans the probes of already loaded function tables.
+pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let classes: &[SymClass] = if opts.classes.is_empty() {
+        &[SymClass::App]
+    } else {
+        &opts.classes
+    };
+    let mut plan = Plan::default();
+    let mut next_id: u64 = 0;
+    for table in tables {
+        let mut op = ObjectPlan {
+            path: table.path.clone(),
+            has_dwarf: table.has_dwarf,
+            functions: table.functions.len(),
+            ..ObjectPlan::default()
+        };
+        let mut functions = Vec::new();
+        for f in &table.functions {
+            if !classes.contains(&f.class) {
+                continue;
+            }
+            op.in_class += 1;
+            let names = || std::iter::once(f.name.as_str()).chain(f.linkage_name.as_deref());
+            let included = opts.include.is_empty()
+                || opts.include.iter().any(|g| names().any(|n| g.matches(n)));
+            let excluded = opts.exclude.iter().any(|g| names().any(|n| g.matches(n)));
+            if !included || excluded {
+                op.excluded_by_name += 1;
+                continue;
+            }
+            match f.entry {
+                EntryInsn::Unknown => {
+                    op.unprobeable += 1;
+                    continue;
+                }
+                EntryInsn::SingleStep if opts.skip_single_step => {
+                    op.single_step_skipped += 1;
+                    continue;
+                }
+                EntryInsn::SingleStep => op.single_step += 1,
+                EntryInsn::Emulated => {}
+            }
+            let id = u32::try_from(next_id).map_err(|_| PlanError::TooMany {
+                count: next_id as usize,
+            })?;
+            next_id += 1;
+            functions.push(trace::Function {
+                id,
+                name: f.name.clone(),
+                linkage_name: f.linkage_name.clone(),
+                class: function_class(f.class),
+                decl_file: f.decl_file.clone(),
+                decl_line: f.decl_line,
+                vaddr: f.vaddr,
+                size: f.size,
+                file_offset: f.file_offset,
+                entry: entry_class(f.entry),
+            });
+        }
+        op.probed = functions.len();
+        plan.per_object.push(op);
+        plan.objects.push(trace::Object {
+            path: table.path.to_string_lossy().into_owned(),
+            build_id: table.build_id.clone(),
+            functions,
+        });
+    }
+    if plan.functions() > 0 {
+        for op in plan.per_object.iter().filter(|o| o.probed == 0) {
+            tracing::warn!("{}", nothing_in(op, classes));
+        }
+    } else {
+        let detail = if plan.per_object.is_empty() {
+            "no --bin given".to_string()
+        } else {
+            plan.per_object
+                .iter()
+                .map(|o| nothing_in(o, classes))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        return Err(PlanError::Empty { detail });
+    }
+    Ok(plan)
+}
+
+fn nothing_in(op: &ObjectPlan, classes: &[SymClass]) -> String {
+    let names: Vec<&str> = classes.iter().map(|&c| class_name(c)).collect();
+    let mut s = format!(
+        "no function of {} is probed ({} functions, {} of class {}",
+        op.path.display(),
+        op.functions,
+        op.in_class,
+        names.join(",")
+    );
+    if op.excluded_by_name > 0 {
+        s.push_str(&format!(", {} left out by name", op.excluded_by_name));
+    }
+    if op.single_step_skipped > 0 {
+        s.push_str(&format!(
+            ", {} single-stepped skipped",
+            op.single_step_skipped
+        ));
+    }
+    s.push(')');
+    if !op.has_dwarf {
+        s.push_str(": it has no DWARF, so nothing is application code; rebuild it with -g");
+    }
+    s
+}
+
+/// The CLI name of a class (`--include-class`).
+pub fn class_name(c: SymClass) -> &'static str {
+    match c {
+        SymClass::App => "app",
+        SymClass::RustStd => "rust_std",
+        SymClass::Crate => "crate",
+        SymClass::System => "system",
+        SymClass::NoDwarf => "no_dwarf",
+    }
+}
+
+/// A class from its CLI name.
+pub fn parse_class(s: &str) -> Result<SymClass, String> {
+    Ok(match s.replace('-', "_").as_str() {
+        "app" => SymClass::App,
+        "rust_std" => SymClass::RustStd,
+        "crate" => SymClass::Crate,
+        "system" => SymClass::System,
+        "no_dwarf" => SymClass::NoDwarf,
+        _ => {
+            return Err(format!(
+                "unknown function class {s:?}: one of app, rust_std, crate, system, no_dwarf"
+            ));
+        }
+    })
+}
+
+fn function_class(c: SymClass) -> FunctionClass {
+    match c {
+        SymClass::App => FunctionClass::App,
+        SymClass::RustStd => FunctionClass::RustStd,
+        SymClass::Crate => FunctionClass::Crate,
+        SymClass::System => FunctionClass::System,
+        SymClass::NoDwarf => FunctionClass::NoDwarf,
+    }
+}
+
+fn entry_class(e: EntryInsn) -> EntryClass {
+    match e {
+        EntryInsn::Emulated => EntryClass::Emulated,
+        EntryInsn::SingleStep => EntryClass::SingleStep,
+        EntryInsn::Unknown => EntryClass::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests;

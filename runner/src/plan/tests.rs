@@ -1,0 +1,179 @@
+//! Planning over hand-made function tables.
+
+use std::path::PathBuf;
+
+use symbols::{EntryInsn, FunctionSym, FunctionTable, SymClass};
+use trace::{EntryClass, FunctionClass};
+
+use super::*;
+
+fn sym(name: &str, class: SymClass, entry: EntryInsn, vaddr: u64) -> FunctionSym {
+    FunctionSym {
+        name: name.to_string(),
+        linkage_name: None,
+        class,
+        decl_file: Some("/src/app/x.c".into()),
+        decl_line: Some(vaddr as u32),
+        vaddr,
+        size: 16,
+        file_offset: vaddr - 0x1000,
+        entry,
+    }
+}
+
+fn table(path: &str, functions: Vec<FunctionSym>, has_dwarf: bool) -> FunctionTable {
+    FunctionTable {
+        path: PathBuf::from(path),
+        build_id: Some("abcd".into()),
+        pie: true,
+        has_dwarf,
+        functions,
+    }
+}
+
+fn two_tables() -> Vec<FunctionTable> {
+    use EntryInsn::*;
+    use SymClass::*;
+    vec![
+        table(
+            "/bin/server",
+            vec![
+                sym("_start", NoDwarf, Emulated, 0x1100),
+                sym("main", App, Emulated, 0x1200),
+                sym("kv_get", App, SingleStep, 0x1300),
+                sym("kv_set", App, Emulated, 0x1400),
+                sym("memcpy_helper", System, Emulated, 0x1500),
+                sym("weird", App, Unknown, 0x1600),
+            ],
+            true,
+        ),
+        table(
+            "/lib/module.so",
+            vec![
+                sym("module_init", App, Emulated, 0x2100),
+                sym("module_work", App, Emulated, 0x2200),
+            ],
+            true,
+        ),
+    ]
+}
+
+fn names(plan: &Plan) -> Vec<(u32, String)> {
+    plan.objects
+        .iter()
+        .flat_map(|o| o.functions.iter().map(|f| (f.id, f.name.clone())))
+        .collect()
+}
+
+fn globs(p: &[&str]) -> Vec<Glob> {
+    p.iter().map(|s| Glob::new(s).unwrap()).collect()
+}
+
+#[test]
+fn application_functions_get_dense_global_ids() {
+    let plan = plan_tables(&two_tables(), &PlanOptions::default()).unwrap();
+    assert_eq!(
+        names(&plan),
+        [
+            (0, "main".to_string()),
+            (1, "kv_get".into()),
+            (2, "kv_set".into()),
+            (3, "module_init".into()),
+            (4, "module_work".into()),
+        ]
+    );
+    assert_eq!(plan.functions(), 5);
+    assert_eq!(plan.single_step(), 1);
+    let server = &plan.per_object[0];
+    assert_eq!(
+        (
+            server.functions,
+            server.in_class,
+            server.unprobeable,
+            server.probed
+        ),
+        (6, 4, 1, 3)
+    );
+    let f = plan.function(1).unwrap();
+    assert_eq!(f.entry, EntryClass::SingleStep);
+    assert_eq!(f.class, FunctionClass::App);
+    assert_eq!((f.vaddr, f.file_offset, f.size), (0x1300, 0x300, 16));
+    assert_eq!(plan.function(4).unwrap().name, "module_work");
+    assert!(plan.function(5).is_none());
+    // The capture probes carry the same ids as cookies.
+    let probes = plan.probes();
+    assert_eq!(probes.len(), 2);
+    assert_eq!(probes[1].probes[1].func, 4);
+    assert_eq!(probes[1].probes[1].file_offset, 0x1200);
+    assert_eq!(plan.objects[0].build_id.as_deref(), Some("abcd"));
+}
+
+#[test]
+fn classes_patterns_and_single_step() {
+    let opts = PlanOptions {
+        classes: vec![SymClass::App, SymClass::NoDwarf],
+        include: globs(&["kv_*", "_*", "module_*"]),
+        exclude: globs(&["*_init"]),
+        skip_single_step: true,
+        ..PlanOptions::default()
+    };
+    let plan = plan_tables(&two_tables(), &opts).unwrap();
+    assert_eq!(
+        names(&plan),
+        [
+            (0, "_start".to_string()),
+            (1, "kv_set".into()),
+            (2, "module_work".into()),
+        ]
+    );
+    assert_eq!(plan.per_object[0].single_step_skipped, 1);
+    assert_eq!(plan.per_object[1].excluded_by_name, 1);
+    assert_eq!(plan.single_step(), 0);
+}
+
+#[test]
+fn linkage_names_match_too() {
+    let mut t = two_tables();
+    t[0].functions[3].linkage_name = Some("_ZN2kv3setE".into());
+    let opts = PlanOptions {
+        include: globs(&["_ZN2kv*"]),
+        ..PlanOptions::default()
+    };
+    let plan = plan_tables(&t, &opts).unwrap();
+    assert_eq!(names(&plan), [(0, "kv_set".to_string())]);
+}
+
+#[test]
+fn nothing_to_probe_is_an_error_that_says_why() {
+    let t = vec![table(
+        "/bin/nodwarf",
+        vec![sym("main", SymClass::NoDwarf, EntryInsn::Emulated, 0x1100)],
+        false,
+    )];
+    let err = plan_tables(&t, &PlanOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nothing to probe"), "{err}");
+    assert!(err.contains("/bin/nodwarf"), "{err}");
+    assert!(err.contains("-g"), "{err}");
+    assert!(err.contains("--include-class"), "{err}");
+    let err = plan_tables(&[], &PlanOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no --bin"), "{err}");
+}
+
+#[test]
+fn class_names_round_trip() {
+    for c in [
+        SymClass::App,
+        SymClass::RustStd,
+        SymClass::Crate,
+        SymClass::System,
+        SymClass::NoDwarf,
+    ] {
+        assert_eq!(parse_class(class_name(c)), Ok(c));
+    }
+    assert_eq!(parse_class("no-dwarf"), Ok(SymClass::NoDwarf));
+    assert!(parse_class("libs").is_err());
+}

@@ -1,0 +1,383 @@
+//! Recording one command: launch it paused, start the capture on its process tree,
+//! attach the planned probes, write the trace header, release it, stream events into the
+//! trace until it ends, then detach and write the footer.
+//!
+//! The trace is flushed every [`RecordOptions::flush_every`] (with the invocation counts
+//! so far), so a runner killed by SIGKILL or a power cut leaves a readable prefix. The
+//! recording ends when the launched process ends; descendants that outlive it (daemons
+//! a test suite forgot) are traced until then.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::BufWriter;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use capture::{CaptureError, Command, Config, ExitStatus, Filter, Session, Stats};
+use trace::{CaptureMode, Event, Footer, FunctionId, Header, TraceError, TraceWriter};
+
+use crate::identity::Identity;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::signals;
+
+/// How to record.
+#[derive(Debug)]
+pub struct RecordOptions<'a> {
+    pub output: PathBuf,
+    /// Program and arguments.
+    pub command: Vec<OsString>,
+    pub identity: Identity,
+    /// The probes; `None` records syscalls only.
+    pub plan: Option<&'a Plan>,
+    pub ring_bytes: usize,
+    pub max_frames: u8,
+    /// Flush the trace (and record invocation counts) this often.
+    pub flush_every: Duration,
+    pub progress: bool,
+}
+
+/// What a recording did.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    pub status: ExitStatus,
+    /// A termination signal the runner received and forwarded to the command.
+    pub interrupted: Option<i32>,
+    pub stats: Stats,
+    pub mode: CaptureMode,
+    /// Bytes of the finished trace file.
+    pub trace_bytes: u64,
+    /// Events written to the trace.
+    pub events_written: u64,
+    /// From the release of the command to its end.
+    pub wall: Duration,
+    /// Loading the BPF programs and attaching everything.
+    pub setup: Duration,
+    /// Attaching the entry probes (part of `setup`).
+    pub attach: Duration,
+    /// Detaching and the last drain.
+    pub finish: Duration,
+    /// Final invocation counts of the functions hit.
+    pub invocations: Vec<(FunctionId, u64)>,
+    /// Also written into the trace footer.
+    pub notes: Vec<String>,
+}
+
+/// Why a recording failed (the command's own failure is not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("cannot create the trace file {path}: {source}")]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the trace file {path}: {source}")]
+    Trace {
+        path: PathBuf,
+        #[source]
+        source: TraceError,
+    },
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// Removes a trace file that never got a released command behind it.
+struct Unfinished<'a> {
+    path: &'a Path,
+    armed: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(self.path);
+        }
+    }
+}
+
+/// Where events go: the trace writer, remembering the first write error (the capture's
+/// sink cannot fail) and the last invocation counts.
+struct Out {
+    writer: TraceWriter<BufWriter<File>>,
+    error: Option<TraceError>,
+    counts: Vec<(FunctionId, u64)>,
+}
+
+impl Out {
+    fn put(&mut self, ev: Event) {
+        if let Event::Invocations { counts, .. } = &ev {
+            self.counts.clone_from(counts);
+        }
+        if self.error.is_none()
+            && let Err(e) = self.writer.write(&ev)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_none()
+            && let Err(e) = self.writer.flush()
+        {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// Runs the command under capture and writes its trace.
+pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
+    signals::install().map_err(RecordError::Signals)?;
+    // Signals from now on are for this command, even those arriving before its release.
+    let mut forwarded = signals::received().0;
+    let trace_err = |source| RecordError::Trace {
+        path: opts.output.clone(),
+        source,
+    };
+    let Some((program, args)) = opts.command.split_first() else {
+        return Err(CaptureError::Config("no command given".into()).into());
+    };
+    // Created first, so an unwritable path fails before anything runs. The runner (root)
+    // owns it; 0644 whatever the umask, so the user can read it afterwards.
+    let file = File::create(&opts.output).map_err(|source| RecordError::Output {
+        path: opts.output.clone(),
+        source,
+    })?;
+    let mut unfinished = Unfinished {
+        path: &opts.output,
+        armed: true,
+    };
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o644));
+
+    let mut cmd = Command::new(program);
+    cmd.args(args).process_group(true);
+    if let Identity::User { user, .. } = &opts.identity {
+        cmd.user(user.clone());
+    }
+    let paused = cmd.spawn_paused()?;
+    let root = paused.pid();
+
+    let setup_started = Instant::now();
+    let filter = Filter::Tree { root };
+    let mut config = match opts.plan {
+        Some(plan) => {
+            let mut c = Config::full(filter, Vec::new());
+            c.function_capacity = Some(plan.functions() as u32);
+            c
+        }
+        None => Config::syscalls_only(filter),
+    };
+    config.ring_bytes = opts.ring_bytes;
+    config.max_frames = opts.max_frames;
+    let poll_interval = config.poll_interval;
+    let mode = config.mode;
+    let mut session = Session::start(config)?;
+    let mut notes = Vec::new();
+    let mut attach = Duration::ZERO;
+    if let Some(plan) = opts.plan {
+        for probes in plan.probes() {
+            let info = session.attach(&probes)?;
+            attach += info.took;
+            tracing::info!(
+                "attached {} probes to {} in {:.1} ms",
+                info.probes,
+                info.path.display(),
+                info.took.as_secs_f64() * 1e3
+            );
+            if info.duplicates > 0 {
+                notes.push(format!(
+                    "{}: {} functions share an entry address with another; each address is \
+                     probed once, under the first name",
+                    info.path.display(),
+                    info.duplicates
+                ));
+            }
+        }
+    }
+    let setup = setup_started.elapsed();
+
+    let (mono, real) = capture::clock_pair();
+    let header = Header {
+        host: read_trimmed("/proc/sys/kernel/hostname"),
+        kernel: capture::preflight::kernel_release(),
+        command: opts
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        start_monotonic_ns: mono,
+        start_realtime_ns: real,
+        max_frames: opts.max_frames,
+        objects: opts.plan.map(|p| p.objects.clone()).unwrap_or_default(),
+        ..Header::new(crate::TOOL, mode)
+    };
+    let writer =
+        TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header).map_err(trace_err)?;
+    let mut out = Out {
+        writer,
+        error: None,
+        counts: Vec::new(),
+    };
+
+    let mut child = paused.release()?;
+    unfinished.armed = false;
+    tracing::info!("started {} as pid {root}", program.to_string_lossy());
+
+    let probes = opts.plan.map_or(0, Plan::functions);
+    let mut progress = Progress::new(opts.progress, probes);
+    let started = Instant::now();
+    let mut last_flush = started;
+    let mut interrupted = None;
+    let status = loop {
+        session.poll(&mut |ev| out.put(ev))?;
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        let (count, sig) = signals::received();
+        if count > forwarded {
+            // The first signal is passed on; a second one means "now": SIGKILL.
+            let send = if interrupted.is_none() {
+                interrupted = Some(sig);
+                sig
+            } else {
+                libc::SIGKILL
+            };
+            tracing::warn!(
+                "received {}: sending {} to the command",
+                signals::name(sig),
+                signals::name(send)
+            );
+            progress.println(&format!(
+                "runner: {}, sending {} to the command's process group; the trace is kept",
+                signals::name(sig),
+                signals::name(send)
+            ));
+            if let Err(e) = child.signal(send, true) {
+                tracing::warn!("{e}");
+            }
+            forwarded = count;
+        }
+        if last_flush.elapsed() >= opts.flush_every {
+            if mode == CaptureMode::Full {
+                session.emit_invocations(&mut |ev| out.put(ev));
+            }
+            out.flush();
+            last_flush = Instant::now();
+        }
+        if let Some(e) = out.error.take() {
+            // The trace cannot be written (disk full...): stop the tests rather than let
+            // them run untraced for nothing.
+            let _ = child.signal(libc::SIGTERM, true);
+            let _ = child.wait();
+            return Err(trace_err(e));
+        }
+        if progress.due() {
+            progress.update(&session.stats());
+        }
+        std::thread::sleep(poll_interval);
+    };
+    let wall = started.elapsed();
+    progress.finish();
+
+    let finish_started = Instant::now();
+    let stats = session.finish(&mut |ev| out.put(ev))?;
+    let finish = finish_started.elapsed();
+    if let Some(e) = out.error.take() {
+        return Err(trace_err(e));
+    }
+    notes.extend(capture_notes(&stats));
+    if let Some(sig) = interrupted {
+        notes.push(format!(
+            "the runner received {} and forwarded it to the command's process group",
+            signals::name(sig)
+        ));
+    }
+    let (exit_code, exit_signal) = match status {
+        ExitStatus::Exited(c) => (Some(c), None),
+        ExitStatus::Signaled(s) => (None, Some(s)),
+    };
+    let footer = Footer {
+        end_monotonic_ns: capture::monotonic_ns(),
+        exit_code,
+        exit_signal,
+        events: 0,
+        lost: stats.lost,
+        notes: notes.clone(),
+    };
+    let events_written = out.writer.stats().events;
+    let buf = out.writer.finish(footer).map_err(trace_err)?;
+    let file = buf.into_inner().map_err(|e| RecordError::Output {
+        path: opts.output.clone(),
+        source: e.into_error(),
+    })?;
+    let trace_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if let Identity::User {
+        user,
+        from_sudo: true,
+    } = &opts.identity
+    {
+        // Under sudo, the trace belongs to the user who asked for it.
+        let _ = std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid));
+    }
+    Ok(Recording {
+        status,
+        interrupted,
+        stats,
+        mode,
+        trace_bytes,
+        events_written,
+        wall,
+        setup,
+        attach,
+        finish,
+        invocations: out.counts,
+        notes,
+    })
+}
+
+/// Warnings from the capture counters, for the footer and the summary.
+fn capture_notes(stats: &Stats) -> Vec<String> {
+    let mut notes = Vec::new();
+    if stats.lost > 0 {
+        notes.push(format!(
+            "{} events lost: the ring buffer was full; raise --ring-size",
+            stats.lost
+        ));
+    }
+    if stats.stack_overflows > 0 {
+        notes.push(format!(
+            "{} times a thread was more than {} probed frames deep; outermost frames were \
+             dropped",
+            stats.stack_overflows,
+            capture::STACK_DEPTH
+        ));
+    }
+    if stats.unfollowed > 0 {
+        notes.push(format!(
+            "{} new processes were not followed: the process set was full",
+            stats.unfollowed
+        ));
+    }
+    if stats.no_state > 0 {
+        notes.push(format!(
+            "{} events skipped: per-thread state could not be allocated",
+            stats.no_state
+        ));
+    }
+    if stats.malformed > 0 {
+        notes.push(format!(
+            "{} records did not decode (a perfscope bug: please report it)",
+            stats.malformed
+        ));
+    }
+    notes
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
