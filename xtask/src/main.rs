@@ -1,2 +1,120 @@
-//! TODO
-fn main() {}
+//! `cargo xtask`: perfscope's developer tasks. Each subcommand is a module with a clap
+//! `Options` struct and a `run(opts)` function; add one by adding a variant to
+//! [`Command`].
+
+mod case;
+mod eval;
+mod glob;
+mod procs;
+mod progress;
+mod publish;
+mod recipe;
+mod score;
+mod stamp;
+mod timeline;
+mod tools;
+mod train;
+mod tree;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "perfscope developer tasks")]
+struct Cli {
+    /// More logging (-v debug: every command started and stopped); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Train(train::Options),
+    Eval(eval::Options),
+}
+
+/// Options that train and eval share.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Common {
+    /// Work folder: source trees, traces and logs under `targets/NAME/`, case runs
+    /// under `eval/` [default: WORKSPACE/work].
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<PathBuf>,
+
+    /// Folder of the target recipes [default: WORKSPACE/targets].
+    #[arg(long, value_name = "DIR")]
+    pub targets: Option<PathBuf>,
+
+    /// Where trained databases are published, with index.json [default: WORKSPACE/sigdb].
+    #[arg(long, value_name = "DIR")]
+    pub publish_dir: Option<PathBuf>,
+
+    /// Build parallelism: sets OMP_NUM_THREADS, which `nproc` (and so the recipes'
+    /// `make -j"$(nproc)"`) honours [default: all cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+}
+
+/// The workspace root (set by .cargo/config.toml for every build in the workspace).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_WORKSPACE_DIR"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default = if cli.verbose > 0 { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    procs::handle_interrupts();
+    let result = match cli.command {
+        Command::Train(o) => train::run(o),
+        Command::Eval(o) => eval::run(o),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::parse_from(["xtask", "train", "--target", "lighttpd", "--quick"]);
+        let Command::Train(t) = cli.command else {
+            panic!("not train")
+        };
+        assert!(t.quick);
+        assert_eq!(t.until, train::StepName::Publish);
+        let cli = Cli::parse_from([
+            "xtask", "eval", "--cases", "a", "b", "--json", "out.json", "--jobs", "2",
+        ]);
+        let Command::Eval(e) = cli.command else {
+            panic!("not eval")
+        };
+        assert_eq!(e.cases, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(e.common.jobs, Some(2));
+        assert!(
+            Cli::try_parse_from(["xtask", "eval"]).is_err(),
+            "--cases is required"
+        );
+        assert!(Cli::try_parse_from(["xtask", "train", "--target", "x", "--jobs", "0"]).is_err());
+    }
+}
