@@ -70,7 +70,16 @@ fn pattern_of(unit: &Unit, w: &Window, scratch: &mut Vec<u16>, out: &mut Pattern
 }
 
 fn scaled(c: u32) -> f64 {
-    (1.0 + f64::from(c)).log2()
+    // quantized counts are small or powers of two: their logs come from a table (the
+    // distance is the hot loop of the clustering, and log2 was most of its time)
+    static POW2: std::sync::LazyLock<[f64; 32]> =
+        std::sync::LazyLock::new(|| std::array::from_fn(|k| (1.0 + f64::from(1u32 << k)).log2()));
+    match c {
+        0 => 0.0,
+        3 => 2.0,
+        c if c.is_power_of_two() => POW2[c.trailing_zeros() as usize],
+        c => (1.0 + f64::from(c)).log2(),
+    }
 }
 
 /// Euclidean distance between two patterns on log2(1 + count).
@@ -138,23 +147,23 @@ pub fn cluster(units: &[Unit], w: &Window, p: &ClusterParams) -> Clustering {
     for (k, &i) in kept.iter().enumerate() {
         slot[i as usize] = k as u32;
     }
+    let kept_pats: Vec<&Pattern> = kept.iter().map(|&i| &patterns[i as usize]).collect();
+    let mut by_norm: Vec<(f64, u32)> = kept_pats
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (distance(p, &Pattern::new()), k as u32))
+        .collect();
+    by_norm.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     for i in 0..n_patterns {
         if slot[i] == u32::MAX {
-            let nearest = (0..kept.len())
-                .min_by(|&a, &b| {
-                    let da = distance(&patterns[i], &patterns[kept[a] as usize]);
-                    let db = distance(&patterns[i], &patterns[kept[b] as usize]);
-                    da.total_cmp(&db).then(a.cmp(&b))
-                })
-                .expect("kept is not empty");
-            slot[i] = nearest as u32;
+            slot[i] = nearest(&patterns[i], &kept_pats, &by_norm);
         }
     }
     let mut kw = vec![0u64; kept.len()];
     for i in 0..n_patterns {
         kw[slot[i] as usize] += weight[i];
     }
-    let kp: Vec<&Pattern> = kept.iter().map(|&i| &patterns[i as usize]).collect();
+    let kp = kept_pats;
     let group = average_linkage(&kp, &kw, p.cut);
 
     // number clusters by size, then by their heaviest pattern, so ids are deterministic
@@ -181,6 +190,46 @@ pub fn cluster(units: &[Unit], w: &Window, p: &ClusterParams) -> Clustering {
         clusters,
         patterns: n_patterns,
     }
+}
+
+/// Index (into `kept`) of the kept pattern nearest to `p`, the first of several at the
+/// same distance: the same answer as trying them all, found by walking outward from
+/// `p`'s norm through `by_norm` (the kept patterns' norms, sorted), since
+/// |‖a‖ − ‖b‖| ≤ d(a, b) rules out every pattern whose norm is farther than the best
+/// distance found (the slack covers rounding).
+fn nearest(p: &Pattern, kept: &[&Pattern], by_norm: &[(f64, u32)]) -> u32 {
+    let np = distance(p, &Pattern::new());
+    let mid = by_norm.partition_point(|e| e.0 < np);
+    let (mut lo, mut hi) = (mid, mid);
+    let mut best: Option<(f64, u32)> = None;
+    loop {
+        let below = (lo > 0).then(|| np - by_norm[lo - 1].0);
+        let above = by_norm.get(hi).map(|e| e.0 - np);
+        // the nearer side in norm first: once it is out of reach, so is the other
+        let take_below = match (below, above) {
+            (None, None) => break,
+            (Some(b), Some(a)) => b <= a,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        let (gap, k) = if take_below {
+            lo -= 1;
+            (np - by_norm[lo].0, by_norm[lo].1)
+        } else {
+            hi += 1;
+            (by_norm[hi - 1].0 - np, by_norm[hi - 1].1)
+        };
+        if let Some((bd, _)) = best
+            && gap > bd + 1e-9 * (1.0 + bd)
+        {
+            break;
+        }
+        let d = distance(p, kept[k as usize]);
+        if best.is_none_or(|(bd, bk)| d.total_cmp(&bd).then(k.cmp(&bk)).is_lt()) {
+            best = Some((d, k));
+        }
+    }
+    best.map_or(0, |b| b.1)
 }
 
 /// Average-linkage clustering of weighted points cut at height `cut`: returns a group

@@ -264,14 +264,13 @@ impl Report {
         let rel = |ts: u64| (ts as f64 - self.alarm_ts as f64) / 1e9;
         let _ = writeln!(
             s,
-            "perfscope: {} ({} {}, {} functions, {} with signatures)",
+            "perfscope: {} ({}, {} functions, {} with signatures)",
             match self.verdict {
                 Verdict::Findings => "abnormal behaviour found",
                 Verdict::Unmatched => "abnormal behaviour found, no signature matches it",
                 Verdict::Normal => "nothing abnormal in the window",
             },
-            self.database.target,
-            self.database.version,
+            format!("{} {}", self.database.target, self.database.version).trim_end(),
             self.database.functions,
             self.database.with_signatures,
         );
@@ -287,7 +286,7 @@ impl Report {
         if let Some(o) = &self.onset {
             let _ = writeln!(
                 s,
-                "onset: {:+.1} s before the alarm ({}, score {:.1}); normal {:.1} s, abnormal {:.1} s",
+                "onset: {:.1} s before the alarm ({}, score {:.1}); normal {:.1} s, abnormal {:.1} s",
                 -rel(o.ts),
                 o.how,
                 o.score,

@@ -112,11 +112,12 @@ pub fn score(
             continue;
         };
         let mut funcs: Vec<u32> = Vec::new();
-        for (i, loc) in s.frames.iter().enumerate() {
-            if let Some(f) = sym.function(&loc.path, loc.offset, i > 0) {
-                if funcs.last() != Some(&f) && db.funcs[f as usize].class != sigdb::Class::Outside {
-                    funcs.push(f);
-                }
+        for loc in &s.frames {
+            if let Some(f) = sym.function(&loc.path, loc.offset)
+                && funcs.last() != Some(&f)
+                && db.funcs[f as usize].class != sigdb::Class::Outside
+            {
+                funcs.push(f);
             }
         }
         if !funcs.is_empty() {

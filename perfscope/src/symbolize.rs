@@ -58,9 +58,9 @@ impl<'a> Symbolizer<'a> {
         }
     }
 
-    /// The database function holding `offset` of file `path`; `ret` says the location is
-    /// a return address (the call is the byte before it).
-    pub fn function(&mut self, path: &str, offset: u64, ret: bool) -> Option<u32> {
+    /// The database function holding `offset` of file `path` (capture already turned
+    /// return addresses into the address of their call).
+    pub fn function(&mut self, path: &str, offset: u64) -> Option<u32> {
         if path.is_empty() {
             return None;
         }
@@ -68,8 +68,7 @@ impl<'a> Symbolizer<'a> {
             let map = self.load(path);
             self.files.insert(path.to_string(), map);
         }
-        let off = if ret { offset.checked_sub(1)? } else { offset };
-        self.files.get(path)?.as_ref()?.find(off)
+        self.files.get(path)?.as_ref()?.find(offset)
     }
 
     /// Uses `ranges` (`[start, end)` file offsets → function) for `path` instead of

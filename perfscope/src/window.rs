@@ -168,6 +168,12 @@ impl WindowBuilder {
         &mut threads[i]
     }
 
+    /// Makes room for `n` more syscalls of thread `tid`, when the caller knows the count
+    /// (the online snapshot does): the calls are not regrown and copied while pushed.
+    pub fn reserve(&mut self, pid: u32, tid: u32, n: usize) {
+        self.thread(pid, tid).calls.reserve_exact(n);
+    }
+
     /// Takes one event into the window (events outside it only update thread metadata).
     pub fn push(&mut self, ev: &Event) {
         let (start, end) = (self.w.start, self.w.end);

@@ -94,3 +94,43 @@ fn quantization_keeps_small_counts_and_rounds_large_ones_to_powers_of_two() {
         [1, 2, 3, 4, 4, 4, 8, 64, 128]
     );
 }
+
+#[test]
+fn the_log_table_gives_the_logs_themselves() {
+    for c in (0..5000u32)
+        .chain((0..32).map(|k| 1u32 << k))
+        .chain([u32::MAX])
+    {
+        assert_eq!(scaled(c), (1.0 + f64::from(c)).log2(), "{c}");
+    }
+}
+
+fn pattern_strategy() -> impl Strategy<Value = Pattern> {
+    proptest::collection::btree_map(0u16..12, 1u32..5, 0..6)
+        .prop_map(|m| m.into_iter().map(|(k, c)| (k, quantize(c))).collect())
+}
+
+proptest! {
+    /// The norm-pruned search finds what trying every kept pattern finds.
+    #[test]
+    fn the_nearest_kept_pattern_is_the_one_a_full_search_finds(
+        kept in proptest::collection::vec(pattern_strategy(), 1..40),
+        probes in proptest::collection::vec(pattern_strategy(), 1..20),
+    ) {
+        let refs: Vec<&Pattern> = kept.iter().collect();
+        let mut by_norm: Vec<(f64, u32)> = refs
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (distance(p, &Pattern::new()), k as u32))
+            .collect();
+        by_norm.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for p in &probes {
+            let full = (0..refs.len())
+                .min_by(|&a, &b| {
+                    distance(p, refs[a]).total_cmp(&distance(p, refs[b])).then(a.cmp(&b))
+                })
+                .unwrap() as u32;
+            prop_assert_eq!(nearest(p, &refs, &by_norm), full);
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The signature database and what it was trained on: loading it, refusing a database
+//! of another target when asked to, and comparing the builds it names with the builds
+//! actually running (or recorded in a trace), so a report says "trained on build X,
+//! running build Y" instead of ranking confidently against the wrong program.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use perfscope::report::Database;
+use perfscope::signature::Compiled;
+use sigdb::Sigdb;
+
+use crate::elfnote;
+
+/// A database ready for analysis.
+pub struct Loaded {
+    pub db: Sigdb,
+    pub compiled: Compiled,
+}
+
+impl Loaded {
+    pub fn info(&self) -> Database {
+        Database {
+            target: self.db.header.target.name.clone(),
+            version: self.db.header.target.version.clone(),
+            ..Database::default()
+        }
+    }
+}
+
+pub fn load(path: &Path) -> anyhow::Result<Loaded> {
+    let db = sigdb::read(path).with_context(|| {
+        format!(
+            "reading the signature database {} (make one with the trainer)",
+            path.display()
+        )
+    })?;
+    let compiled = Compiled::new(&db);
+    Ok(Loaded { db, compiled })
+}
+
+/// With `--expect-target NAME`: an error for another target unless `force`, in which
+/// case the mismatch becomes a warning of every report.
+pub fn check_name(db: &Sigdb, expect: Option<&str>, force: bool) -> anyhow::Result<Vec<String>> {
+    let Some(want) = expect else {
+        return Ok(Vec::new());
+    };
+    let t = &db.header.target;
+    if t.name == want {
+        return Ok(Vec::new());
+    }
+    let msg = format!(
+        "the signature database is for target {:?} {}, not {want:?}",
+        t.name, t.version
+    );
+    if force {
+        Ok(vec![format!(
+            "{msg}: carrying on because of --force; the ranking names functions of {:?}",
+            t.name
+        )])
+    } else {
+        bail!("{msg}; give the database of {want:?}, or --force to carry on anyway")
+    }
+}
+
+/// An ELF object seen running (or recorded in a trace).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Running {
+    pub path: String,
+    pub build_id: Option<String>,
+}
+
+fn base(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The executables of `pids` and the mapped files among them that the database names,
+/// with their build-ids (read through /proc, so other mount namespaces work too).
+pub fn running_objects(db: &Sigdb, pids: &[u32]) -> Vec<Running> {
+    let wanted: Vec<&str> = db
+        .header
+        .target
+        .objects
+        .iter()
+        .map(|o| base(&o.path))
+        .collect();
+    let mut out: Vec<Running> = Vec::new();
+    let mut add = |path: String, file: &Path| {
+        if !out.iter().any(|r| r.path == path) {
+            let build_id = elfnote::build_id(file).ok().flatten();
+            out.push(Running { path, build_id });
+        }
+    };
+    for &pid in pids.iter().take(64) {
+        if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+            let path = exe.to_string_lossy().into_owned();
+            add(path, Path::new(&format!("/proc/{pid}/exe")));
+        }
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            continue;
+        };
+        for line in maps.lines() {
+            let mut f = line.split_ascii_whitespace();
+            let perms = f.nth(1).unwrap_or("");
+            let Some(path) = f.nth(3) else { continue };
+            if !perms.contains('x') || !path.starts_with('/') || !wanted.contains(&base(path)) {
+                continue;
+            }
+            add(
+                path.to_string(),
+                Path::new(&format!("/proc/{pid}/root{path}")),
+            );
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Warnings about the database against what runs: another build of a trained object,
+/// or none of the trained objects running at all (another target).
+pub fn compare(db: &Sigdb, running: &[Running]) -> Vec<String> {
+    let t = &db.header.target;
+    let mut warnings = Vec::new();
+    if running.is_empty() {
+        return warnings;
+    }
+    if t.objects.is_empty() {
+        warnings.push(format!(
+            "the signature database ({} {}) names no trained objects: cannot check that it \
+             matches the running build",
+            t.name, t.version
+        ));
+        return warnings;
+    }
+    let mut matched = false;
+    for o in &t.objects {
+        for r in running.iter().filter(|r| base(&r.path) == base(&o.path)) {
+            matched = true;
+            if let (Some(want), Some(have)) = (&o.build_id, &r.build_id)
+                && want != have
+            {
+                warnings.push(format!(
+                    "trained on build {} of {}, running build {} ({}): another build (or the \
+                     same source built elsewhere); functions may have changed",
+                    short(want),
+                    base(&o.path),
+                    short(have),
+                    r.path
+                ));
+            }
+        }
+    }
+    if !matched {
+        let trained: Vec<&str> = t.objects.iter().map(|o| base(&o.path)).collect();
+        let seen: Vec<&str> = running.iter().map(|r| base(&r.path)).collect();
+        warnings.push(format!(
+            "the signature database is for {} {} ({}), but the traced processes run {}: it is \
+             probably for another target, and its ranking is not to be trusted",
+            t.name,
+            t.version,
+            trained.join(", "),
+            seen.join(", ")
+        ));
+    }
+    warnings
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigdb::{Coverage, Header, ObjectRef, Params, Target, Training};
+
+    fn db(objects: &[(&str, Option<&str>)]) -> Sigdb {
+        let header = Header {
+            format: String::new(),
+            version: 0,
+            target: Target {
+                name: "demo".into(),
+                version: "1.0".into(),
+                objects: objects
+                    .iter()
+                    .map(|(p, b)| ObjectRef {
+                        path: (*p).into(),
+                        build_id: b.map(str::to_string),
+                    })
+                    .collect(),
+            },
+            training: Training {
+                tool: "test".into(),
+                params: Params {
+                    callers: 0,
+                    max_episode_len: 4,
+                    expiry_ns: None,
+                    min_support: 0.5,
+                    min_invocations: 1,
+                    max_episodes: 8,
+                    app_classes: vec![],
+                    min_coverage: 0.0,
+                    selection: "all".into(),
+                    outside_gap_ns: 0,
+                    max_candidates: 0,
+                },
+                traces: vec![],
+            },
+            coverage: Coverage::default(),
+            records: 0,
+            checksum: String::new(),
+        };
+        Sigdb::new(header, vec![])
+    }
+
+    fn run(path: &str, id: Option<&str>) -> Running {
+        Running {
+            path: path.into(),
+            build_id: id.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_same_build_is_quiet_another_build_is_named() {
+        let d = db(&[("/build/demo", Some("aaaa"))]);
+        assert!(compare(&d, &[run("/srv/demo", Some("aaaa"))]).is_empty());
+        let w = compare(&d, &[run("/srv/demo", Some("bbbb"))]);
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("trained on build aaaa of demo, running build bbbb"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn another_target_is_named() {
+        let d = db(&[("/build/demo", Some("aaaa"))]);
+        let w = compare(&d, &[run("/usr/bin/python3", Some("cccc"))]);
+        assert!(w[0].contains("probably for another target"), "{w:?}");
+        assert!(w[0].contains("python3"), "{w:?}");
+    }
+
+    #[test]
+    fn expect_target_refuses_unless_forced() {
+        let d = db(&[]);
+        assert!(check_name(&d, Some("demo"), false).unwrap().is_empty());
+        let e = check_name(&d, Some("nginx"), false).unwrap_err();
+        assert!(e.to_string().contains("--force"), "{e}");
+        let w = check_name(&d, Some("nginx"), true).unwrap();
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn the_running_executable_is_found_with_its_build_id() {
+        let d = db(&[("/x/cargo-test-binary", None)]);
+        let me = std::process::id();
+        let r = running_objects(&d, &[me]);
+        let exe = std::env::current_exe().unwrap();
+        let found = r.iter().find(|o| o.path == exe.to_string_lossy());
+        assert!(found.is_some(), "{r:?}");
+        // rustc gives test binaries a build-id unless told otherwise
+        let direct = crate::elfnote::build_id(&exe).unwrap();
+        assert_eq!(found.unwrap().build_id, direct);
+    }
+}

@@ -1,0 +1,513 @@
+//! `perfscope watch`: the online loop. One thread drains the capture into the rolling
+//! window every 20 ms, samples /proc once a second, runs the detectors, and answers
+//! alarms (SIGUSR1, the socket, the detectors) by taking a snapshot of the recent window
+//! (with the syscalls still in flight) and handing it to the analysis thread.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use capture::{Child, Config, ExitStatus, Filter, Session, monotonic_ns};
+use perfscope::Alarm;
+use trace::Event;
+
+use crate::alarm::{self, Incoming, Server, Signals, Waiter};
+use crate::cli::{Detect, WatchArgs};
+use crate::detector::{self, Detector, DetectorConfig};
+use crate::procstat::{Sampler, ThreadSample};
+use crate::rolling::{Store, StoreStats};
+use crate::target;
+use crate::worker::{Job, Outputs, Worker};
+
+/// An alarm of any source, waiting for its snapshot.
+struct Raised {
+    source: String,
+    waiter: Option<Incoming>,
+}
+
+/// Everything the loop owns.
+struct Watch<'a> {
+    a: &'a WatchArgs,
+    session: Session,
+    store: Store,
+    det: Option<Detector>,
+    sampler: Sampler,
+    samples: Vec<ThreadSample>,
+    worker: Worker,
+    /// Processes given (or launched) at start.
+    seeds: Vec<u32>,
+    started: u64,
+    alarms: u64,
+    warnings: Vec<String>,
+}
+
+fn ingest(store: &mut Store, det: Option<&mut Detector>, ev: Event) {
+    let slot = store.push(&ev);
+    if let (Some(d), Some(slot), Event::Syscall(s)) = (det, slot, &ev) {
+        d.on_syscall(store.slot(slot).group, s.nr as u16, s.dur);
+    }
+}
+
+impl Watch<'_> {
+    fn drain(&mut self) -> anyhow::Result<()> {
+        let (store, det) = (&mut self.store, &mut self.det);
+        self.session
+            .poll(&mut |ev| ingest(store, det.as_mut(), ev))
+            .context("draining the capture")?;
+        Ok(())
+    }
+
+    /// The processes to sample: the seeds, every process seen since, the cgroup's.
+    fn pids(&self) -> Vec<u32> {
+        let mut pids = self.store.live_pids();
+        pids.extend(&self.seeds);
+        if let Some(cg) = &self.a.cgroup {
+            crate::procstat::cgroup_procs(cg, &mut pids);
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids.retain(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        pids
+    }
+
+    /// Samples /proc; returns whether any traced process is left.
+    fn sample(&mut self) -> bool {
+        let pids = self.pids();
+        self.sampler.sample(&pids, &mut self.samples);
+        let ts = monotonic_ns();
+        for s in &self.samples {
+            if self.store.comm_of(s.tid) != Some(s.comm.as_str()) {
+                self.store.push(&Event::Comm {
+                    ts,
+                    pid: s.pid,
+                    tid: s.tid,
+                    comm: s.comm.clone(),
+                });
+            }
+            self.store.push(&Event::ThreadState {
+                ts,
+                pid: s.pid,
+                tid: s.tid,
+                state: s.state,
+                cpu_ns: s.cpu_ns,
+            });
+        }
+        !pids.is_empty()
+    }
+
+    fn blocked(&mut self) -> Vec<(u32, trace::Syscall)> {
+        match self.session.in_flight() {
+            Ok(v) => v
+                .into_iter()
+                .filter_map(|s| {
+                    let slot = self.store.slot_of_tid(s.tid)?;
+                    Some((self.store.slot(slot).group, s))
+                })
+                .collect(),
+            Err(e) => {
+                eprintln!("perfscope: reading the syscalls in flight: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Takes the snapshot of an alarm and queues its analysis.
+    fn alarm(&mut self, r: Raised) -> anyhow::Result<()> {
+        if self.worker.pending >= 2 {
+            let msg = "two analyses are already queued; raise the alarm again later";
+            match r.waiter {
+                Some(i) => i.reject(msg),
+                None => eprintln!("perfscope: alarm ({}) ignored: {msg}", r.source),
+            }
+            return Ok(());
+        }
+        let (now, realtime) = capture::clock_pair();
+        self.drain()?;
+        let in_flight = self.session.in_flight().unwrap_or_else(|e| {
+            eprintln!("perfscope: reading the syscalls in flight: {e}");
+            Vec::new()
+        });
+        let start = now.saturating_sub(self.a.analyze);
+        let window = self.store.snapshot(start, now, &in_flight);
+        self.alarms += 1;
+        let n = self.alarms;
+        self.store.push(&Event::Mark {
+            ts: now,
+            label: format!("alarm {n}"),
+        });
+        let waiter: Option<Waiter> = r.waiter.and_then(|i| i.accept(n));
+        let mut warnings = self.warnings.clone();
+        let st = self.store.stats();
+        warnings.extend(full_window_warning(&st, start, now, self.a.analyze));
+        if now.saturating_sub(self.started) < self.a.analyze {
+            warnings.push(format!(
+                "the watcher started only {:.1} s before the alarm: the window is shorter than \
+                 the {:.0} s asked, and its normal part may be too short",
+                now.saturating_sub(self.started) as f64 / 1e9,
+                self.a.analyze as f64 / 1e9
+            ));
+        }
+        if st.dropped_threads > 0 {
+            warnings.push(format!(
+                "{} syscalls of threads beyond the watcher's thread table were dropped",
+                st.dropped_threads
+            ));
+        }
+        if self.sampler.skipped > 0 {
+            warnings.push(format!(
+                "{} threads were not sampled in /proc (more than {}): their CPU use is unknown",
+                self.sampler.skipped,
+                crate::procstat::MAX_THREADS
+            ));
+        }
+        let label = match &r.source {
+            s if s.is_empty() => "alarm".to_string(),
+            s => s.clone(),
+        };
+        self.worker.submit(Job {
+            n,
+            window,
+            alarm: Alarm {
+                source: label,
+                realtime_ns: Some(realtime),
+            },
+            warnings,
+            pids: self.pids(),
+            waiter,
+        });
+        Ok(())
+    }
+}
+
+/// When the rolling window was full: how far back this analysis really reaches.
+fn full_window_warning(st: &StoreStats, start: u64, now: u64, asked: u64) -> Option<String> {
+    let h = st.full_horizon.filter(|&h| h > start)?;
+    Some(format!(
+        "the rolling window was full ({} syscalls, --max-events): this analysis reaches back \
+         only {:.1} s of the {:.0} s asked, {} syscalls were evicted early; raise --max-events \
+         or shorten --window",
+        st.held,
+        now.saturating_sub(h) as f64 / 1e9,
+        asked as f64 / 1e9,
+        st.evicted_full
+    ))
+}
+
+fn detector_config(a: &WatchArgs) -> anyhow::Result<Option<DetectorConfig>> {
+    let off = a.detect.contains(&Detect::Off);
+    if off && a.detect.len() > 1 {
+        bail!("--detect off cannot be combined with a detector");
+    }
+    if a.latency_factor < 1.0 || !a.latency_factor.is_finite() {
+        bail!("--latency-factor must be at least 1");
+    }
+    Ok((!off).then(|| DetectorConfig {
+        silent_cpu: a.detect.contains(&Detect::SilentCpu),
+        latency: a.detect.contains(&Detect::Latency),
+        silent_ns: a.silent_for,
+        factor: a.latency_factor,
+        cooldown_ns: a.detect_cooldown,
+    }))
+}
+
+/// Runs the watcher; returns the exit code.
+pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
+    if a.analyze > a.window {
+        bail!(
+            "--analyze ({} s) must not be longer than --window ({} s)",
+            a.analyze / 1_000_000_000,
+            a.window / 1_000_000_000
+        );
+    }
+    let det_cfg = detector_config(a)?;
+    // before any thread exists, so that every thread has these signals blocked
+    let signals = Signals::new()?;
+    let loaded = Arc::new(target::load(&a.db)?);
+    let warnings = target::check_name(&loaded.db, a.expect_target.as_deref(), a.force)?;
+    capture::preflight::check()
+        .context("perfscope watch needs root (or CAP_BPF and CAP_PERFMON)")?;
+
+    let (filter, seeds, paused, what) = if let Some((prog, args)) = a.command.split_first() {
+        let mut cmd = capture::Command::new(prog);
+        cmd.args(args);
+        if let Some(u) = &a.user {
+            cmd.user(capture::User::lookup(u)?);
+        }
+        let p = cmd.spawn_paused().context("launching the command")?;
+        let pid = p.pid();
+        (
+            Filter::Tree { root: pid },
+            vec![pid],
+            Some(p),
+            format!("{} (pid {pid})", cmd.display()),
+        )
+    } else if let Some(cg) = &a.cgroup {
+        (
+            Filter::Cgroup(cg.clone()),
+            Vec::new(),
+            None,
+            format!("cgroup {}", cg.display()),
+        )
+    } else {
+        let what = format!(
+            "pid {}",
+            a.pid
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        (Filter::Tree { root: a.pid[0] }, a.pid.clone(), None, what)
+    };
+    let mut cfg = Config::syscalls_only(filter);
+    cfg.ring_bytes = a.ring_mb.clamp(1, 1024) << 20;
+    let poll_interval = cfg.poll_interval;
+    let mut session = Session::start(cfg).context("starting the capture")?;
+    for &p in seeds.iter().skip(1) {
+        session
+            .add_process(p)
+            .with_context(|| format!("watching pid {p}"))?;
+    }
+    let mut child: Option<Child> = match paused {
+        Some(p) => Some(p.release().context("launching the command")?),
+        None => None,
+    };
+    let socket: PathBuf = a
+        .socket
+        .clone()
+        .unwrap_or_else(|| alarm::default_paths(std::process::id()).remove(0));
+    let mut server = Server::bind(&socket)?;
+    let store = Store::new(a.max_events, a.window, a.sample);
+    eprintln!(
+        "perfscope: watching {what} with {} ({}); window {:.0} s, at most {} syscalls ({} MiB); \
+         alarm: kill -USR1 {} or perfscope alarm --socket {}",
+        a.db.display(),
+        format!(
+            "{} {}",
+            loaded.db.header.target.name, loaded.db.header.target.version
+        )
+        .trim_end(),
+        a.window as f64 / 1e9,
+        a.max_events,
+        store.max_ring_bytes() >> 20,
+        std::process::id(),
+        server.path().display()
+    );
+    let worker = Worker::spawn(Outputs {
+        db: loaded.clone(),
+        format: a.format,
+        report_dir: a.report_dir.clone(),
+        save_window: a.save_window.clone(),
+        clocks: capture::clock_pair(),
+    })?;
+    let mut w = Watch {
+        a,
+        session,
+        store,
+        det: det_cfg.map(Detector::new),
+        sampler: Sampler::default(),
+        samples: Vec::new(),
+        worker,
+        seeds,
+        started: monotonic_ns(),
+        alarms: 0,
+        warnings,
+    };
+
+    let mut next_sample = 0u64;
+    let mut next_latency = monotonic_ns() + detector::LATENCY_PERIOD;
+    let mut stop: Option<String> = None;
+    // the launched command is ours: when the watcher stops first, the command gets the
+    // signal that stopped the watcher (SIGTERM otherwise), then SIGKILL 5 s later
+    let mut end_signal = libc::SIGTERM;
+    let mut stop_at: Option<u64> = None;
+    let mut killed = false;
+    let mut exit_code = 0;
+    let mut status: Option<ExitStatus> = None;
+    loop {
+        wait_readable(signals.fd(), &server.fds(), poll_interval);
+        let mut raised: Vec<Raised> = Vec::new();
+        for sig in signals.read() {
+            if sig == libc::SIGUSR1 {
+                raised.push(Raised {
+                    source: "SIGUSR1".into(),
+                    waiter: None,
+                });
+            } else if stop.is_none() {
+                stop = Some(format!("signal {sig}"));
+                end_signal = sig;
+            }
+        }
+        for i in server.service() {
+            let source = match &i.label {
+                Some(l) => format!("perfscope alarm: {l}"),
+                None => "perfscope alarm".into(),
+            };
+            if stop.is_some() {
+                i.reject("the watcher is stopping");
+                continue;
+            }
+            raised.push(Raised {
+                source,
+                waiter: Some(i),
+            });
+        }
+        w.drain()?;
+        let now = monotonic_ns();
+        if now >= next_sample {
+            next_sample = now + a.sample;
+            let alive = w.sample();
+            w.store.evict(now);
+            if !alive && child.is_none() && a.cgroup.is_none() && stop.is_none() {
+                stop = Some("the traced processes have exited".into());
+            }
+            if let Some(why) = w.det.as_mut().and_then(|d| d.check_silent(now, &w.store)) {
+                raised.push(Raised {
+                    source: why,
+                    waiter: None,
+                });
+            }
+        }
+        if now >= next_latency && w.det.as_ref().is_some_and(|d| d.config().latency) {
+            next_latency = now + detector::LATENCY_PERIOD;
+            let blocked = w.blocked();
+            if let Some(why) = w.det.as_mut().and_then(|d| d.check_latency(now, &blocked)) {
+                raised.push(Raised {
+                    source: why,
+                    waiter: None,
+                });
+            }
+        }
+        for r in raised {
+            let detector = r.waiter.is_none() && r.source.starts_with("detector");
+            if detector && w.worker.pending > 0 {
+                continue;
+            }
+            if a.once && w.alarms > 0 {
+                if let Some(i) = r.waiter {
+                    i.reject("the watcher runs --once and already has its alarm");
+                }
+                continue;
+            }
+            w.alarm(r)?;
+        }
+        for d in w.worker.poll() {
+            if a.once {
+                exit_code = d.exit_code;
+                stop.get_or_insert_with(|| "--once: first report written".into());
+            } else if d.exit_code == 1 {
+                exit_code = 1;
+            }
+        }
+        if let Some(c) = child.as_mut()
+            && status.is_none()
+            && let Some(s) = c.try_wait().context("waiting for the command")?
+        {
+            status = Some(s);
+            stop.get_or_insert_with(|| "the command exited".into());
+        }
+        if let Some(c) = &child
+            && stop.is_some()
+            && status.is_none()
+        {
+            match stop_at {
+                None => {
+                    let _ = c.signal(end_signal, false);
+                    stop_at = Some(now + 5_000_000_000);
+                }
+                Some(t) if now >= t && !killed => {
+                    eprintln!("perfscope: the command did not end in 5 s: killing it");
+                    let _ = c.signal(libc::SIGKILL, false);
+                    killed = true;
+                    stop_at = Some(now + 2_000_000_000);
+                }
+                _ => {}
+            }
+        }
+        let child_done =
+            child.is_none() || status.is_some() || (killed && stop_at.is_some_and(|t| now >= t));
+        if stop.is_some() && child_done && w.worker.pending == 0 {
+            break;
+        }
+    }
+    let Watch {
+        session,
+        worker,
+        store,
+        ..
+    } = w;
+    for d in worker.finish() {
+        if d.exit_code == 1 && !a.once {
+            exit_code = 1;
+        }
+    }
+    let stats = session
+        .finish(&mut |_| {})
+        .context("stopping the capture")?;
+    drop(server);
+    let st = store.stats();
+    eprintln!(
+        "perfscope: stopped ({}); {} syscalls seen, {} lost in the kernel, {} evicted from a full \
+         window",
+        stop.unwrap_or_default(),
+        st.syscalls,
+        stats.lost,
+        st.evicted_full
+    );
+    if let Some(s) = status {
+        eprintln!(
+            "perfscope: the command {}",
+            match s {
+                ExitStatus::Exited(c) => format!("exited with status {c}"),
+                ExitStatus::Signaled(sig) => format!("was killed by signal {sig}"),
+            }
+        );
+    }
+    Ok(exit_code)
+}
+
+/// Sleeps until a signal, a socket event, or the timeout.
+fn wait_readable(sig: i32, fds: &[i32], timeout: Duration) {
+    let mut p: Vec<libc::pollfd> = std::iter::once(sig)
+        .chain(fds.iter().copied())
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: p is a valid array of pollfd of the length given.
+    unsafe {
+        libc::poll(
+            p.as_mut_ptr(),
+            p.len() as libc::nfds_t,
+            timeout.as_millis().min(1000) as i32,
+        )
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_window_says_how_far_back_it_reaches() {
+        let s = 1_000_000_000u64;
+        let mut st = StoreStats {
+            held: 4_000_000,
+            evicted_full: 11_000_000,
+            full_horizon: Some(975 * s),
+            ..StoreStats::default()
+        };
+        let w = full_window_warning(&st, 910 * s, 1000 * s, 90 * s).unwrap();
+        assert!(
+            w.contains("reaches back only 25.0 s of the 90 s asked"),
+            "{w}"
+        );
+        assert!(w.contains("11000000 syscalls were evicted"), "{w}");
+        // evictions older than the analysed window do not matter
+        st.full_horizon = Some(900 * s);
+        assert_eq!(full_window_warning(&st, 910 * s, 1000 * s, 90 * s), None);
+    }
+}
