@@ -34,8 +34,10 @@ pub enum Filter {
     Cgroup(PathBuf),
 }
 
-/// One function entry probe: where (file offset in the ELF object) and which function
-/// (the global id of [`trace::Function::id`], the probe's cookie).
+/// One function entry probe: where (file offset in the ELF object: the entry, or an
+/// instruction of the function's prefix that still has the entry's SP and return address
+/// at `[SP]`, see [`trace::Function::probe_offset`]) and which function (the global id of
+/// [`trace::Function::id`], the probe's cookie).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Probe {
     pub file_offset: u64,
@@ -52,7 +54,8 @@ pub struct ObjectProbes {
 }
 
 impl ObjectProbes {
-    /// The probes of every function of a trace header's object.
+    /// The probes of every function of a trace header's object, each at its
+    /// `probe_offset` (its entry when there is none).
     pub fn from_object(object: &trace::Object) -> ObjectProbes {
         ObjectProbes {
             path: PathBuf::from(&object.path),
@@ -60,7 +63,7 @@ impl ObjectProbes {
                 .functions
                 .iter()
                 .map(|f| Probe {
-                    file_offset: f.file_offset,
+                    file_offset: f.probe_offset.unwrap_or(f.file_offset),
                     func: f.id,
                 })
                 .collect(),

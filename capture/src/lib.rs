@@ -52,7 +52,10 @@
 //!
 //! # What the kernel side records
 //!
-//! Entry probes are one `uprobe_multi` link per ELF object (cookie = function id). Each
+//! Entry probes are one `uprobe_multi` link per ELF object (cookie = function id), each
+//! on the function's entry or on a later instruction of its straight-line prefix where
+//! the SP and the return address at `[SP]` are still the entry's
+//! ([`trace::Function::probe_offset`]). Each
 //! traced thread has a shadow stack of live application frames in task local storage
 //! (src/bpf/README.md has the details and the limits). At the entry of `f` with user SP
 //! `s`, frames with entry SP ≤ `s` are popped (returned, or replaced by a tail call),

@@ -232,6 +232,7 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
             patterns: cl.patterns,
             clusters: cl.clusters.len(),
             lost: w.lost,
+            stacks: w.stacks.len(),
             analysis_ms: started.elapsed().as_secs_f64() * 1e3,
         },
         warnings,

@@ -116,6 +116,11 @@ pub struct WatchArgs {
     /// Carry on despite a target mismatch (reports then carry a warning).
     #[arg(long)]
     pub force: bool,
+    /// After each alarm, sample the traced threads' user stacks for this long (on CPU, at
+    /// syscalls, and while blocked) to see which functions they are in; `0s`: syscalls
+    /// only, as in the PerfScope paper.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub stacks: Ns,
     /// Period of the /proc samples of thread states and CPU time.
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub sample: Ns,

@@ -138,6 +138,8 @@ pub struct Stats {
     pub patterns: usize,
     pub clusters: usize,
     pub lost: u64,
+    /// User stacks sampled after the alarm.
+    pub stacks: usize,
     pub analysis_ms: f64,
 }
 
@@ -276,12 +278,13 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "alarm: {}; window {:.1} s; {} syscalls on {} threads, {} lost",
+            "alarm: {}; window {:.1} s; {} syscalls on {} threads, {} lost; {} stacks sampled",
             self.alarm,
             self.window.seconds(),
             self.stats.syscalls,
             self.stats.threads,
-            self.stats.lost
+            self.stats.lost,
+            self.stats.stacks
         );
         if let Some(o) = &self.onset {
             let _ = writeln!(
@@ -331,11 +334,19 @@ impl Report {
                             (_, Some(sc)) => format!("in {sc}"),
                             _ => String::new(),
                         };
+                        let mut who = st
+                            .threads
+                            .iter()
+                            .take(3)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        if st.threads.len() > 3 {
+                            who.push_str(&format!(" and {} more threads", st.threads.len() - 3));
+                        }
                         let st_txt = format!(
-                            "stacks: {what} in {}/{} samples of {}",
-                            st.samples,
-                            st.of,
-                            st.threads.join(", ")
+                            "stacks: {what} in {}/{} samples of {who}",
+                            st.samples, st.of
                         );
                         if why.is_empty() {
                             st_txt

@@ -137,9 +137,9 @@ pub fn score(
         });
         r.score += v;
         r.samples += 1;
-        r.of = r.of.max(of);
         if !r.threads.iter().any(|t| t == thread) {
             r.threads.push(thread.to_string());
+            r.of += of;
         }
     };
     let mut by_thread: FxHashMap<usize, Vec<&Resolved<'_>>> = FxHashMap::default();

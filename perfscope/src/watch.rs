@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use capture::{Child, Config, ExitStatus, Filter, Session, monotonic_ns};
+use capture::{
+    Child, Config, ExitStatus, Filter, Session, StackConfig, StackSampler, monotonic_ns,
+};
 use perfscope::Alarm;
 use trace::Event;
 
@@ -30,6 +32,8 @@ struct Raised {
 struct Watch<'a> {
     a: &'a WatchArgs,
     session: Session,
+    /// Samples user stacks after an alarm, when the kernel allows it.
+    stacks: Option<StackSampler>,
     store: Store,
     det: Option<Detector>,
     sampler: Sampler,
@@ -49,13 +53,60 @@ fn ingest(store: &mut Store, det: Option<&mut Detector>, ev: Event) {
     }
 }
 
+fn drain_into(
+    session: &mut Session,
+    store: &mut Store,
+    det: &mut Option<Detector>,
+) -> anyhow::Result<()> {
+    session
+        .poll(&mut |ev| ingest(store, det.as_mut(), ev))
+        .context("draining the capture")?;
+    Ok(())
+}
+
 impl Watch<'_> {
     fn drain(&mut self) -> anyhow::Result<()> {
-        let (store, det) = (&mut self.store, &mut self.det);
-        self.session
-            .poll(&mut |ev| ingest(store, det.as_mut(), ev))
-            .context("draining the capture")?;
-        Ok(())
+        drain_into(&mut self.session, &mut self.store, &mut self.det)
+    }
+
+    /// A burst of stack sampling right after an alarm, the capture drained meanwhile;
+    /// the samples go into the analysed window.
+    fn sample_stacks(
+        &mut self,
+        window: &mut perfscope::window::Window,
+        warnings: &mut Vec<String>,
+    ) {
+        let duration = Duration::from_nanos(self.a.stacks);
+        let Some(sampler) = self.stacks.as_mut().filter(|_| !duration.is_zero()) else {
+            return;
+        };
+        let mut events = Vec::new();
+        let mut sink = |ev: Event| events.push(ev);
+        let result = (|| -> anyhow::Result<()> {
+            let mut burst = sampler.start().context("starting the stack sampling")?;
+            let until = std::time::Instant::now() + duration;
+            while std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+                burst
+                    .poll(&mut sink)
+                    .context("draining the stack samples")?;
+                drain_into(&mut self.session, &mut self.store, &mut self.det)?;
+            }
+            burst
+                .finish(&mut sink)
+                .context("ending the stack sampling")?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            warnings.push(format!(
+                "stack sampling failed, ranking from syscalls only: {e:#}"
+            ));
+        }
+        let mut b = perfscope::window::WindowBuilder::new(window.start, u64::MAX);
+        for ev in &events {
+            b.push(ev);
+        }
+        window.stacks.extend(b.finish().stacks);
     }
 
     /// The processes to sample: the seeds, every process seen since, the cgroup's.
@@ -129,7 +180,7 @@ impl Watch<'_> {
             Vec::new()
         });
         let start = now.saturating_sub(self.a.analyze);
-        let window = self.store.snapshot(start, now, &in_flight);
+        let mut window = self.store.snapshot(start, now, &in_flight);
         self.alarms += 1;
         let n = self.alarms;
         self.store.push(&Event::Mark {
@@ -154,6 +205,7 @@ impl Watch<'_> {
                 st.dropped_threads
             ));
         }
+        self.sample_stacks(&mut window, &mut warnings);
         if self.sampler.skipped > 0 {
             warnings.push(format!(
                 "{} threads were not sampled in /proc (more than {}): their CPU use is unknown",
@@ -224,7 +276,7 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
     // before any thread exists, so that every thread has these signals blocked
     let signals = Signals::new()?;
     let loaded = Arc::new(target::load(&a.db)?);
-    let warnings = target::check_name(&loaded.db, a.expect_target.as_deref(), a.force)?;
+    let mut warnings = target::check_name(&loaded.db, a.expect_target.as_deref(), a.force)?;
     capture::preflight::check()
         .context("perfscope watch needs root (or CAP_BPF and CAP_PERFMON)")?;
 
@@ -301,9 +353,26 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
         save_window: a.save_window.clone(),
         clocks: capture::clock_pair(),
     })?;
+    let stacks = if a.stacks == 0 {
+        None
+    } else {
+        let mut sc = StackConfig::default();
+        // threads blocked in slow syscalls (fsync, a lock) are caught several times
+        sc.blocked_every = Some(Duration::from_millis(200));
+        match StackSampler::new(&session, sc) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warnings.push(format!(
+                    "user stacks cannot be sampled here ({e}); ranking from syscalls only"
+                ));
+                None
+            }
+        }
+    };
     let mut w = Watch {
         a,
         session,
+        stacks,
         store,
         det: det_cfg.map(Detector::new),
         sampler: Sampler::default(),
@@ -433,10 +502,12 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
     }
     let Watch {
         session,
+        stacks,
         worker,
         store,
         ..
     } = w;
+    drop(stacks);
     for d in worker.finish() {
         if d.exit_code == 1 && !a.once {
             exit_code = 1;

@@ -209,6 +209,16 @@ pub fn save(
             })?;
         }
     }
+    for st in &w.stacks {
+        tw.write(&Event::Stack {
+            ts: st.ts,
+            pid: st.pid,
+            tid: st.tid,
+            kind: st.kind,
+            nr: st.nr,
+            frames: st.frames.clone(),
+        })?;
+    }
     for m in &w.marks {
         tw.write(&Event::Mark {
             ts: m.ts,

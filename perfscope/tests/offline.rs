@@ -466,6 +466,7 @@ fn json_records_have_the_documented_fields() {
             "clusters",
             "lost",
             "patterns",
+            "stacks",
             "syscalls",
             "threads",
             "units"

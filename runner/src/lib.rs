@@ -10,9 +10,11 @@
 //!    functions (DWARF says they are declared under the application roots, given with
 //!    `--app-root` or inferred) get an entry probe, narrowed by `--include-class`,
 //!    `--include` and `--exclude` globs ([`pattern`]). Ids are dense over all objects and
-//!    are the probes' cookies. Functions whose first instruction the kernel single-steps
-//!    (~10 µs per hit instead of ~0.5 µs) are counted, and left out with
-//!    `--skip-single-step`. A `--bin` may be a shared object the tests load later: uprobes
+//!    are the probes' cookies. A probe sits on the entry, or a few instructions in when
+//!    `symbols` found an emulated instruction there with the entry's stack pointer and
+//!    return address (`endbr64; push`, `test; je`). Functions whose probed instruction the
+//!    kernel still single-steps (~10 µs per hit instead of ~0.5 µs) are counted, and left
+//!    out with `--skip-single-step`. A `--bin` may be a shared object the tests load later: uprobes
 //!    sit on the file, so attaching it up front covers every process that maps it.
 //! 2. **Launch** ([`mod@record`]): the command is forked in its own process group and waits on
 //!    a pipe; the capture starts on its process tree (followed in the kernel through

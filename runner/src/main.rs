@@ -58,8 +58,9 @@ struct Cli {
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<Glob>,
 
-    /// Leave out functions whose first instruction the kernel single-steps (~10 µs per
-    /// call instead of ~0.5 µs). Their syscalls then go to their callers.
+    /// Leave out functions whose probe the kernel single-steps (~10 µs per call instead
+    /// of ~0.5 µs): their entry is not emulated, and no instruction a few in could take
+    /// the probe with the entry's stack pointer. Their syscalls then go to their callers.
     #[arg(long)]
     skip_single_step: bool,
 
@@ -230,8 +231,8 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             if plan.objects.len() == 1 { "" } else { "s" },
             if single > 0 {
                 format!(
-                    "; {single} start with an instruction the kernel single-steps (~10 µs \
-                     per call; the summary names the hot ones; --skip-single-step leaves \
+                    "; {single} are probed on an instruction the kernel single-steps (~10 \
+                     µs per call; the summary names the hot ones; --skip-single-step leaves \
                      them out)"
                 )
             } else {

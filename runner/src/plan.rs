@@ -3,9 +3,11 @@
 //!
 //! A function is probed when its class is one of [`PlanOptions::classes`] (application
 //! code by default), its name (or linkage name) matches an `--include` pattern (when there
-//! are any) and no `--exclude` pattern, the kernel can probe its first instruction, and,
-//! with [`PlanOptions::skip_single_step`], that instruction is emulated rather than
-//! single-stepped. Ids are dense over all objects, in the order the objects were given
+//! are any) and no `--exclude` pattern, the kernel can probe its probe point, and, with
+//! [`PlanOptions::skip_single_step`], the instruction there is emulated rather than
+//! single-stepped. The probe point is the one `symbols` chose: the entry, or a later
+//! emulated instruction of the function's straight-line prefix where the stack pointer
+//! and return address are still the entry's (`probe_offset` in the trace header). Ids are dense over all objects, in the order the objects were given
 //! and by address within one; the id is also the probe's BPF cookie.
 
 use std::path::PathBuf;
@@ -27,7 +29,7 @@ pub struct PlanOptions {
     /// When not empty, only functions matching one of these.
     pub include: Vec<Glob>,
     pub exclude: Vec<Glob>,
-    /// Leave out functions whose first instruction the kernel single-steps (~10 µs a hit
+    /// Leave out functions whose probed instruction the kernel single-steps (~10 µs a hit
     /// instead of ~0.5 µs).
     pub skip_single_step: bool,
 }
@@ -63,7 +65,7 @@ pub struct ObjectPlan {
     pub in_class: usize,
     /// Of the right class but left out by `--include`/`--exclude`.
     pub excluded_by_name: usize,
-    /// Left out because the kernel cannot probe their first instruction.
+    /// Left out because the kernel cannot probe their entry.
     pub unprobeable: usize,
     /// Probed although single-stepped (costly if hot).
     pub single_step: usize,
@@ -87,7 +89,7 @@ impl Plan {
         self.objects.iter().map(|o| o.functions.len()).sum()
     }
 
-    /// Probed functions whose entry is single-stepped.
+    /// Probed functions whose probed instruction is single-stepped.
     pub fn single_step(&self) -> usize {
         self.per_object.iter().map(|o| o.single_step).sum()
     }
@@ -202,6 +204,7 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
                 vaddr: f.vaddr,
                 size: f.size,
                 file_offset: f.file_offset,
+                probe_offset: (f.probe_offset != f.file_offset).then_some(f.probe_offset),
                 entry: entry_class(f.entry),
             });
         }

@@ -33,7 +33,8 @@ pub struct Summary {
     pub run_as: String,
     pub objects: usize,
     pub functions_probed: usize,
-    /// Probed functions whose entry is single-stepped.
+    /// Probed functions whose probed instruction is single-stepped (the entry, or the
+    /// later instruction `symbols` moved the probe to).
     pub single_step_probed: usize,
     pub single_step_skipped: usize,
     /// Left out because the kernel cannot probe their entry.

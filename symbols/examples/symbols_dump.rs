@@ -33,10 +33,11 @@ fn main() {
     );
     for f in &table.functions {
         println!(
-            "{:#x}\t{}\t{:#x}\t{:?}\t{:?}\t{}\t{}:{}\t{}",
+            "{:#x}\t{}\t{:#x}\t+{}\t{:?}\t{:?}\t{}\t{}:{}\t{}",
             f.vaddr,
             f.size,
             f.file_offset,
+            f.probe_offset - f.file_offset,
             f.class,
             f.entry,
             f.name,

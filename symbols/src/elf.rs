@@ -156,6 +156,8 @@ pub(crate) struct CodeImage<'d> {
     loads: Vec<(u64, u64, u64)>,
     /// Allocated sections with file bytes, sorted by address: (address, bytes).
     code: Vec<(u64, &'d [u8])>,
+    /// The executable ones among them.
+    exec: Vec<(u64, &'d [u8])>,
 }
 
 impl<'d> CodeImage<'d> {
@@ -167,20 +169,30 @@ impl<'d> CodeImage<'d> {
                 (s.address(), filesz, offset)
             })
             .collect();
-        let mut code: Vec<(u64, &'d [u8])> = file
-            .sections()
-            .filter(|s| {
-                s.address() != 0
-                    && !matches!(
-                        s.kind(),
-                        SectionKind::UninitializedData | SectionKind::UninitializedTls
-                    )
-            })
-            .filter_map(|s| Some((s.address(), s.data().ok()?)))
-            .filter(|(_, data)| !data.is_empty())
-            .collect();
+        let mut code: Vec<(u64, &'d [u8])> = Vec::new();
+        let mut exec: Vec<(u64, &'d [u8])> = Vec::new();
+        for s in file.sections() {
+            if s.address() == 0
+                || matches!(
+                    s.kind(),
+                    SectionKind::UninitializedData | SectionKind::UninitializedTls
+                )
+            {
+                continue;
+            }
+            let Some(data) = s.data().ok().filter(|d| !d.is_empty()) else {
+                continue;
+            };
+            code.push((s.address(), data));
+            if matches!(s.flags(), object::SectionFlags::Elf { sh_flags, .. }
+                if sh_flags.0 & elf::SHF_EXECINSTR.0 != 0)
+            {
+                exec.push((s.address(), data));
+            }
+        }
         code.sort_by_key(|(addr, _)| *addr);
-        CodeImage { loads, code }
+        exec.sort_by_key(|(addr, _)| *addr);
+        CodeImage { loads, code, exec }
     }
 
     /// The file offset of `vaddr` through the `PT_LOAD` segment whose file bytes hold it.
@@ -191,17 +203,20 @@ impl<'d> CodeImage<'d> {
             .map(|(start, _, offset)| vaddr - start + offset)
     }
 
-    /// Up to 16 bytes of code at `vaddr`, empty when the file does not hold them.
-    pub fn bytes_at(&self, vaddr: u64) -> &'d [u8] {
+    /// The bytes from `vaddr` to the end of its section, empty when the file does not
+    /// hold them.
+    pub fn bytes_from(&self, vaddr: u64) -> &'d [u8] {
         let i = self.code.partition_point(|(addr, _)| *addr <= vaddr);
         let Some(&(addr, data)) = i.checked_sub(1).and_then(|i| self.code.get(i)) else {
             return &[];
         };
         let start = usize::try_from(vaddr - addr).unwrap_or(usize::MAX);
-        let Some(rest) = data.get(start..) else {
-            return &[];
-        };
-        &rest[..rest.len().min(16)]
+        data.get(start..).unwrap_or(&[])
+    }
+
+    /// The executable sections: (address, bytes), sorted by address.
+    pub fn exec_sections(&self) -> &[(u64, &'d [u8])] {
+        &self.exec
     }
 }
 

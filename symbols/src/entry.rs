@@ -1,4 +1,4 @@
-//! Cost class of a uprobe on a function's first instruction (x86-64).
+//! Where a function's uprobe goes, and what it costs there (x86-64).
 //!
 //! The kernel (arch/x86/kernel/uprobes.c) replaces the probed instruction with `int3`.
 //! On a hit it must then execute the original instruction: a few kinds it emulates in
@@ -13,8 +13,65 @@
 //! a function built with `-fcf-protection` (Ubuntu's default, not Debian's) pays the slow
 //! path on every entry even though `push %rbp` follows.
 //!
-//! The rules mirror the kernel's `uprobe_init_insn` (which instructions it refuses),
-//! `branch_setup_xol_ops` and `push_setup_xol_ops` (which it emulates).
+//! [`classify`]'s rules mirror the kernel's `uprobe_init_insn` (which instructions it
+//! refuses), `branch_setup_xol_ops` and `push_setup_xol_ops` (which it emulates).
+//!
+//! # Moving the probe past the first instructions
+//!
+//! gcc -O2 leaves about a third of a server's functions without an emulated first
+//! instruction even with `-fno-omit-frame-pointer`: leaves without a frame, prologues
+//! shrink-wrapped after an early-exit test (`test; je; push %rbp`), a `mov` of an
+//! argument first, `endbr64`. [`probe_sites`] therefore puts the probe of such a function
+//! on the first emulated instruction of its straight-line prefix, provided that the
+//! BPF entry program sees there exactly what it would see at the entry: the user SP
+//! equal to the entry SP (the shadow stack's frame key), `[SP]` the return address (its
+//! slot test), and one hit per call. For a candidate at most [`MAX_PREFIX`] instructions
+//! in, every instruction before it must
+//!
+//! - (a) not change RSP: no push, pop, call, `enter`/`leave`, and no explicit write to
+//!   RSP/ESP/SP (`sub`, `and`, `lea`, `mov`, `xchg`...). Otherwise SP at the probe is
+//!   not the entry SP and the frame would be keyed wrong (popped too early or too late);
+//! - (b) fall through to the next instruction: no branch, call, return, `syscall` or
+//!   interrupt, and nothing the kernel refuses to probe (privileged or I/O instructions,
+//!   segment and `lock` prefixes). Otherwise a path could leave the prefix, and a call
+//!   that took it would never reach the probe (a lost invocation, its syscalls blamed
+//!   on the caller); being refusable by the kernel also rules out the odd instructions
+//!   that trap;
+//! - (c) not write memory that may overlap `[RSP, RSP+8)` (a write with base RSP whose
+//!   bytes overlap the slot, or with an index, or of unknown size), nor any segment
+//!   register. Otherwise the return address read at the probe is not the one the slot
+//!   test will compare with later;
+//!
+//! and the candidate itself must
+//!
+//! - (d) be emulated ([`EntryInsn::Emulated`]: `push`, canonical NOP, relative `jmp`,
+//!   `call` or `jcc`), but not the 5-byte NOP. A `jcc` qualifies: the probe fires before
+//!   it executes, with the entry's SP and slot, and both of its outcomes leave the prefix
+//!   once. The 5-byte NOP does not: kernel 6.18 optimizes a uprobe there into a `call`
+//!   to a trampoline that enters the kernel through the `uprobe` syscall, and the
+//!   capture records that syscall as the function's own (measured: loopsrv
+//!   `parse_command`, `xor; nopl 0(%rax,%rax)`, got a `uprobe` syscall per call). It is
+//!   an ordinary prefix instruction instead, and an entry on one is moved too when an
+//!   instruction after it qualifies;
+//! - (e) not be reachable except through the prefix: no direct branch or call anywhere
+//!   in the file's executable sections (the function's own body, `.cold` parts, other
+//!   functions) targets an instruction in (entry, candidate], no other function symbol
+//!   starts there, the function has no indirect jump (a jump table's targets are
+//!   unknown; so are those of a register tail call, which cannot be told apart), and
+//!   its whole body decodes. Otherwise a loop back to the candidate, or a second entry
+//!   point, would fire the probe twice in one call, pushing a bogus frame.
+//!
+//! A jump back to the entry itself is allowed: it passes the entry probe again too, so
+//! nothing changes. When no candidate passes, the probe stays on the entry, single-
+//! stepped. What remains different from an entry probe: a call that faults inside the
+//! prefix (a null argument dereferenced by its first `mov`) is not recorded; the process
+//! normally dies of it. A write of the return address slot through another register
+//! than RSP (`mov %rsp,%rax; movq $0,(%rax)`) is not seen; compilers do not emit one.
+
+use iced_x86::{
+    Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, OpAccess, OpKind,
+    Register, UsedMemory,
+};
 
 use crate::EntryInsn;
 
@@ -105,41 +162,223 @@ pub(crate) fn classify(code: &[u8]) -> EntryInsn {
     EntryInsn::SingleStep
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use EntryInsn::{Emulated, SingleStep, Unknown};
+/// Instructions that may stand between a function's entry and its moved probe: enough
+/// for `endbr64`, an argument `mov` or two and an early-exit test before `push %rbp`.
+pub(crate) const MAX_PREFIX: usize = 4;
 
-    #[test]
-    fn matches_the_kernel_rules_measured_on_6_18() {
-        let cases: &[(&[u8], EntryInsn)] = &[
-            (&[0x55, 0x48, 0x89, 0xe5], Emulated),         // push %rbp
-            (&[0x41, 0x54], Emulated),                     // push %r12
-            (&[0x48, 0x55], SingleStep),                   // rex.W push %rbp
-            (&[0x66, 0x55], SingleStep),                   // pushw %bp
-            (&[0xf3, 0x0f, 0x1e, 0xfa, 0x55], SingleStep), // endbr64; push %rbp
-            (&[0x90], Emulated),                           // nop
-            (&[0x66, 0x90], Emulated),                     // xchg %ax,%ax
-            (&[0xf3, 0x90], Emulated),                     // pause
-            (&[0x0f, 0x1f, 0x44, 0x00, 0x00], Emulated),   // nop5
-            (&[0x0f, 0x1f, 0xc0], SingleStep),             // nopl %eax: not canonical
-            (&[0x66, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0], SingleStep), // nopw 0(%rax,%rax)
-            (&[0x48, 0x89, 0xf8], SingleStep),             // mov %rdi,%rax
-            (&[0x8d, 0x04, 0x37], SingleStep),             // lea (%rdi,%rsi),%eax
-            (&[0x48, 0x83, 0xec, 0x08], SingleStep),       // sub $8,%rsp
-            (&[0xeb, 0xfe], Emulated),                     // jmp
-            (&[0xe9, 0, 0, 0, 0], Emulated),               // jmp rel32
-            (&[0xe8, 0, 0, 0, 0], Emulated),               // call rel32
-            (&[0x0f, 0x84, 0, 0, 0, 0], Emulated),         // je rel32
-            (&[0x66, 0xe8, 0, 0], Unknown),                // callw: refused
-            (&[0x2e, 0x74, 0x00], Unknown),                // cs prefix: refused
-            (&[0xcc], Unknown),                            // int3: refused
-            (&[0xc3], SingleStep),                         // ret
-            (&[], Unknown),
-            (&[0x66], Unknown),
-        ];
-        for (code, want) in cases {
-            assert_eq!(classify(code), *want, "{code:02x?}");
-        }
+/// The bytes of one function, as [`probe_sites`] needs them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FunctionCode<'d> {
+    pub addr: u64,
+    /// From the symbol table; 0 when unknown: then the probe stays at the entry.
+    pub size: u64,
+    /// The file's bytes from `addr` on (to the end of its section); empty when the file
+    /// does not hold them.
+    pub code: &'d [u8],
+}
+
+impl<'d> FunctionCode<'d> {
+    /// The function's own bytes, fewer when the file holds fewer.
+    fn body(&self) -> &'d [u8] {
+        let len = usize::try_from(self.size).unwrap_or(usize::MAX);
+        &self.code[..self.code.len().min(len)]
     }
 }
+
+/// Where a function's uprobe goes, and the cost class of the instruction there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ProbeSite {
+    pub addr: u64,
+    pub insn: EntryInsn,
+}
+
+/// A candidate probe site after the prefix, not yet checked against branch targets.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    entry: u64,
+    candidate: u64,
+    /// Index into the functions.
+    function: usize,
+    ok: bool,
+}
+
+/// The probe site of each function (same order), by the rules in the module docs.
+/// `exec` holds the file's executable sections (address, bytes): every direct branch in
+/// them counts against the candidates it targets.
+pub(crate) fn probe_sites(functions: &[FunctionCode<'_>], exec: &[(u64, &[u8])]) -> Vec<ProbeSite> {
+    let mut sites: Vec<ProbeSite> = functions
+        .iter()
+        .map(|f| ProbeSite {
+            addr: f.addr,
+            insn: classify(&f.code[..f.code.len().min(16)]),
+        })
+        .collect();
+    let mut entries: Vec<u64> = functions.iter().map(|f| f.addr).collect();
+    entries.sort_unstable();
+    entries.dedup();
+
+    let mut factory = InstructionInfoFactory::new();
+    let mut windows: Vec<Window> = Vec::new();
+    for (i, f) in functions.iter().enumerate() {
+        // Single-stepped entries move, and 5-byte NOPs (rule (d)). An entry the kernel
+        // refuses stays refused: rule (b) would stop at it anyway.
+        let movable = match sites[i].insn {
+            EntryInsn::SingleStep => true,
+            EntryInsn::Emulated => is_nop5(f.code),
+            EntryInsn::Unknown => false,
+        };
+        if !movable {
+            continue;
+        }
+        let Some(candidate) = prefix_candidate(f, &mut factory) else {
+            continue;
+        };
+        let next = entries.partition_point(|&a| a <= f.addr);
+        if entries.get(next).is_some_and(|&a| a <= candidate) {
+            continue;
+        }
+        windows.push(Window {
+            entry: f.addr,
+            candidate,
+            function: i,
+            ok: true,
+        });
+    }
+    if windows.is_empty() {
+        return sites;
+    }
+    // Windows hold no entry but their own, so sorted by entry they are disjoint.
+    windows.sort_by_key(|w| w.entry);
+
+    let mut insn = Instruction::default();
+    for w in 0..windows.len() {
+        let f = &functions[windows[w].function];
+        let body = f.body();
+        if (body.len() as u64) < f.size {
+            windows[w].ok = false;
+            continue;
+        }
+        let mut decoder = Decoder::with_ip(64, body, f.addr, DecoderOptions::NONE);
+        while decoder.can_decode() {
+            decoder.decode_out(&mut insn);
+            if insn.is_invalid() || insn.flow_control() == FlowControl::IndirectBranch {
+                windows[w].ok = false;
+                break;
+            }
+            void_target(&insn, &mut windows);
+        }
+    }
+    for &(addr, bytes) in exec {
+        let mut decoder = Decoder::with_ip(64, bytes, addr, DecoderOptions::NONE);
+        while decoder.can_decode() {
+            decoder.decode_out(&mut insn);
+            void_target(&insn, &mut windows);
+        }
+    }
+    for w in windows.iter().filter(|w| w.ok) {
+        sites[w.function] = ProbeSite {
+            addr: w.candidate,
+            insn: EntryInsn::Emulated,
+        };
+    }
+    sites
+}
+
+/// Marks the window that a direct branch or call of `insn` lands in, past its entry.
+fn void_target(insn: &Instruction, windows: &mut [Window]) {
+    if !matches!(
+        insn.op0_kind(),
+        OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+    ) {
+        return;
+    }
+    let target = insn.near_branch_target();
+    let i = windows.partition_point(|w| w.entry < target);
+    if let Some(w) = i.checked_sub(1).and_then(|i| windows.get_mut(i))
+        && target <= w.candidate
+    {
+        w.ok = false;
+    }
+}
+
+/// The first emulated instruction after at most [`MAX_PREFIX`] instructions that keep
+/// the entry's SP and return-address slot and fall through (rules (a)–(d)).
+fn prefix_candidate(f: &FunctionCode<'_>, factory: &mut InstructionInfoFactory) -> Option<u64> {
+    let mut decoder = Decoder::with_ip(64, f.body(), f.addr, DecoderOptions::NONE);
+    let mut insn = Instruction::default();
+    for k in 0..=MAX_PREFIX {
+        if !decoder.can_decode() {
+            return None;
+        }
+        decoder.decode_out(&mut insn);
+        if insn.is_invalid() {
+            return None;
+        }
+        let at = usize::try_from(insn.ip() - f.addr).ok()?;
+        let here = f.code.get(at..)?;
+        let class = classify(here);
+        if k > 0 && class == EntryInsn::Emulated && !is_nop5(here) {
+            return Some(insn.ip());
+        }
+        if !keeps_entry_frame(&insn, class, factory) {
+            return None;
+        }
+    }
+    None
+}
+
+/// Rules (a)–(c) for one prefix instruction.
+fn keeps_entry_frame(
+    insn: &Instruction,
+    class: EntryInsn,
+    factory: &mut InstructionInfoFactory,
+) -> bool {
+    if class == EntryInsn::Unknown
+        || insn.flow_control() != FlowControl::Next
+        || insn.stack_pointer_increment() != 0
+    {
+        return false;
+    }
+    let info = factory.info(insn);
+    let writes_rsp_or_segment = info.used_registers().iter().any(|r| {
+        writes(r.access())
+            && (r.register().full_register() == Register::RSP || r.register().is_segment_register())
+    });
+    !writes_rsp_or_segment
+        && !info
+            .used_memory()
+            .iter()
+            .any(|m| writes(m.access()) && may_hit_return_slot(m))
+}
+
+/// The canonical 5-byte NOP, whose uprobe the kernel turns into a `uprobe` syscall.
+fn is_nop5(code: &[u8]) -> bool {
+    code.starts_with(CANONICAL_NOPS[4])
+}
+
+fn writes(access: OpAccess) -> bool {
+    matches!(
+        access,
+        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+    )
+}
+
+/// Whether a memory operand can overlap `[RSP, RSP+8)` at the entry.
+fn may_hit_return_slot(m: &UsedMemory) -> bool {
+    let rsp = |r: Register| r.full_register() == Register::RSP;
+    if !rsp(m.base()) && !rsp(m.index()) {
+        return false;
+    }
+    if m.index() != Register::None || m.address_size() != iced_x86::CodeSize::Code64 {
+        return true;
+    }
+    let Ok(size) = i64::try_from(m.memory_size().size()) else {
+        return true;
+    };
+    // The displacement of a 64-bit address is sign-extended into the u64.
+    let disp = m.displacement() as i64;
+    size == 0 || (disp < 8 && disp.saturating_add(size) > 0)
+}
+
+#[cfg(test)]
+mod tests;

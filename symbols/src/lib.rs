@@ -4,8 +4,11 @@
 //! [`load`] reads one executable or shared object (with its DWARF, or a separate debug
 //! file found through `.gnu_debuglink` or the build-id) and returns every out-of-line
 //! function once per entry address, with its demangled name, where it was declared, its
-//! class ([`SymClass`]), the file offset a uprobe needs, and whether the kernel can
-//! emulate its first instruction ([`EntryInsn`], see `entry.rs` for the measurements).
+//! class ([`SymClass`]), the file offsets of its entry and of its uprobe, and whether the
+//! kernel can emulate the probed instruction ([`EntryInsn`]). The uprobe goes on the
+//! entry, or a few instructions further when the entry would be single-stepped and a
+//! later emulated instruction is reached exactly once per call with the entry's stack
+//! pointer and return address (`entry.rs` has the measurements and the rule).
 //!
 //! Invariants: this crate never spawns a process, never panics on a malformed file
 //! (it returns an error, or drops to the symbol table when the DWARF is broken), and
@@ -65,9 +68,14 @@ pub struct FunctionSym {
     /// Virtual address as in the symbol table.
     pub vaddr: u64,
     pub size: u64,
-    /// File offset of the entry (through the `PT_LOAD` segment holding `vaddr`): where a
-    /// uprobe goes.
+    /// File offset of the entry (through the `PT_LOAD` segment holding `vaddr`): what
+    /// symbolization ranges start at.
     pub file_offset: u64,
+    /// File offset where the uprobe goes: `file_offset`, or a later instruction of the
+    /// function's straight-line prefix where the user SP and the return address at
+    /// `[SP]` are still those of the entry and every call passes exactly once.
+    pub probe_offset: u64,
+    /// Cost class of the instruction at `probe_offset`.
     pub entry: EntryInsn,
 }
 
@@ -86,7 +94,7 @@ pub enum SymClass {
     NoDwarf,
 }
 
-/// Cost class of a uprobe on the function's first instruction.
+/// Cost class of a uprobe on an instruction (the one at the function's probe offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EntryInsn {
     /// The kernel emulates it (push, canonical nops, jmp/call/jcc): cheap.
@@ -164,11 +172,25 @@ fn load_impl(
     let mut class_cache: Vec<Option<SymClass>> =
         vec![None; dwarf.as_ref().map_or(0, |d| d.paths.len())];
 
+    let code: Vec<entry::FunctionCode<'_>> = raw
+        .iter()
+        .map(|f| entry::FunctionCode {
+            addr: f.addr,
+            size: f.size,
+            code: image.bytes_from(f.addr),
+        })
+        .collect();
+    let sites = entry::probe_sites(&code, image.exec_sections());
+
     let mut functions = Vec::with_capacity(raw.len());
-    for f in raw {
+    for (f, site) in raw.into_iter().zip(sites) {
         // A function outside every loadable segment cannot be probed or run.
         let Some(file_offset) = image.file_offset(f.addr) else {
             continue;
+        };
+        let (probe_offset, entry) = match image.file_offset(site.addr) {
+            Some(offset) => (offset, site.insn),
+            None => (file_offset, entry::classify(image.bytes_from(f.addr))),
         };
         let base = names::split_suffixes(&f.raw).base;
         let name = names::display_name(base);
@@ -186,7 +208,8 @@ fn load_impl(
             vaddr: f.addr,
             size: f.size,
             file_offset,
-            entry: entry::classify(image.bytes_at(f.addr)),
+            probe_offset,
+            entry,
         });
     }
     Ok(FunctionTable {

@@ -156,18 +156,24 @@ fn oracle(bytes: &[u8], text: &str) -> Option<EntryInsn> {
     }
 }
 
+/// The address of a function's probe.
+fn probe_vaddr(func: &FunctionSym) -> u64 {
+    func.vaddr + (func.probe_offset - func.file_offset)
+}
+
 #[test]
 fn entry_instruction_class_matches_objdump() {
     let Some(f) = fixtures() else { return };
     let mut seen: BTreeSet<(EntryInsn, String)> = BTreeSet::new();
     each_table(f, |name, path, table| {
-        let insns = support::first_insns(path);
+        let insns = support::insns(path);
         for func in &table.functions {
-            let Some((bytes, text)) = insns.get(&func.vaddr) else {
+            // The class is the one of the probed instruction.
+            let Some((bytes, text)) = insns.get(&probe_vaddr(func)) else {
                 continue;
             };
             if let Some(want) = oracle(bytes, text) {
-                assert_eq!(func.entry, want, "{name}: {} starts with {text}", func.name);
+                assert_eq!(func.entry, want, "{name}: {} probed at {text}", func.name);
                 seen.insert((
                     want,
                     text.split_whitespace().next().unwrap_or("").to_owned(),
@@ -194,8 +200,10 @@ fn entry_instruction_class_matches_objdump() {
             func.name
         );
         assert_eq!(func.entry, EntryInsn::Emulated, "{}", func.name);
+        assert_eq!(func.probe_offset, func.file_offset, "{}", func.name);
     }
-    // -O2: the leaf starts with lea (objdump says so) and is single-stepped.
+    // -O2: the leaf is `lea; ret` (objdump says so): nothing emulated before the ret, so
+    // it is probed on its entry and single-stepped.
     let o2 = load(f.bin("c_pie_O2"));
     let leaf = one(&o2, "leaf_add");
     let insns = support::first_insns(f.bin("c_pie_O2"));
@@ -205,6 +213,86 @@ fn entry_instruction_class_matches_objdump() {
         insns[&leaf.vaddr]
     );
     assert_eq!(leaf.entry, EntryInsn::SingleStep);
+    assert_eq!(leaf.probe_offset, leaf.file_offset);
+}
+
+/// Whether an instruction objdump printed may stand before a moved probe: it falls
+/// through, does not write RSP and does not write near the return address slot.
+fn keeps_entry_frame(text: &str) -> bool {
+    let mut words = text.split_whitespace();
+    let mnemonic = words.next().unwrap_or_default();
+    let leaves = [
+        "push", "pop", "call", "ret", "j", "leave", "enter", "syscall", "int", "ud2",
+    ];
+    if leaves.iter().any(|p| mnemonic.starts_with(p)) {
+        return false;
+    }
+    // AT&T: the destination is the last operand.
+    let dest = words
+        .next()
+        .unwrap_or_default()
+        .rsplit(',')
+        .next()
+        .unwrap_or_default();
+    if dest == "%rsp" || dest == "%esp" || dest == "%sp" {
+        return false;
+    }
+    match dest.strip_suffix("(%rsp)") {
+        None => !dest.contains("%rsp"),
+        Some(disp) => {
+            let value = match disp.strip_prefix('-') {
+                Some(d) => -i64::from_str_radix(d.trim_start_matches("0x"), 16).unwrap_or(0),
+                None => i64::from_str_radix(disp.trim_start_matches("0x"), 16).unwrap_or(0),
+            };
+            !(-7..8).contains(&value)
+        }
+    }
+}
+
+#[test]
+fn moved_probes_keep_the_entry_frame_by_objdump() {
+    let Some(f) = fixtures() else { return };
+    let mut moved = 0;
+    each_table(f, |name, path, table| {
+        let insns = support::insns(path);
+        let targets: BTreeSet<u64> = insns
+            .values()
+            .filter_map(|(_, text)| support::direct_target(text))
+            .collect();
+        for func in &table.functions {
+            let at = probe_vaddr(func);
+            if at == func.vaddr {
+                continue;
+            }
+            moved += 1;
+            let who = format!("{name}: {} probed at {at:#x}", func.name);
+            assert!(at < func.vaddr + func.size, "{who}");
+            let prefix: Vec<&String> = insns.range(func.vaddr..at).map(|(_, (_, t))| t).collect();
+            assert!((1..=4).contains(&prefix.len()), "{who}: {prefix:?}");
+            let (bytes, first) = &insns[&func.vaddr];
+            assert_ne!(
+                oracle(bytes, first),
+                Some(EntryInsn::Emulated),
+                "{who}: {first}"
+            );
+            for text in &prefix {
+                assert!(keeps_entry_frame(text), "{who}: {text} before the probe");
+            }
+            let (bytes, text) = &insns[&at];
+            assert_eq!(
+                oracle(bytes, text),
+                Some(EntryInsn::Emulated),
+                "{who}: {text}"
+            );
+            assert_eq!(func.entry, EntryInsn::Emulated, "{who}");
+            assert!(
+                targets.range(func.vaddr + 1..=at).next().is_none(),
+                "{who}: a branch lands in the prefix"
+            );
+        }
+    });
+    // The -O2 builds have shrink-wrapped and frameless functions that move.
+    assert!(moved > 0);
 }
 
 #[test]

@@ -33,8 +33,9 @@ pub enum FunctionClass {
     NoDwarf,
 }
 
-/// How the kernel handles a uprobe on the function's first instruction: emulated
-/// (`push`, `nop`: cheap) or single-stepped out of line (`mov`, `lea`, `sub`: ~20x dearer).
+/// How the kernel handles the function's uprobe (on the instruction at `probe_offset`,
+/// else the first one): emulated (`push`, `nop`, relative branches: cheap) or
+/// single-stepped out of line (`mov`, `lea`, `sub`: ~20x dearer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryClass {
@@ -61,8 +62,13 @@ pub struct Function {
     /// Virtual address in the object (as in the symbol table).
     pub vaddr: u64,
     pub size: u64,
-    /// File offset of the entry, where the uprobe sits.
+    /// File offset of the entry (what symbolization ranges start at).
     pub file_offset: u64,
+    /// File offset of the uprobe when it is not on the entry: a later instruction of the
+    /// function's straight-line prefix, reached once per call with the entry's stack
+    /// pointer and return address. `None`: on the entry (`file_offset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_offset: Option<u64>,
     pub entry: EntryClass,
 }
 

@@ -22,6 +22,7 @@ fn header() -> Header {
             vaddr: 0x1130,
             size: 80,
             file_offset: 0x1130,
+            probe_offset: None,
             entry: EntryClass::Emulated,
         }],
     }];
@@ -284,4 +285,25 @@ fn objects_added_late_are_visible_after_their_chunk() {
     r.next_event().unwrap();
     assert_eq!(r.objects().count(), 2);
     assert_eq!(r.objects().last(), Some(&module));
+}
+
+#[test]
+fn a_moved_probe_offset_round_trips_and_is_absent_when_on_the_entry() {
+    let on_entry = header().objects[0].functions[0].clone();
+    let json = serde_json::to_string(&on_entry).unwrap();
+    // Functions probed on their entry serialize as before the field existed...
+    assert!(!json.contains("probe_offset"), "{json}");
+    // ...and headers written before it read as probed on the entry.
+    let old: Function = serde_json::from_str(&json).unwrap();
+    assert_eq!(old.probe_offset, None);
+
+    let mut h = header();
+    h.objects[0].functions[0].probe_offset = Some(0x1133);
+    let bytes = TraceWriter::new(Vec::new(), &h)
+        .unwrap()
+        .finish(Footer::default())
+        .unwrap();
+    let r = TraceReader::new(&bytes[..]).unwrap();
+    let f = &r.header().objects[0].functions[0];
+    assert_eq!((f.file_offset, f.probe_offset), (0x1130, Some(0x1133)));
 }

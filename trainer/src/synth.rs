@@ -265,6 +265,7 @@ pub fn header(program: &Program) -> Header {
         vaddr: 0x1000 + 0x40 * id as u64,
         size: 0x40,
         file_offset: 0x1000 + 0x40 * id as u64,
+        probe_offset: None,
         entry: EntryClass::Emulated,
     };
     let mut functions: Vec<Function> = (0..program.functions.len())

@@ -13,6 +13,9 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #define NR_exit 60
 #define NR_exit_group 231
+/* Linux 6.17+: the syscall a uprobe trampoline makes when the kernel optimizes a probe on
+ * a 5-byte NOP into a call. It is the tracer's own work, never the application's. */
+#define NR_uprobe 336
 
 /* Shadow stack frames per thread: a ring, so that overflow drops the outermost frame
  * without shifting. Must be a power of two. */
@@ -254,7 +257,7 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 {
 	u64 id = bpf_get_current_pid_tgid();
-	if (!traced_current(id >> 32))
+	if (nr == NR_uprobe || !traced_current(id >> 32))
 		return 0;
 
 	struct thread_state *st = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,

@@ -17,6 +17,7 @@ fn sym(name: &str, class: SymClass, entry: EntryInsn, vaddr: u64) -> FunctionSym
         vaddr,
         size: 16,
         file_offset: vaddr - 0x1000,
+        probe_offset: vaddr - 0x1000,
         entry,
     }
 }
@@ -98,6 +99,7 @@ fn application_functions_get_dense_global_ids() {
     assert_eq!(f.entry, EntryClass::SingleStep);
     assert_eq!(f.class, FunctionClass::App);
     assert_eq!((f.vaddr, f.file_offset, f.size), (0x1300, 0x300, 16));
+    assert_eq!(f.probe_offset, None, "probed on its entry");
     assert_eq!(plan.function(4).unwrap().name, "module_work");
     assert!(plan.function(5).is_none());
     // The capture probes carry the same ids as cookies.
@@ -106,6 +108,41 @@ fn application_functions_get_dense_global_ids() {
     assert_eq!(probes[1].probes[1].func, 4);
     assert_eq!(probes[1].probes[1].file_offset, 0x1200);
     assert_eq!(plan.objects[0].build_id.as_deref(), Some("abcd"));
+}
+
+#[test]
+fn a_moved_probe_is_planned_at_its_offset_and_not_single_stepped() {
+    // kv_get's entry is single-stepped, but symbols found an emulated instruction (its
+    // early-exit jcc, 3 bytes in) with the entry's SP and return address.
+    let mut tables = two_tables();
+    let kv_get = &mut tables[0].functions[2];
+    kv_get.probe_offset = kv_get.file_offset + 3;
+    kv_get.entry = EntryInsn::Emulated;
+    let opts = PlanOptions {
+        skip_single_step: true,
+        ..PlanOptions::default()
+    };
+    let plan = plan_tables(&tables, &opts).unwrap();
+    assert_eq!(plan.single_step(), 0);
+    assert_eq!(plan.per_object[0].single_step_skipped, 0);
+    let f = plan.function(1).unwrap();
+    assert_eq!(f.name, "kv_get");
+    assert_eq!(f.entry, EntryClass::Emulated);
+    // The header keeps the entry (symbolization) and says where the probe is...
+    assert_eq!((f.file_offset, f.probe_offset), (0x300, Some(0x303)));
+    // ...and capture puts the uprobe there.
+    let probes = plan.probes();
+    assert_eq!(
+        probes[0].probes[1],
+        capture::Probe {
+            file_offset: 0x303,
+            func: 1
+        }
+    );
+    assert_eq!(
+        probes[0].probes[0].file_offset, 0x200,
+        "main stays on its entry"
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@ fn plan() -> Plan {
         vaddr,
         size: 8,
         file_offset: vaddr,
+        probe_offset: vaddr,
         entry,
     };
     let table = FunctionTable {

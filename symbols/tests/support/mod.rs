@@ -340,6 +340,47 @@ pub fn first_insns(file: &Path) -> BTreeMap<u64, (Vec<u8>, String)> {
     out
 }
 
+/// Every instruction `objdump -d -w` decodes in the executable sections: address →
+/// (hex bytes, mnemonic with operands).
+pub fn insns(file: &Path) -> BTreeMap<u64, (Vec<u8>, String)> {
+    let text = output("objdump", &["-d", "-w"], file);
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        // "    1139:\t55                   \tpush   %rbp"
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 3 {
+            continue;
+        }
+        let Some(addr) = cols[0].trim().strip_suffix(':') else {
+            continue;
+        };
+        let Ok(addr) = u64::from_str_radix(addr, 16) else {
+            continue;
+        };
+        let bytes = cols[1]
+            .split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).expect("objdump byte"))
+            .collect();
+        out.insert(addr, (bytes, cols[2].trim().to_owned()));
+    }
+    out
+}
+
+/// The target of a direct branch or call as objdump prints it (`je 1150 <f+0x17>`).
+pub fn direct_target(text: &str) -> Option<u64> {
+    let mut words = text.split_whitespace();
+    let mnemonic = words.next()?;
+    let branch = mnemonic.starts_with('j')
+        || mnemonic.starts_with("call")
+        || mnemonic.starts_with("loop")
+        || mnemonic == "xbegin";
+    let operand = words.next()?;
+    if !branch || operand.starts_with('*') {
+        return None;
+    }
+    u64::from_str_radix(operand, 16).ok()
+}
+
 /// Line number (1-based) of the first line of `file` containing `needle`.
 pub fn line_of(file: &Path, needle: &str) -> u32 {
     let text = std::fs::read_to_string(file).expect("read fixture source");

@@ -30,6 +30,7 @@ pub fn function(id: u32, name: &str, class: FunctionClass) -> Function {
         vaddr: 0x1000 + 0x100 * u64::from(id),
         size: 0x80,
         file_offset: 0x1000 + 0x100 * u64::from(id),
+        probe_offset: None,
         entry: EntryClass::Emulated,
     }
 }
