@@ -260,7 +260,16 @@ pub fn find(
             if score >= p.min_score {
                 out.push(mk(kind, score, recent(after, p.max_units)));
             }
-        } else if n_n >= 5 {
+        } else if n_n >= 5
+            && before
+                .iter()
+                .map(|&i| units[i as usize].start)
+                .max()
+                .unwrap_or(0)
+                >= onset.saturating_sub(((t_n / 3.0) * 1e9) as u64)
+        {
+            // what vanished must have been going on until shortly before the onset, not
+            // only at start-up
             let lambda = (n_n as f64 / t_n) * t_a;
             let score = -lift * gate(ln_lower_tail(n_a, lambda));
             if score >= p.min_score {
@@ -345,12 +354,12 @@ fn threads(
             let stuck = w.end.saturating_sub(last.ts);
             let usual = longest.get(&(g, last.nr)).copied().unwrap_or(0);
             if stuck >= p.blocked_min_ns && stuck as f64 >= p.blocked_factor * usual as f64 {
-                // a thread idle since before the trouble is less telling than one that
-                // blocked after it began
+                // a thread parked since before the trouble began is an idle thread (a
+                // worker waiting for work looks the same), not evidence
                 let since_onset = if last.ts + 1_000_000_000 >= onset {
                     1.0
                 } else {
-                    0.3
+                    0.0
                 };
                 let score = since_onset * (stuck as f64 / p.blocked_min_ns as f64).ln_1p().min(4.0);
                 if score >= p.min_score {

@@ -143,7 +143,9 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
     let split_at = onset.as_ref().map_or(first, |o| o.ts);
     let cl = cluster::cluster(&units, w, &p.cluster);
     let mut evidence = abnormal::find(w, &units, &cl, &groups, split_at, &p.abnormal);
-    if onset.is_none() {
+    // without a detected change point the mix of units did not change: only threads that
+    // are stuck or spinning count
+    if !onset.as_ref().is_some_and(|o| o.detected) {
         evidence.retain(|e| matches!(e.kind, Kind::Blocked | Kind::Spinning | Kind::Silent));
     }
     for e in &evidence {

@@ -44,6 +44,16 @@ struct Rec {
 
 const _: () = assert!(std::mem::size_of::<Rec>() == 24);
 
+impl Rec {
+    /// Whether it belongs to the window `[start, end]`: entered in it, or entered before
+    /// and still running at its start (as `WindowBuilder` decides).
+    fn in_window(&self, start: u64, end: u64) -> bool {
+        self.ts <= end
+            && (self.ts >= start
+                || decode_dur(self.dur).is_none_or(|d| self.ts.saturating_add(d) >= start))
+    }
+}
+
 fn encode_dur(d: Option<u64>) -> u32 {
     match d {
         None => DUR_NONE,
@@ -430,7 +440,7 @@ impl Store {
         let n = self.slots.len();
         let mut count = vec![0u32; n + 1];
         for r in &self.ring {
-            if r.ts >= start && r.ts <= end {
+            if r.in_window(start, end) {
                 count[r.slot as usize + 1] += 1;
             }
         }
@@ -440,7 +450,7 @@ impl Store {
         let mut order = vec![0u32; count[n] as usize];
         let mut next = count.clone();
         for (k, r) in self.ring.iter().enumerate() {
-            if r.ts >= start && r.ts <= end {
+            if r.in_window(start, end) {
                 let c = &mut next[r.slot as usize];
                 order[*c as usize] = k as u32;
                 *c += 1;

@@ -179,7 +179,10 @@ impl WindowBuilder {
         let (start, end) = (self.w.start, self.w.end);
         match ev {
             Event::Syscall(s) => {
-                if s.ts < start || s.ts > end {
+                // a syscall entered before the window counts while it lasts into it (a
+                // thread stuck since long ago)
+                let lasts_into = s.dur.is_none_or(|d| s.ts.saturating_add(d) >= start);
+                if s.ts > end || (s.ts < start && !lasts_into) {
                     return;
                 }
                 // a syscall still running at the alarm counts as pending
@@ -257,10 +260,14 @@ impl WindowBuilder {
                     self.w.lost += count;
                 }
             }
-            Event::Mark { ts, label } => self.w.marks.push(Mark {
-                ts: *ts,
-                label: label.clone(),
-            }),
+            Event::Mark { ts, label } => {
+                if *ts >= start && *ts <= end {
+                    self.w.marks.push(Mark {
+                        ts: *ts,
+                        label: label.clone(),
+                    });
+                }
+            }
             Event::Stack {
                 ts,
                 pid,

@@ -149,9 +149,6 @@ fn a_steady_server_is_normal() {
 }
 
 #[test]
-#[ignore = "known false positive, reported to the lead: the first unit of each thread \
-            (a lone `read` at thread start) exists only before the fallback split and is \
-            ranked as `vanished`"]
 fn a_steady_server_is_normal_from_its_start() {
     let r = steady("90s");
     assert_eq!(r.code, 0, "{}", r.stdout);
