@@ -36,6 +36,7 @@ pub struct Bins {
     pub runner: PathBuf,
     pub trainer: PathBuf,
     pub sigdb: PathBuf,
+    pub perfscope: PathBuf,
 }
 
 /// Builds (once per process) and returns the binaries.
@@ -57,6 +58,8 @@ fn build_bins() -> Bins {
         "trainer",
         "-p",
         "sigdb",
+        "-p",
+        "perfscope",
         "--bins",
     ]);
     if !cfg!(debug_assertions) {
@@ -91,6 +94,7 @@ fn build_bins() -> Bins {
         runner: take("runner"),
         trainer: take("trainer"),
         sigdb: take("sigdb"),
+        perfscope: take("perfscope"),
     }
 }
 
