@@ -140,6 +140,16 @@ pub struct Ctx {
     pub keep_going: bool,
 }
 
+/// `<workspace>/work`, unless the unprivileged test user cannot reach into the
+/// workspace (a clone under `/root`, say): then `/var/tmp/perfscope-work`.
+fn default_work(root: &Path) -> PathBuf {
+    if crate::tree::check_traversable(root).is_ok() {
+        root.join("work")
+    } else {
+        PathBuf::from("/var/tmp/perfscope-work")
+    }
+}
+
 impl Ctx {
     pub fn from_common(
         c: &Common,
@@ -151,7 +161,7 @@ impl Ctx {
         };
         let root = crate::workspace_root();
         Ok(Ctx {
-            work: abs(c.work.as_deref().unwrap_or(&root.join("work")))?,
+            work: abs(c.work.as_deref().unwrap_or(&default_work(&root)))?,
             targets: abs(c.targets.as_deref().unwrap_or(&root.join("targets")))?,
             publish_dir: abs(c.publish_dir.as_deref().unwrap_or(&root.join("sigdb")))?,
             jobs: c.jobs,
