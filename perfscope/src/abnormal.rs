@@ -84,6 +84,9 @@ pub enum Kind {
     Silent,
     /// A thread stuck in one syscall.
     Blocked,
+    /// A thread using much more CPU than before (a CPU-bound slowdown: its syscalls may
+    /// look the same, only slower or rarer).
+    Busier,
 }
 
 /// One piece of evidence.
@@ -350,6 +353,12 @@ fn threads(
             first_ts: last.ts,
             last_ts: w.end,
         };
+        if let Some((score, before, after)) = cpu_shift(t, first_ts(w), onset, w.end) {
+            let mut e = ev(Kind::Busier, score, None);
+            // for this kind, the shares of a CPU it used before and after
+            e.rate = (before, after);
+            out.push(e);
+        }
         if last.is_pending() {
             let stuck = w.end.saturating_sub(last.ts);
             let usual = longest.get(&(g, last.nr)).copied().unwrap_or(0);
@@ -395,6 +404,26 @@ fn threads(
             None => out.push(ev(Kind::Silent, 2.5, None)),
         }
     }
+}
+
+/// The score of a thread that uses much more CPU after the onset than before: at least
+/// a fifth of a CPU, and three times its normal share (plus a little).
+fn cpu_shift(
+    t: &crate::window::Thread,
+    start: u64,
+    onset: u64,
+    end: u64,
+) -> Option<(f64, f64, f64)> {
+    let share = |from: u64, to: u64| {
+        t.cpu_between(from, to)
+            .map(|(cpu, span)| cpu as f64 / span.max(1) as f64)
+    };
+    let after = share(onset, end)?;
+    let before = share(start, onset).unwrap_or(0.0);
+    (after >= 0.2 && after >= 3.0 * before + 0.05).then(|| {
+        let score = ((after + 0.02) / (before + 0.02)).ln() * (after / 0.5).min(1.0);
+        (score, before, after)
+    })
 }
 
 #[cfg(test)]

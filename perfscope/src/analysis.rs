@@ -146,7 +146,12 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
     // without a detected change point the mix of units did not change: only threads that
     // are stuck or spinning count
     if !onset.as_ref().is_some_and(|o| o.detected) {
-        evidence.retain(|e| matches!(e.kind, Kind::Blocked | Kind::Spinning | Kind::Silent));
+        evidence.retain(|e| {
+            matches!(
+                e.kind,
+                Kind::Blocked | Kind::Spinning | Kind::Silent | Kind::Busier
+            )
+        });
     }
     for e in &evidence {
         if e.kind == Kind::Silent {
@@ -162,7 +167,7 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
     let mut stack_reasons: FxHashMap<u32, StackReason> = FxHashMap::default();
     if !w.stacks.is_empty() {
         let lift = stacks::syscall_lift(w, &groups, split_at);
-        let mut sym = Symbolizer::new(db);
+        let mut sym = Symbolizer::new(db).with_recorded(&w.objects);
         let from_stacks = stacks::score(w, &groups, &evidence, &lift, db, &mut sym);
         warnings.append(&mut sym.warnings);
         combine(&mut scored, &from_stacks);
@@ -323,6 +328,11 @@ fn describe(w: &Window, units: &[Unit], cl: &Clustering, g: &Groups, e: &Evidenc
             quiet
         ),
         Kind::Silent => format!("{who}: no syscall for {quiet:.1} s; last work [{shape_txt}]"),
+        Kind::Busier => format!(
+            "{who}: busy {:.0} % of a CPU, was {:.0} %; last work [{shape_txt}]",
+            100.0 * e.rate.1,
+            100.0 * e.rate.0
+        ),
         Kind::Blocked => format!(
             "{who}: stuck in {} for {quiet:.1} s; before it [{shape_txt}]",
             e.pending.map_or_else(String::new, |c| name(c.nr))

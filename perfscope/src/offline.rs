@@ -189,7 +189,11 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<i32> {
         })
         .collect();
     warnings.extend(target::compare(&loaded.db, &recorded));
-    let w = b.finish();
+    let mut w = b.finish();
+    w.objects = recorded
+        .iter()
+        .map(|o| (o.path.clone(), o.build_id.clone()))
+        .collect();
     let params = Params {
         normal: p.normal,
         abnormal_span: p.abnormal,

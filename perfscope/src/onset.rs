@@ -62,7 +62,19 @@ pub fn detect(w: &Window, group: &[u32], p: &OnsetParams) -> Option<Onset> {
     // per (group, syscall) feature, its count per bin
     let mut feature: FxHashMap<(u32, u16), usize> = FxHashMap::default();
     let mut counts: Vec<Vec<f64>> = Vec::new();
+    // a process that ended stops for a known reason: its silence is no change of
+    // behaviour (the processes of a start-up script, a finished job); threads that end
+    // in a live process (a connection's thread) still count
+    let ended: rustc_hash::FxHashSet<u32> = w
+        .threads
+        .iter()
+        .filter(|t| t.tid == t.pid && t.exited.is_some())
+        .map(|t| t.pid)
+        .collect();
     for (ti, t) in w.threads.iter().enumerate() {
+        if ended.contains(&t.pid) {
+            continue;
+        }
         for c in &t.calls {
             if c.ts < first {
                 continue;

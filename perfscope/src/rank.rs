@@ -112,6 +112,8 @@ fn credit(kind: Kind, abnormal: f32, normal: f32) -> f64 {
         // the last work before a thread went quiet or got stuck; ubiquitous episodes
         // say less
         Kind::Spinning | Kind::Silent | Kind::Blocked => a * (1.0 - 0.5 * n),
+        // CPU-bound work makes no syscalls to match: only its stacks tell
+        Kind::Busier => 0.0,
     }
 }
 

@@ -88,7 +88,7 @@ pub fn score(
     let mut slower: FxHashMap<u32, f64> = FxHashMap::default();
     for e in evidence {
         match (e.kind, e.thread) {
-            (Kind::Spinning | Kind::Silent | Kind::Blocked, Some(t)) => {
+            (Kind::Spinning | Kind::Silent | Kind::Blocked | Kind::Busier, Some(t)) => {
                 let v = thread_ev.entry(t as usize).or_default();
                 *v = v.max(e.score);
             }
@@ -112,8 +112,23 @@ pub fn score(
             continue;
         };
         let mut funcs: Vec<u32> = Vec::new();
-        for loc in &s.frames {
-            if let Some(f) = sym.function(&loc.path, loc.offset)
+        // the frame below, when it is a known function of the same file
+        let mut below: Option<(&str, u32)> = None;
+        for (i, loc) in s.frames.iter().enumerate() {
+            let f = sym.function(&loc.path, loc.offset);
+            if i > 0
+                && let (Some((path, callee)), Some(target)) =
+                    (below, sym.call_target(&loc.path, loc.offset))
+                && path == loc.path
+                && target != callee
+            {
+                // a return address that does not call the function below it is stale
+                // (left in a stack slot the scan read), or the callee tail-called on:
+                // either way not a caller to credit
+                continue;
+            }
+            below = f.map(|f| (loc.path.as_str(), f));
+            if let Some(f) = f
                 && funcs.last() != Some(&f)
                 && db.funcs[f as usize].class != sigdb::Class::Outside
             {

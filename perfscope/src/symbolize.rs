@@ -11,9 +11,11 @@ use rustc_hash::FxHashMap;
 
 use crate::signature::Compiled;
 
-/// One file's functions as file-offset ranges, sorted by start.
+/// One file's functions as file-offset ranges, sorted by start, and its bytes when it
+/// could be read (to check call instructions).
 struct FileMap {
     ranges: Vec<(u64, u64, u32)>,
+    data: Vec<u8>,
 }
 
 impl FileMap {
@@ -29,6 +31,8 @@ pub struct Symbolizer<'a> {
     db: &'a Compiled,
     by_name: FxHashMap<&'a str, u32>,
     files: FxHashMap<String, Option<FileMap>>,
+    /// Build-ids recorded at capture, by path.
+    recorded: FxHashMap<String, String>,
     /// What could not be symbolized and why, once per file.
     pub warnings: Vec<String>,
 }
@@ -54,8 +58,40 @@ impl<'a> Symbolizer<'a> {
             db,
             by_name,
             files: FxHashMap::default(),
+            recorded: FxHashMap::default(),
             warnings: Vec::new(),
         }
+    }
+
+    /// Build-ids of the mapped files as recorded at capture: a file that cannot be read
+    /// here (another machine) is named through the database's ranges when its recorded
+    /// build-id is the trained one.
+    pub fn with_recorded(mut self, objects: &[(String, Option<String>)]) -> Self {
+        self.recorded = objects
+            .iter()
+            .filter_map(|(p, id)| Some((p.clone(), id.clone()?)))
+            .collect();
+        self
+    }
+
+    /// The trained object's code ranges, if `base` with `build_id` is the trained build.
+    fn trained_ranges(&self, base: &str, build_id: Option<&str>) -> Option<Vec<(u64, u64, u32)>> {
+        let trained = self.db.objects.iter().any(|(p, id)| {
+            Path::new(p)
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy() == base)
+                && id.is_some()
+                && id.as_deref() == build_id
+        });
+        trained.then(|| {
+            let mut ranges = Vec::new();
+            for (i, f) in self.db.funcs.iter().enumerate() {
+                if f.object == base {
+                    ranges.extend(f.ranges.iter().map(|r| (r[0], r[0] + r[1], i as u32)));
+                }
+            }
+            ranges
+        })
     }
 
     /// The database function holding `offset` of file `path` (capture already turned
@@ -71,25 +107,57 @@ impl<'a> Symbolizer<'a> {
         self.files.get(path)?.as_ref()?.find(offset)
     }
 
+    /// For a return location (capture reports a return address minus one), the function
+    /// its direct call instruction (`e8 rel32`) calls, when the file is at hand and the
+    /// call is direct and lands in a known function. Lets a caller frame be checked
+    /// against the callee below it: a stale return address left in a stack slot calls
+    /// something else.
+    pub fn call_target(&mut self, path: &str, offset: u64) -> Option<u32> {
+        self.function(path, offset)?;
+        let map = self.files.get(path)?.as_ref()?;
+        // the call ends at offset + 1 and starts 5 bytes before that
+        let at = usize::try_from(offset.checked_sub(4)?).ok()?;
+        let bytes = map.data.get(at..at + 5)?;
+        if bytes[0] != 0xe8 {
+            return None;
+        }
+        let rel = i32::from_le_bytes(bytes[1..5].try_into().ok()?);
+        let target = (offset + 1).checked_add_signed(i64::from(rel))?;
+        map.find(target)
+    }
+
     /// Uses `ranges` (`[start, end)` file offsets → function) for `path` instead of
     /// reading it.
     pub fn insert_file(&mut self, path: &str, mut ranges: Vec<(u64, u64, u32)>) {
         ranges.sort_unstable();
-        self.files
-            .insert(path.to_string(), Some(FileMap { ranges }));
+        self.files.insert(
+            path.to_string(),
+            Some(FileMap {
+                ranges,
+                data: Vec::new(),
+            }),
+        );
     }
 
     fn load(&mut self, path: &str) -> Option<FileMap> {
+        let base = Path::new(path).file_name()?.to_string_lossy().into_owned();
         let data = match std::fs::read(path) {
             Ok(d) => d,
             Err(e) => {
+                let recorded = self.recorded.get(path).map(String::as_str);
+                if let Some(mut ranges) = self.trained_ranges(&base, recorded) {
+                    ranges.sort_unstable();
+                    return Some(FileMap {
+                        ranges,
+                        data: Vec::new(),
+                    });
+                }
                 self.warnings
                     .push(format!("cannot read {path} to name sampled code: {e}"));
                 return None;
             }
         };
         let file = object::File::parse(&*data).ok()?;
-        let base = Path::new(path).file_name()?.to_string_lossy().into_owned();
         let segments: Vec<(u64, u64, u64)> = file
             .segments()
             .filter_map(|s| {
@@ -123,19 +191,8 @@ impl<'a> Symbolizer<'a> {
         if ranges.is_empty() {
             // stripped: the trained build's own ranges, if this is that build
             let build_id = file.build_id().ok().flatten().map(hex);
-            let trained = self.db.objects.iter().any(|(p, id)| {
-                Path::new(p)
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy() == base)
-                    && id.is_some()
-                    && *id == build_id
-            });
-            if trained {
-                for (i, f) in self.db.funcs.iter().enumerate() {
-                    if f.object == base {
-                        ranges.extend(f.ranges.iter().map(|r| (r[0], r[0] + r[1], i as u32)));
-                    }
-                }
+            if let Some(r) = self.trained_ranges(&base, build_id.as_deref()) {
+                ranges = r;
             } else if self.db.objects.iter().any(|(p, _)| p.ends_with(&base)) {
                 self.warnings.push(format!(
                     "{path} has no symbol table and is not the build the signatures were \
@@ -147,7 +204,8 @@ impl<'a> Symbolizer<'a> {
             return None;
         }
         ranges.sort_unstable();
-        Some(FileMap { ranges })
+        drop(file);
+        Some(FileMap { ranges, data })
     }
 }
 

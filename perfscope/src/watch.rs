@@ -356,9 +356,11 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
     let stacks = if a.stacks == 0 {
         None
     } else {
-        let mut sc = StackConfig::default();
-        // threads blocked in slow syscalls (fsync, a lock) are caught several times
-        sc.blocked_every = Some(Duration::from_millis(200));
+        let sc = StackConfig {
+            // threads blocked in slow syscalls (fsync, a lock) are caught several times
+            blocked_every: Some(Duration::from_millis(200)),
+            ..StackConfig::default()
+        };
         match StackSampler::new(&session, sc) {
             Ok(s) => Some(s),
             Err(e) => {

@@ -119,6 +119,9 @@ pub struct Window {
     pub syscalls: u64,
     /// User stacks sampled after the alarm, if any.
     pub stacks: Vec<StackSample>,
+    /// Build-ids of the executables as recorded at capture (path, build-id), so stacks
+    /// can be named on another machine through the database's code ranges.
+    pub objects: Vec<(String, Option<String>)>,
 }
 
 impl Window {

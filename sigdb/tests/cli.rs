@@ -205,6 +205,198 @@ fn diff_json() {
     insta::assert_json_snapshot!("diff_json", doc);
 }
 
+fn sarif_of(stdout: &str) -> serde_json::Value {
+    let doc: serde_json::Value = serde_json::from_str(stdout).unwrap();
+    assert_eq!(doc["version"], "2.1.0");
+    doc
+}
+
+#[test]
+fn diff_sarif() {
+    let f = Fixture::new();
+    let out = f
+        .run(&[
+            "diff",
+            "--format",
+            "sarif",
+            "--source-root",
+            ".",
+            "old.sigdb",
+            "new.sigdb",
+        ])
+        .expect(1);
+    let doc = sarif_of(&out.stdout);
+    let run = &doc["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    // 2 added, 1 removed, 1 moved, 2 changed; the invocation-only change is not a result
+    let d = sigdb::diff(&old_db(), &new_db());
+    assert_eq!(
+        results.len(),
+        d.added.len() + d.removed.len() + d.moved.len() + d.counted_changes().count()
+    );
+    assert_eq!(results.len(), 6);
+    for r in results {
+        let i = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[i]["id"], r["ruleId"], "{r}");
+        assert_eq!(r["locations"].as_array().unwrap().len(), 1, "{r}");
+    }
+    let of = |name: &str, rule: &str| -> &serde_json::Value {
+        results
+            .iter()
+            .find(|r| {
+                r["ruleId"] == rule && r["locations"][0]["logicalLocations"][0]["name"] == name
+            })
+            .unwrap_or_else(|| panic!("no {rule} result for {name}"))
+    };
+    let handle = of("handle_request", "perfscope/signature-changed");
+    assert_eq!(handle["level"], "warning");
+    let loc = &handle["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "src/http.c");
+    assert_eq!(loc["artifactLocation"]["uriBaseId"], "SRCROOT");
+    assert_eq!(loc["region"]["startLine"], 10);
+    let removed = of("init", "perfscope/function-removed");
+    assert_eq!(removed["level"], "note");
+    assert_eq!(
+        removed["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "src/b.c"
+    );
+    of("util_sleep", "perfscope/function-moved");
+    of("tls_handshake", "perfscope/function-added");
+    // the machine-specific folder and the crate version out of the snapshot
+    let dir = f.dir.path().canonicalize().unwrap();
+    let text = out
+        .stdout
+        .replace(&format!("{}/", dir.display()), "/TMP/")
+        .replace(&format!("{}/", f.dir.path().display()), "/TMP/")
+        .replace(
+            &format!("\"{}\"", env!("CARGO_PKG_VERSION")),
+            "\"[VERSION]\"",
+        );
+    insta::assert_snapshot!("diff_sarif", text);
+}
+
+#[test]
+fn diff_sarif_locations() {
+    let f = Fixture::new();
+    let mut db = new_db();
+    let i = db
+        .records
+        .iter()
+        .position(|r| r.name == "handle_request")
+        .unwrap();
+    db.records[i].line = Some(42);
+    db.records[i].file = Some("/build/server/src/http.c".into());
+    let mut outside = common::record("[outside application code]", "", 9, vec![]);
+    outside.class = sigdb::Class::Outside;
+    db.records.push(outside);
+    let mut spaced = common::record("odd", "/build/server/src/a b#c.c", 3, vec![]);
+    spaced.line = None;
+    db.records.push(spaced);
+    sigdb::write(
+        &sigdb::Sigdb::new(db.header.clone(), db.records),
+        &f.path("abs.sigdb"),
+    )
+    .unwrap();
+    let locations = |args: &[&str]| -> Vec<(String, serde_json::Value)> {
+        let mut all = vec!["diff", "--format", "sarif"];
+        all.extend_from_slice(args);
+        all.extend(["old.sigdb", "abs.sigdb"]);
+        let doc = sarif_of(&f.run(&all).expect(1).stdout);
+        doc["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let l = &r["locations"][0];
+                (
+                    l["logicalLocations"][0]["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                    l["physicalLocation"].clone(),
+                )
+            })
+            .collect()
+    };
+    let find = |all: &[(String, serde_json::Value)], name: &str| {
+        all.iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no result for {name}"))
+            .1
+            .clone()
+    };
+    // handle_request moved (its only record changed file), then changed: both located
+    // at the new file and line
+    let plain = locations(&[]);
+    let h = find(&plain, "handle_request");
+    assert_eq!(
+        h["artifactLocation"]["uri"],
+        "file:///build/server/src/http.c"
+    );
+    assert!(h["artifactLocation"].get("uriBaseId").is_none(), "{h}");
+    assert_eq!(h["region"]["startLine"], 42);
+    // no source file: located at the database that holds the signature
+    let o = find(&plain, "[outside application code]");
+    let db_uri = o["artifactLocation"]["uri"].as_str().unwrap();
+    assert!(db_uri.starts_with("file:///"), "{o}");
+    assert!(db_uri.ends_with("/abs.sigdb"), "{o}");
+    assert!(o.get("region").is_none(), "{o}");
+    // characters that end a path in a URI are escaped; no line, no region
+    let odd = find(&plain, "odd");
+    assert_eq!(
+        odd["artifactLocation"]["uri"],
+        "file:///build/server/src/a%20b%23c.c"
+    );
+    assert!(odd.get("region").is_none(), "{odd}");
+
+    let rooted = locations(&["--source-root", "/build/server/"]);
+    let h = find(&rooted, "handle_request");
+    assert_eq!(h["artifactLocation"]["uri"], "src/http.c");
+    assert_eq!(h["artifactLocation"]["uriBaseId"], "SRCROOT");
+    let doc = sarif_of(
+        &f.run(&[
+            "diff",
+            "--format",
+            "sarif",
+            "--source-root",
+            "/build/server/./src/..",
+            "old.sigdb",
+            "abs.sigdb",
+        ])
+        .expect(1)
+        .stdout,
+    );
+    assert_eq!(
+        doc["runs"][0]["originalUriBaseIds"]["SRCROOT"]["uri"],
+        "file:///build/server/"
+    );
+    // relative DWARF paths are taken as relative to the source root
+    let tls = find(&rooted, "tls_handshake");
+    assert_eq!(tls["artifactLocation"]["uri"], "src/tls.c");
+    assert_eq!(tls["artifactLocation"]["uriBaseId"], "SRCROOT");
+    // a database under the root gets a relative URI too
+    let in_dir = locations(&["--source-root", f.dir.path().to_str().unwrap()]);
+    let o = find(&in_dir, "[outside application code]");
+    assert_eq!(o["artifactLocation"]["uri"], "abs.sigdb");
+}
+
+#[test]
+fn diff_sarif_of_equal_signatures_has_no_results() {
+    let f = Fixture::new();
+    let out = f
+        .run(&["diff", "--format", "sarif", "old.sigdb", "old.sigdb"])
+        .expect(0);
+    let doc = sarif_of(&out.stdout);
+    assert_eq!(doc["runs"][0]["results"], serde_json::json!([]));
+    assert_eq!(doc["runs"][0]["properties"]["differs"], false);
+    // --source-root means nothing to the other formats
+    let out = f
+        .run(&["diff", "--source-root", ".", "old.sigdb", "new.sigdb"])
+        .expect(2);
+    assert!(out.stderr.contains("--format sarif"), "{}", out.stderr);
+}
+
 #[test]
 fn diff_of_equal_signatures_exits_0() {
     let f = Fixture::new();

@@ -3,6 +3,8 @@
 //! [`Command`].
 
 mod case;
+mod ci;
+mod demo;
 mod eval;
 mod glob;
 mod procs;
@@ -36,6 +38,8 @@ struct Cli {
 enum Command {
     Train(train::Options),
     Eval(eval::Options),
+    Demo(demo::Options),
+    Ci(ci::Options),
 }
 
 /// Options that train and eval share.
@@ -76,12 +80,17 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     procs::handle_interrupts();
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
-        Command::Train(o) => train::run(o),
-        Command::Eval(o) => eval::run(o),
+        Command::Train(o) => done(train::run(o)),
+        Command::Eval(o) => done(eval::run(o)),
+        // 0 or 1: whether the injected function ranked first
+        Command::Demo(o) => demo::run(o),
+        // 1: a step failed
+        Command::Ci(o) => ci::run(o),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

@@ -115,8 +115,9 @@ impl Step {
     fn finish(self, mark: &str, what: &str) {
         self.bar.finish_and_clear();
         if !self.quiet {
+            let sep = if what.is_empty() { "" } else { ": " };
             eprintln!(
-                "{mark} {} {what} ({:.1} s)",
+                "{mark} {}{sep}{what} ({:.1} s)",
                 self.label,
                 self.started.elapsed().as_secs_f64()
             );

@@ -47,6 +47,7 @@ enum DiffFormat {
     Text,
     Json,
     Markdown,
+    Sarif,
 }
 
 #[derive(clap::Args)]
@@ -80,9 +81,14 @@ struct DiffArgs {
     /// One line per changed function with a +/-/~ bar of its episodes, like `git diff --stat`.
     #[arg(long)]
     stat: bool,
-    /// text for a terminal, markdown for a pull-request comment, json for programs.
+    /// text for a terminal, markdown for a pull-request comment, json for programs, sarif
+    /// (2.1.0) for code scanning.
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     format: DiffFormat,
+    /// With --format sarif: source files under DIR (the folder the trained build was
+    /// compiled in) get URIs relative to it.
+    #[arg(long, value_name = "DIR")]
+    source_root: Option<PathBuf>,
     /// Smallest change of an episode's support (occurrences per invocation) that counts.
     #[arg(long, value_name = "X", default_value_t = DiffOptions::default().support_abs,
           value_parser = non_negative)]
@@ -183,6 +189,9 @@ fn run_diff(a: &DiffArgs) -> anyhow::Result<u8> {
     if a.stat && a.format != DiffFormat::Text {
         bail!("--stat is a text report: use it without --format, or drop --stat");
     }
+    if a.source_root.is_some() && a.format != DiffFormat::Sarif {
+        bail!("--source-root only changes SARIF locations: add --format sarif, or drop it");
+    }
     let old = open(&a.old)?;
     let new = open(&a.new)?;
     let options = DiffOptions {
@@ -201,6 +210,15 @@ fn run_diff(a: &DiffArgs) -> anyhow::Result<u8> {
         (DiffFormat::Text, false) => render::text(&d, labels),
         (DiffFormat::Markdown, _) => render::markdown(&d, labels),
         (DiffFormat::Json, _) => render::json(&d, labels),
+        (DiffFormat::Sarif, _) => render::sarif(
+            &d,
+            &old,
+            &new,
+            labels,
+            &render::SarifOptions {
+                source_root: a.source_root.as_deref(),
+            },
+        ),
     };
     emit(&out)?;
     Ok(if d.differs() { 1 } else { 0 })

@@ -1,5 +1,8 @@
 //! A [`Diff`] as text for a terminal (full, or `git diff --stat`-like), as Markdown for a
-//! pull-request comment, and as one JSON document (schema [`DIFF_SCHEMA`]).
+//! pull-request comment, as one JSON document (schema [`DIFF_SCHEMA`]), and as SARIF 2.1.0
+//! for code-scanning dashboards ([`sarif`]).
+
+mod sarif;
 
 use std::fmt::Write as _;
 
@@ -9,6 +12,8 @@ use serde_json::Value;
 use super::{Change, Diff, FieldChange, FunctionChange, FunctionSummary, percent};
 use crate::show::{plural, push_json, spell};
 use crate::table::{Align, Table, width};
+
+pub use sarif::{SARIF_SCHEMA, SRCROOT, SarifOptions, sarif, uri_path};
 
 /// Version of the JSON that [`json`] writes: fields are only added within a version.
 pub const DIFF_SCHEMA: u32 = 1;
