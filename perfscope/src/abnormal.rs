@@ -397,12 +397,36 @@ fn threads(
         let busy = t
             .cpu_between(quiet_since, w.end)
             .map(|(cpu, span)| cpu as f64 / span.max(1) as f64);
+        // on a loaded machine a spinning thread also waits for its turn on a CPU (it may
+        // get a tenth of one under a load of 20 on 2 CPUs): still runnable, never asleep
+        let runnable = runnable_share(t, quiet_since, w.end);
         match busy {
-            // on a busy machine a spinning thread also waits for its turn on a CPU
             Some(b) if b >= 0.1 => out.push(ev(Kind::Spinning, 3.0 + 3.0 * b.min(1.0), None)),
+            Some(b) if b > 0.0 && runnable >= 0.8 => {
+                out.push(ev(
+                    Kind::Spinning,
+                    3.0 + 3.0 * runnable.min(1.0) * 0.5,
+                    None,
+                ));
+            }
             Some(_) => {}
             None => out.push(ev(Kind::Silent, 2.5, None)),
         }
+    }
+}
+
+/// The share of `t`'s scheduler samples in `(from, to]` that found it runnable (`R`:
+/// running or waiting for a CPU); 0 with fewer than 3 samples.
+fn runnable_share(t: &crate::window::Thread, from: u64, to: u64) -> f64 {
+    let (mut n, mut r) = (0u32, 0u32);
+    for s in t.states.iter().filter(|s| s.ts > from && s.ts <= to) {
+        n += 1;
+        r += u32::from(s.state == b'R');
+    }
+    if n < 3 {
+        0.0
+    } else {
+        f64::from(r) / f64::from(n)
     }
 }
 

@@ -23,11 +23,13 @@ use crate::window::{StackSample, Window};
 pub struct StackReason {
     /// Weighted credit, summed over threads.
     pub score: f64,
-    /// Samples that credited it, and of how many sampled from those threads.
+    /// Samples that credited it for `why` (its strongest reason), and of how many
+    /// sampled from those threads.
     pub samples: usize,
     pub of: usize,
     pub threads: Vec<String>,
-    /// Why: `on_cpu_loop`, `on_cpu`, `new_syscall`, `syscall`.
+    /// Why (the reason that gave the most credit): `on_cpu_loop`, `on_cpu`,
+    /// `new_syscall`, `syscall`.
     pub why: String,
     /// The syscall, for the syscall reasons.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,12 +71,60 @@ pub fn syscall_lift(w: &Window, groups: &Groups, onset: u64) -> FxHashMap<(u32, 
         .collect()
 }
 
+/// Where each thread's time went after the onset, by thread index: (share of the time on
+/// a CPU, share of the time inside syscalls other than `wait` ones — an event loop idle
+/// in `epoll_wait` is not busy). Only threads whose CPU time is known.
+pub type TimeShares = FxHashMap<usize, (f64, f64)>;
+
+/// [`TimeShares`] of the threads of `w` from `onset` to the window's end.
+pub fn time_shares(w: &Window, onset: u64, wait: &[u16]) -> TimeShares {
+    let span = w.end.saturating_sub(onset);
+    let mut out = TimeShares::default();
+    if span == 0 {
+        return out;
+    }
+    for (i, t) in w.threads.iter().enumerate() {
+        let Some((cpu, cpu_span)) = t.cpu_between(onset, w.end) else {
+            continue;
+        };
+        let cpu = (cpu as f64 / cpu_span.max(1) as f64).min(1.0);
+        let mut in_sys = 0u64;
+        for c in &t.calls {
+            if wait.binary_search(&c.nr).is_ok() {
+                continue;
+            }
+            let (a, b) = (c.ts.max(onset), c.end(w.end).min(w.end));
+            in_sys += b.saturating_sub(a);
+        }
+        out.insert(i, (cpu, (in_sys as f64 / span as f64).min(1.0)));
+    }
+    out
+}
+
+/// The weights of a thread's on-CPU samples and of its samples at or in syscalls: the
+/// shares of its time each kind stands for. Samples at syscalls are taken at every
+/// syscall entry, so a thread that makes many cheap syscalls while it burns its time on
+/// a CPU yields many of them: weighting by time keeps them from outvoting where the time
+/// went. Equal when the thread's time is unknown or it was mostly idle.
+fn kind_weights(shares: Option<&(f64, f64)>) -> (f64, f64) {
+    const FLOOR: f64 = 0.05;
+    match shares {
+        Some(&(cpu, sys)) if cpu + sys >= 0.1 => {
+            let total = cpu + sys;
+            ((cpu / total).max(FLOOR), (sys / total).max(FLOOR))
+        }
+        _ => (1.0, 1.0),
+    }
+}
+
 /// Credits functions from the stacks of `w`; returns (function, reason), best first.
+/// `time` weighs each thread's on-CPU samples against its samples at syscalls.
 pub fn score(
     w: &Window,
     groups: &Groups,
     evidence: &[Evidence],
     lift: &FxHashMap<(u32, u16), f64>,
+    time: &TimeShares,
     db: &Compiled,
     sym: &mut Symbolizer<'_>,
 ) -> Vec<(u32, StackReason)> {
@@ -139,24 +189,30 @@ pub fn score(
             resolved.push(Resolved { s, thread, funcs });
         }
     }
-    // per thread and kind: (credits per function, samples)
+    // per function: its credit, and per reason (score, samples, syscall): the report
+    // names the reason that gave the most
     let mut credit: FxHashMap<u32, StackReason> = FxHashMap::default();
-    let mut add = |f: u32, v: f64, thread: &str, why: &str, syscall: Option<u32>, of: usize| {
-        let r = credit.entry(f).or_insert_with(|| StackReason {
-            score: 0.0,
-            samples: 0,
-            of: 0,
-            threads: Vec::new(),
-            why: why.to_string(),
-            syscall: syscall.map(|n| trace::syscall_name(n).into_owned()),
-        });
-        r.score += v;
-        r.samples += 1;
-        if !r.threads.iter().any(|t| t == thread) {
-            r.threads.push(thread.to_string());
-            r.of += of;
-        }
-    };
+    let mut by_reason: FxHashMap<(u32, &'static str), (f64, usize, Option<u32>)> =
+        FxHashMap::default();
+    let mut add =
+        |f: u32, v: f64, thread: &str, why: &'static str, syscall: Option<u32>, of: usize| {
+            let r = credit.entry(f).or_insert_with(|| StackReason {
+                score: 0.0,
+                samples: 0,
+                of: 0,
+                threads: Vec::new(),
+                why: String::new(),
+                syscall: None,
+            });
+            r.score += v;
+            if !r.threads.iter().any(|t| t == thread) {
+                r.threads.push(thread.to_string());
+                r.of += of;
+            }
+            let e = by_reason.entry((f, why)).or_insert((0.0, 0, syscall));
+            e.0 += v;
+            e.1 += 1;
+        };
     let mut by_thread: FxHashMap<usize, Vec<&Resolved<'_>>> = FxHashMap::default();
     for r in &resolved {
         by_thread.entry(r.thread).or_default().push(r);
@@ -177,7 +233,8 @@ pub fn score(
             .filter(|r| r.s.kind != StackKind::OnCpu)
             .collect();
         let ev = thread_ev.get(&ti).copied().unwrap_or(0.0);
-        let cpu_weight = ev.max(0.5 * slower.get(&g).copied().unwrap_or(0.0));
+        let (w_cpu, w_sys) = kind_weights(time.get(&ti));
+        let cpu_weight = w_cpu * ev.max(0.5 * slower.get(&g).copied().unwrap_or(0.0));
         if !on_cpu.is_empty() && cpu_weight > 0.0 {
             let n = on_cpu.len();
             let mut present: FxHashMap<u32, usize> = FxHashMap::default();
@@ -212,7 +269,7 @@ pub fn score(
                 if weight <= 0.0 {
                     continue;
                 }
-                let v = weight / n as f64;
+                let v = w_sys * weight / n as f64;
                 let novel = r
                     .funcs
                     .iter()
@@ -241,6 +298,19 @@ pub fn score(
                     ),
                 }
             }
+        }
+    }
+    let mut reasons: Vec<((u32, &'static str), (f64, usize, Option<u32>))> =
+        by_reason.into_iter().collect();
+    // strongest first, names breaking ties for a deterministic report
+    reasons.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.0.cmp(&b.0)));
+    for ((f, why), (_, samples, syscall)) in reasons {
+        if let Some(r) = credit.get_mut(&f)
+            && r.why.is_empty()
+        {
+            r.why = why.to_string();
+            r.samples = samples;
+            r.syscall = syscall.map(|n| trace::syscall_name(n).into_owned());
         }
     }
     let mut out: Vec<(u32, StackReason)> = credit.into_iter().collect();

@@ -172,3 +172,32 @@ fn an_idle_thread_parked_since_the_start_is_not_blocked_evidence() {
         "{ev:?}"
     );
 }
+
+#[test]
+fn a_spinner_starved_of_cpu_on_a_loaded_machine_is_still_spinning_a_sleeper_is_not() {
+    // quiet from 45 s; gets 5 % of a CPU since (load 20 on 2 CPUs), always runnable
+    let quiet = |state: u8, cpu_after: u64| {
+        let mut t = thread(
+            1,
+            "loop",
+            requests(0, 45, 20, &["epoll_wait", "read", "writev"]),
+        );
+        t.states = (0..60)
+            .map(|s| StateSample {
+                ts: s * S,
+                state: if s < 45 { b'S' } else { state },
+                cpu_ns: if s < 45 {
+                    s * 10_000_000
+                } else {
+                    450_000_000 + (s - 45) * cpu_after
+                },
+            })
+            .collect();
+        t
+    };
+    let ev = evidence(&window(vec![quiet(b'R', 50_000_000)]), 44);
+    assert!(ev.iter().any(|e| e.kind == Kind::Spinning), "{ev:?}");
+    // the same CPU use while sleeping between samples: not a spin
+    let ev = evidence(&window(vec![quiet(b'S', 50_000_000)]), 44);
+    assert!(ev.iter().all(|e| e.kind != Kind::Spinning), "{ev:?}");
+}

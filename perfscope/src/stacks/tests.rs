@@ -137,6 +137,7 @@ fn a_spinning_thread_is_blamed_on_the_innermost_function_of_all_its_samples() {
         &g,
         &[evidence(Kind::Spinning, 5.0)],
         &FxHashMap::default(),
+        &TimeShares::default(),
         &db,
         &mut symbolizer(&db),
     );
@@ -164,7 +165,15 @@ fn a_risen_syscall_is_blamed_on_the_first_frame_that_never_made_it_in_training()
     );
     let g = Groups::of(&w);
     let lift: FxHashMap<(u32, u16), f64> = [((0, fsync), 3.0)].into_iter().collect();
-    let out = score(&w, &g, &[], &lift, &db, &mut symbolizer(&db));
+    let out = score(
+        &w,
+        &g,
+        &[],
+        &lift,
+        &TimeShares::default(),
+        &db,
+        &mut symbolizer(&db),
+    );
     assert_eq!(names(&db, &out)[0], "heap_insert", "{out:?}");
     assert_eq!(out[0].1.why, "new_syscall");
     assert_eq!(out[0].1.syscall.as_deref(), Some("fsync"));
@@ -184,6 +193,7 @@ fn stacks_at_syscalls_that_did_not_rise_say_nothing() {
         &g,
         &[],
         &FxHashMap::default(),
+        &TimeShares::default(),
         &db,
         &mut symbolizer(&db),
     );
@@ -201,8 +211,91 @@ fn a_blocked_thread_is_blamed_even_if_its_syscall_is_ordinary() {
         &g,
         &[evidence(Kind::Blocked, 3.0)],
         &FxHashMap::default(),
+        &TimeShares::default(),
         &db,
         &mut symbolizer(&db),
     );
     assert_eq!(names(&db, &out)[0], "handle_get", "{out:?}");
+}
+
+/// A thread burning its time in a sort while it also writes its output with many cheap
+/// new syscalls: every syscall yields a sample, the CPU only a few per second.
+fn sort_and_write() -> (Compiled, Window, FxHashMap<(u32, u16), f64>) {
+    let db = db(&[
+        ("handle", &["read"]),
+        ("list_directory", &["read"]),
+        ("sort_entries", &[]),
+        ("append_to_tempfile", &[]),
+    ]);
+    let pw = nr("pwrite64");
+    let mut stacks: Vec<StackSample> = (0..20)
+        .map(|_| stack(7, StackKind::OnCpu, None, &[2, 1, 0]))
+        .collect();
+    stacks.extend((0..60).map(|_| stack(7, StackKind::Syscall, Some(pw), &[3, 1, 0])));
+    let lift: FxHashMap<(u32, u16), f64> = [((0, pw), 5.0)].into_iter().collect();
+    (db, window(stacks), lift)
+}
+
+#[test]
+fn samples_at_syscalls_count_by_the_time_the_thread_spent_in_syscalls() {
+    let (db, w, lift) = sort_and_write();
+    let g = Groups::of(&w);
+    let ev = [evidence(Kind::Busier, 2.0)];
+    // on a CPU 95 % of the time, 1 % inside syscalls: the sort
+    let busy: TimeShares = [(0, (0.95, 0.01))].into_iter().collect();
+    let out = score(&w, &g, &ev, &lift, &busy, &db, &mut symbolizer(&db));
+    assert_eq!(names(&db, &out)[0], "sort_entries", "{out:?}");
+    // the same samples from a thread that spent its time writing: the writer
+    let writing: TimeShares = [(0, (0.1, 0.8))].into_iter().collect();
+    let out = score(&w, &g, &ev, &lift, &writing, &db, &mut symbolizer(&db));
+    assert_eq!(names(&db, &out)[0], "append_to_tempfile", "{out:?}");
+}
+
+#[test]
+fn time_shares_leave_out_idle_waits_and_time_before_the_onset() {
+    let call = |ts: u64, dur: u64, name: &str| Call {
+        ts,
+        dur,
+        ret: 0,
+        nr: nr(name),
+        cpu: 0,
+    };
+    let w = Window {
+        start: 0,
+        end: 1000,
+        threads: vec![Thread {
+            pid: 1,
+            tid: 7,
+            comm: "srv".into(),
+            calls: vec![
+                call(100, 300, "fsync"),      // 100 of it after the onset at 300
+                call(500, 200, "epoll_wait"), // idle: not counted
+                call(800, 100, "pwrite64"),   // 100
+            ],
+            states: vec![
+                crate::window::StateSample {
+                    ts: 300,
+                    state: b'R',
+                    cpu_ns: 1000,
+                },
+                crate::window::StateSample {
+                    ts: 1000,
+                    state: b'R',
+                    cpu_ns: 1350,
+                },
+            ],
+            ..Thread::default()
+        }],
+        ..Window::default()
+    };
+    let mut wait = vec![nr("epoll_wait"), nr("poll")];
+    wait.sort_unstable();
+    let t = time_shares(&w, 300, &wait);
+    let (cpu, sys) = t[&0];
+    assert!((cpu - 0.5).abs() < 1e-9, "{cpu}");
+    assert!((sys - 200.0 / 700.0).abs() < 1e-9, "{sys}");
+    // a thread without scheduler samples has no shares
+    let mut w2 = w.clone();
+    w2.threads[0].states.clear();
+    assert!(time_shares(&w2, 300, &wait).is_empty());
 }
