@@ -117,6 +117,9 @@ fn kind_weights(shares: Option<&(f64, f64)>) -> (f64, f64) {
     }
 }
 
+/// One reason's part of a function's stack credit: score, samples, syscall.
+type ReasonSum = (f64, usize, Option<u32>);
+
 /// Credits functions from the stacks of `w`; returns (function, reason), best first.
 /// `time` weighs each thread's on-CPU samples against its samples at syscalls.
 pub fn score(
@@ -192,8 +195,7 @@ pub fn score(
     // per function: its credit, and per reason (score, samples, syscall): the report
     // names the reason that gave the most
     let mut credit: FxHashMap<u32, StackReason> = FxHashMap::default();
-    let mut by_reason: FxHashMap<(u32, &'static str), (f64, usize, Option<u32>)> =
-        FxHashMap::default();
+    let mut by_reason: FxHashMap<(u32, &'static str), ReasonSum> = FxHashMap::default();
     let mut add =
         |f: u32, v: f64, thread: &str, why: &'static str, syscall: Option<u32>, of: usize| {
             let r = credit.entry(f).or_insert_with(|| StackReason {
@@ -300,8 +302,7 @@ pub fn score(
             }
         }
     }
-    let mut reasons: Vec<((u32, &'static str), (f64, usize, Option<u32>))> =
-        by_reason.into_iter().collect();
+    let mut reasons: Vec<((u32, &'static str), ReasonSum)> = by_reason.into_iter().collect();
     // strongest first, names breaking ties for a deterministic report
     reasons.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.0.cmp(&b.0)));
     for ((f, why), (_, samples, syscall)) in reasons {

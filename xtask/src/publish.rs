@@ -1,6 +1,7 @@
 //! Publishing trained databases: `sigdb/NAME-VERSION.sigdb` (full suite) or
 //! `NAME-VERSION.quick.sigdb` (quick subset) beside an `index.json` that says what each
-//! file is: target, version, build-ids, size and coverage of the training, when.
+//! file is: target, version, where its source came from (the Debian source package or a
+//! local checkout, `--source`), build-ids, size and coverage of the training, when.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::recipe::{Recipe, Suite};
 use crate::stamp;
+use crate::tree::Checkout;
 
 /// Version of the index format.
 pub const INDEX_VERSION: u32 = 1;
@@ -26,7 +28,16 @@ pub struct Entry {
     pub file: String,
     pub target: String,
     pub version: String,
-    pub debian_version: String,
+    /// `debian:APT_SOURCE` (the recipe's source package) or `local:DIR` (`--source`);
+    /// absent in entries published before it was recorded (all Debian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The Debian source version, for a Debian source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debian_version: Option<String>,
+    /// `HEAD` of a local git checkout, `-dirty` when it had uncommitted changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// `full` or `quick`: which test command was traced.
     pub suite: String,
     pub test_command: String,
@@ -83,11 +94,49 @@ pub struct Object {
     pub build_id: Option<String>,
 }
 
-/// The published file name of a target's database.
+/// What a database was trained from, as the index records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    /// The version it is published under (in its file name, header and index entry).
+    pub version: String,
+    /// See [`Entry::source`].
+    pub source: String,
+    pub debian_version: Option<String>,
+    pub commit: Option<String>,
+}
+
+impl Provenance {
+    /// The recipe's Debian source package, at the recipe's version.
+    pub fn debian(recipe: &Recipe) -> Provenance {
+        Provenance {
+            version: recipe.version.clone(),
+            source: format!("debian:{}", recipe.fetch.apt_source),
+            debian_version: Some(recipe.debian_version.clone()),
+            commit: None,
+        }
+    }
+
+    /// A local checkout (`--source`), published as `version`.
+    pub fn local(checkout: &Checkout, version: &str) -> Provenance {
+        Provenance {
+            version: version.to_string(),
+            source: checkout.source(),
+            debian_version: None,
+            commit: checkout.commit.clone(),
+        }
+    }
+}
+
+/// The published file name of a target's database (at the recipe's version).
 pub fn file_name(recipe: &Recipe, suite: Suite) -> String {
+    versioned_file_name(&recipe.name, &recipe.version, suite)
+}
+
+/// `NAME-VERSION.sigdb` or `NAME-VERSION.quick.sigdb`.
+pub fn versioned_file_name(name: &str, version: &str, suite: Suite) -> String {
     match suite {
-        Suite::Full => format!("{}-{}.sigdb", recipe.name, recipe.version),
-        Suite::Quick => format!("{}-{}.quick.sigdb", recipe.name, recipe.version),
+        Suite::Full => format!("{name}-{version}.sigdb"),
+        Suite::Quick => format!("{name}-{version}.quick.sigdb"),
     }
 }
 
@@ -97,6 +146,7 @@ pub fn publish(
     db: &Path,
     recipe: &Recipe,
     suite: Suite,
+    from: &Provenance,
     tree: &Path,
     dir: &Path,
 ) -> anyhow::Result<(PathBuf, Entry)> {
@@ -104,7 +154,7 @@ pub fn publish(
     let data = std::fs::read(db).with_context(|| format!("cannot read {}", db.display()))?;
     let parsed = sigdb::read(db)
         .with_context(|| format!("the trained database {} does not read back", db.display()))?;
-    let name = file_name(recipe, suite);
+    let name = versioned_file_name(&recipe.name, &from.version, suite);
     let dest = dir.join(&name);
     let sha = stamp::bytes_sha256(&data);
     if std::fs::read(&dest).ok().as_deref() != Some(&data[..]) {
@@ -122,8 +172,10 @@ pub fn publish(
     let entry = Entry {
         file: name.clone(),
         target: recipe.name.clone(),
-        version: recipe.version.clone(),
-        debian_version: recipe.debian_version.clone(),
+        version: from.version.clone(),
+        source: Some(from.source.clone()),
+        debian_version: from.debian_version.clone(),
+        commit: from.commit.clone(),
         suite: suite.as_str().to_string(),
         test_command: recipe.test_command(suite).to_string(),
         functions: h.records,
@@ -281,15 +333,18 @@ mod tests {
         let db = tmp.path().join("trained.sigdb");
         tiny_db(&db, &tree, 10);
         let out = tmp.path().join("published");
-        let (dest, e) = publish(&db, &recipe, Suite::Quick, &tree, &out).unwrap();
+        let deb = Provenance::debian(&recipe);
+        let (dest, e) = publish(&db, &recipe, Suite::Quick, &deb, &tree, &out).unwrap();
         assert_eq!(dest, out.join("lighttpd-1.4.69.quick.sigdb"));
         assert_eq!(e.objects[0].path, "src/lighttpd");
         assert_eq!(e.coverage.functions_probed, 10);
         assert_eq!(e.suite, "quick");
+        assert_eq!(e.source.as_deref(), Some("debian:lighttpd=1.4.69-1"));
+        assert_eq!(e.debian_version.as_deref(), Some("1.4.69-1"));
         let first = std::fs::read_to_string(out.join(INDEX_FILE)).unwrap();
 
         // the same bytes again: the index does not change, not even its date
-        let (_, again) = publish(&db, &recipe, Suite::Quick, &tree, &out).unwrap();
+        let (_, again) = publish(&db, &recipe, Suite::Quick, &deb, &tree, &out).unwrap();
         assert_eq!(again, e);
         assert_eq!(
             std::fs::read_to_string(out.join(INDEX_FILE)).unwrap(),
@@ -297,9 +352,9 @@ mod tests {
         );
 
         // a full training sits beside it; a retrained quick one replaces its entry
-        publish(&db, &recipe, Suite::Full, &tree, &out).unwrap();
+        publish(&db, &recipe, Suite::Full, &deb, &tree, &out).unwrap();
         tiny_db(&db, &tree, 11);
-        publish(&db, &recipe, Suite::Quick, &tree, &out).unwrap();
+        publish(&db, &recipe, Suite::Quick, &deb, &tree, &out).unwrap();
         let index = read_index(&out.join(INDEX_FILE)).unwrap();
         let files: Vec<&str> = index.databases.iter().map(|e| e.file.as_str()).collect();
         assert_eq!(
@@ -308,5 +363,47 @@ mod tests {
         );
         assert_eq!(index.databases[0].coverage.functions_probed, 11);
         assert_eq!(index.databases[1].coverage.functions_probed, 10);
+    }
+
+    #[test]
+    fn a_local_checkout_is_published_under_its_version_and_says_where_it_came_from() {
+        let tmp = tempfile::tempdir().unwrap();
+        let recipe = Recipe::find(
+            &PathBuf::from(env!("CARGO_WORKSPACE_DIR")).join("targets"),
+            "lighttpd",
+        )
+        .unwrap();
+        let tree = tmp.path().join("tree");
+        let db = tmp.path().join("trained.sigdb");
+        tiny_db(&db, &tree, 10);
+        let out = tmp.path().join("published");
+        let from = Provenance {
+            version: "1.4.69+pr123".into(),
+            source: "local:/ci/server".into(),
+            debian_version: None,
+            commit: Some("0123abcd-dirty".into()),
+        };
+        let (dest, e) = publish(&db, &recipe, Suite::Quick, &from, &tree, &out).unwrap();
+        assert_eq!(dest, out.join("lighttpd-1.4.69+pr123.quick.sigdb"));
+        assert_eq!(e.version, "1.4.69+pr123");
+        let text = std::fs::read_to_string(out.join(INDEX_FILE)).unwrap();
+        assert!(text.contains(r#""source": "local:/ci/server""#), "{text}");
+        assert!(text.contains(r#""commit": "0123abcd-dirty""#), "{text}");
+        assert!(!text.contains("debian_version"), "{text}");
+
+        // an index written before sources were recorded still reads
+        let old = text
+            .replace(r#""source": "local:/ci/server","#, "")
+            .replace(
+                r#""commit": "0123abcd-dirty","#,
+                r#""debian_version": "1.4.69-1","#,
+            );
+        std::fs::write(out.join(INDEX_FILE), old).unwrap();
+        let index = read_index(&out.join(INDEX_FILE)).unwrap();
+        assert_eq!(index.databases[0].source, None);
+        assert_eq!(
+            index.databases[0].debian_version.as_deref(),
+            Some("1.4.69-1")
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! `cargo xtask train`: fetch, build and test a real server under the runner, train its
-//! signature database and publish it, each step reused when nothing it depends on
-//! changed (see [`crate::stamp`]).
+//! `cargo xtask train`: fetch (or copy a local checkout of), build and test a real server
+//! under the runner, train its signature database and publish it, each step reused when
+//! nothing it depends on changed (see [`crate::stamp`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,15 +11,15 @@ use clap::ValueEnum;
 
 use crate::procs::{self, End};
 use crate::progress::Progress;
-use crate::publish::{self, Coverage};
+use crate::publish::{self, Coverage, Provenance};
 use crate::recipe::{BASE_PATH, Recipe, Suite};
 use crate::stamp::{self, Stamp};
-use crate::tree::{self, Layout};
+use crate::tree::{self, Checkout, Layout};
 use crate::{Common, glob, tools};
 
-/// Fetch, build and test a target under the runner, train its signatures and publish
-/// `sigdb/NAME-VERSION.sigdb` (with --quick: `NAME-VERSION.quick.sigdb`) and
-/// `sigdb/index.json`. Needs root.
+/// Fetch (or copy a local checkout, --source), build and test a target under the runner,
+/// train its signatures and publish `sigdb/NAME-VERSION.sigdb` (with --quick:
+/// `NAME-VERSION.quick.sigdb`) and `sigdb/index.json`. Needs root.
 #[derive(Debug, clap::Args)]
 pub struct Options {
     /// Target recipe: `targets/NAME.toml`.
@@ -35,6 +35,18 @@ pub struct Options {
     /// print its path (what eval does for a case).
     #[arg(long, value_name = "FILE")]
     pub patch: Option<PathBuf>,
+
+    /// Train on this local checkout of the server (a CI job's checkout of a pull request,
+    /// say) instead of the recipe's Debian source: it is copied without `.git` into
+    /// WORK/targets/NAME/local/ and built there with the recipe's deps, build, probe and
+    /// test sections; the checkout itself is never written to.
+    #[arg(long, value_name = "DIR", conflicts_with = "patch")]
+    pub source: Option<PathBuf>,
+
+    /// With --source: the version to publish the database under (its file name, header
+    /// and index entry), e.g. `1.4.69+pr123` [default: the recipe's version].
+    #[arg(long, value_name = "V", requires = "source")]
+    pub version: Option<String>,
 
     /// Stop after this step.
     #[arg(long, value_enum, default_value = "publish")]
@@ -57,7 +69,7 @@ pub struct Options {
 pub enum StepName {
     /// apt packages and the test user
     Deps,
-    /// source download and a fresh unpack
+    /// source download and a fresh unpack (with --source: a fresh copy)
     Fetch,
     /// the in-place build
     Build,
@@ -80,6 +92,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     }
     let ctx = Ctx::from_common(&opts.common, opts.redo, opts.keep_going)?;
     let recipe = Recipe::find(&ctx.targets, &opts.target)?;
+    let origin = Origin::from_options(&opts, &recipe)?;
     let suite = if opts.quick {
         Suite::Quick
     } else {
@@ -106,25 +119,90 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     } else {
         BTreeMap::new()
     };
-    let out = ensure_trained(&recipe, suite, &ctx, &tools, opts.until, &progress)?;
+    if let Origin::Local { checkout, .. } = &origin {
+        progress.note(&format!(
+            "source {} ({}), state {}",
+            checkout.dir.display(),
+            checkout.commit.as_deref().unwrap_or("not a git checkout"),
+            &checkout.state[..16]
+        ));
+    }
+    let out = ensure_trained_from(&recipe, &origin, suite, &ctx, &tools, opts.until, &progress)?;
+    let version = origin.version(&recipe);
     match &out.published {
         Some(p) => println!(
-            "{} {} ({}): published {}",
+            "{} {version} ({}): published {}; tree {}",
             recipe.name,
-            recipe.version,
             suite.as_str(),
-            p.display()
+            p.display(),
+            out.tree.display()
         ),
         None => println!(
-            "{} {}: stopped after {}; tree {}",
+            "{} {version}: stopped after {}; tree {}",
             recipe.name,
-            recipe.version,
             format!("{:?}", opts.until).to_lowercase(),
             out.tree.display()
         ),
     }
     if let Some(c) = &out.coverage {
         println!("coverage: {}", c.describe());
+    }
+    Ok(())
+}
+
+/// Where the training tree comes from.
+#[derive(Clone, Debug)]
+pub enum Origin {
+    /// The recipe's Debian source package (`fetch`), at the recipe's version.
+    Debian,
+    /// A local checkout (`--source`), published as `version`.
+    Local { checkout: Checkout, version: String },
+}
+
+impl Origin {
+    /// `--source` and `--version`, checked.
+    fn from_options(opts: &Options, recipe: &Recipe) -> anyhow::Result<Origin> {
+        let Some(dir) = &opts.source else {
+            if opts.version.is_some() {
+                bail!("--version only names the build of a --source checkout: add --source DIR");
+            }
+            return Ok(Origin::Debian);
+        };
+        let version = opts
+            .version
+            .clone()
+            .unwrap_or_else(|| recipe.version.clone());
+        check_version(&version)?;
+        let checkout = Checkout::inspect(dir)?;
+        Ok(Origin::Local { checkout, version })
+    }
+
+    pub fn version<'a>(&'a self, recipe: &'a Recipe) -> &'a str {
+        match self {
+            Origin::Debian => &recipe.version,
+            Origin::Local { version, .. } => version,
+        }
+    }
+
+    fn provenance(&self, recipe: &Recipe) -> Provenance {
+        match self {
+            Origin::Debian => Provenance::debian(recipe),
+            Origin::Local { checkout, version } => Provenance::local(checkout, version),
+        }
+    }
+}
+
+/// A version goes into file names: one word of ASCII letters, digits and `.+~:_-`,
+/// starting with a letter or digit.
+fn check_version(v: &str) -> anyhow::Result<()> {
+    let ok = v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+~:_-".contains(c));
+    if !ok {
+        bail!(
+            "--version {v:?} cannot name a database file: use ASCII letters, digits and \
+             . + ~ : _ - only, starting with a letter or digit (e.g. 1.4.69+pr123)"
+        );
     }
     Ok(())
 }
@@ -199,8 +277,10 @@ pub fn build_variant(
     tree::ensure_built(
         &tree::Request {
             recipe,
-            download: &download,
-            download_dir: &layout.download(),
+            source: tree::Source::Download {
+                stamp: &download,
+                dir: &layout.download(),
+            },
             dir: &dir,
             patch,
             jobs: ctx.jobs,
@@ -210,7 +290,8 @@ pub fn build_variant(
     )
 }
 
-/// Runs (or reuses) every step up to `until` and returns what exists afterwards.
+/// Runs (or reuses) every step up to `until` on the recipe's Debian source and returns
+/// what exists afterwards.
 pub fn ensure_trained(
     recipe: &Recipe,
     suite: Suite,
@@ -219,8 +300,27 @@ pub fn ensure_trained(
     until: StepName,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
-    let layout = Layout::new(&ctx.work, recipe);
+    ensure_trained_from(recipe, &Origin::Debian, suite, ctx, tools, until, progress)
+}
+
+/// [`ensure_trained`] on the tree `origin` says; a local checkout has folders of its own
+/// ([`Layout::local`]) and no download step.
+pub fn ensure_trained_from(
+    recipe: &Recipe,
+    origin: &Origin,
+    suite: Suite,
+    ctx: &Ctx,
+    tools: &BTreeMap<String, PathBuf>,
+    until: StepName,
+    progress: &Progress,
+) -> anyhow::Result<Outcome> {
+    let layout = match origin {
+        Origin::Debian => Layout::new(&ctx.work, recipe),
+        Origin::Local { .. } => Layout::local(&ctx.work, recipe),
+    };
     tree::make_dir(&layout.base)?;
+    // the download makes it for a Debian source; capture and train write their logs there
+    tree::make_dir(&layout.logs())?;
     tree::ensure_deps(recipe, &layout.logs(), progress)?;
     ensure_user(&recipe.test.user, progress)?;
     let mut out = Outcome {
@@ -231,13 +331,23 @@ pub fn ensure_trained(
     if until == StepName::Deps {
         return Ok(out);
     }
-    let download = tree::ensure_download(recipe, &layout, progress)?;
+    let download_dir = layout.download();
+    let download;
+    let source = match origin {
+        Origin::Debian => {
+            download = tree::ensure_download(recipe, &layout, progress)?;
+            tree::Source::Download {
+                stamp: &download,
+                dir: &download_dir,
+            }
+        }
+        Origin::Local { checkout, .. } => tree::Source::Checkout(checkout),
+    };
     let train_dir = layout.train();
     let built = tree::ensure_built(
         &tree::Request {
             recipe,
-            download: &download,
-            download_dir: &layout.download(),
+            source,
             dir: &train_dir,
             patch: None,
             jobs: ctx.jobs,
@@ -265,7 +375,10 @@ pub fn ensure_trained(
     let trainer = tools
         .get("trainer")
         .context("the trainer binary was not located")?;
-    let db = ensure_train(recipe, suite, &trace, trainer, &layout, ctx, progress)?;
+    let version = origin.version(recipe);
+    let db = ensure_train(
+        recipe, version, suite, &trace, trainer, &layout, ctx, progress,
+    )?;
     let header = sigdb::read(&db)
         .with_context(|| format!("cannot read the trained database {}", db.display()))?
         .header;
@@ -275,7 +388,8 @@ pub fn ensure_trained(
         return Ok(out);
     }
     let step = progress.step("publish");
-    let (dest, entry) = publish::publish(&db, recipe, suite, &built.tree, &ctx.publish_dir)?;
+    let from = origin.provenance(recipe);
+    let (dest, entry) = publish::publish(&db, recipe, suite, &from, &built.tree, &ctx.publish_dir)?;
     step.done(&format!(
         "{} ({} functions, {} bytes)",
         dest.display(),
@@ -612,8 +726,10 @@ fn ensure_capture(
     Ok(trace)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn ensure_train(
     recipe: &Recipe,
+    version: &str,
     suite: Suite,
     trace: &Path,
     trainer: &Path,
@@ -621,10 +737,12 @@ fn ensure_train(
     ctx: &Ctx,
     progress: &Progress,
 ) -> anyhow::Result<PathBuf> {
-    let db = layout.base.join(publish::file_name(recipe, suite));
+    let db = layout
+        .base
+        .join(publish::versioned_file_name(&recipe.name, version, suite));
     let mut st = Stamp::new("train");
     st.add("name", recipe.name.as_str())
-        .add("version", recipe.version.as_str())
+        .add("version", version)
         .add_file("trace", trace)?
         .add_file("trainer", trainer)?;
     let stamp_path = db.with_extension("sigdb.stamp");
@@ -647,12 +765,7 @@ fn ensure_train(
     let mut cmd = Command::new(trainer);
     cmd.arg("-o")
         .arg(&db)
-        .args([
-            "--target-name",
-            &recipe.name,
-            "--target-version",
-            &recipe.version,
-        ])
+        .args(["--target-name", &recipe.name, "--target-version", version])
         .args(["--format", "json"])
         .arg(trace)
         .env("NO_COLOR", "1")
@@ -754,6 +867,88 @@ mod tests {
         );
         std::fs::write(tree.join("src/.libs/mod_c.so"), "INPUT(-lfoo)").unwrap();
         assert!(format!("{:#}", probe_objects(&r, tree).unwrap_err()).contains("not an ELF"));
+    }
+
+    /// `cargo xtask train ARGS`, parsed.
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            train: Options,
+        }
+        let argv = std::iter::once("train").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|c| c.train)
+    }
+
+    #[test]
+    fn source_and_version_arguments_are_checked() {
+        use clap::error::ErrorKind;
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("server");
+        std::fs::create_dir_all(src.join("src")).unwrap();
+        std::fs::write(src.join("src/a.c"), "int a;\n").unwrap();
+        let s = src.to_str().unwrap();
+        let recipe = Recipe::find(&recipes(), "lighttpd").unwrap();
+
+        let e = parse(&["--target", "lighttpd", "--source", s, "--patch", "x.patch"])
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
+        let msg = e.to_string();
+        assert!(msg.contains("--source") && msg.contains("--patch"), "{msg}");
+        let e = parse(&["--target", "lighttpd", "--version", "1.0"])
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(e.to_string().contains("--source"), "{e}");
+
+        let o = parse(&["--target", "lighttpd", "--quick"]).unwrap();
+        assert!(matches!(
+            Origin::from_options(&o, &recipe).unwrap(),
+            Origin::Debian
+        ));
+        let o = parse(&["--target", "lighttpd", "--source", s]).unwrap();
+        let origin = Origin::from_options(&o, &recipe).unwrap();
+        assert_eq!(
+            origin.version(&recipe),
+            "1.4.69",
+            "the recipe's version by default"
+        );
+        let Origin::Local { checkout, .. } = &origin else {
+            panic!("not local")
+        };
+        assert_eq!(checkout.dir, src.canonicalize().unwrap());
+        let from = origin.provenance(&recipe);
+        assert_eq!(from.source, format!("local:{}", checkout.dir.display()));
+        assert_eq!(from.debian_version, None);
+        let o = parse(&[
+            "--target",
+            "lighttpd",
+            "--source",
+            s,
+            "--version",
+            "1.4.69+pr123",
+        ])
+        .unwrap();
+        let origin = Origin::from_options(&o, &recipe).unwrap();
+        assert_eq!(origin.version(&recipe), "1.4.69+pr123");
+        assert_eq!(origin.provenance(&recipe).version, "1.4.69+pr123");
+
+        let error = |args: &[&str]| {
+            let o = parse(args).unwrap();
+            format!("{:#}", Origin::from_options(&o, &recipe).unwrap_err())
+        };
+        for bad in ["../x", "a b", "", ".1", "1/2", "é"] {
+            let e = error(&["--target", "lighttpd", "--source", s, "--version", bad]);
+            assert!(e.contains("cannot name a database file"), "{bad:?}: {e}");
+        }
+        let absent = tmp.path().join("absent");
+        let e = error(&["--target", "lighttpd", "--source", absent.to_str().unwrap()]);
+        assert!(e.contains("no such folder"), "{e}");
+        let file = src.join("src/a.c");
+        let e = error(&["--target", "lighttpd", "--source", file.to_str().unwrap()]);
+        assert!(e.contains("is not a folder"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! A target's source tree: packages, the source download (cached), a fresh unpack into a
-//! folder of its own (optionally patched), and the in-place build, each skipped when its
-//! stamp says nothing changed.
+//! A target's source tree: packages, the source download (cached) or a local checkout
+//! ([`checkout`]), a fresh unpack or copy into a folder of its own (optionally patched),
+//! and the in-place build, each skipped when its stamp says nothing changed.
 //!
 //! Layout under the target's work folder (`WORK/targets/NAME/`):
 //!
@@ -9,8 +9,10 @@
 //! train/               fetch folder of the training tree (TREE inside), stamps, logs/
 //! variants/KEY/        fetch folders of patched trees (KEY: patch hash or `unpatched`)
 //! traces/              captured traces and their stamps
+//! local/               the same layout (train/, traces/, logs/) for `--source DIR`
 //! ```
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +24,10 @@ use crate::progress::Progress;
 use crate::recipe::{BASE_PATH, Recipe};
 use crate::stamp::{self, Stamp};
 
+pub mod checkout;
+
+pub use checkout::Checkout;
+
 /// The folders of one target.
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -32,6 +38,13 @@ impl Layout {
     pub fn new(work: &Path, recipe: &Recipe) -> Layout {
         Layout {
             base: work.join("targets").join(&recipe.name),
+        }
+    }
+    /// The folders of a training on a local checkout (`--source`), apart from the
+    /// Debian source's, so that neither invalidates the other.
+    pub fn local(work: &Path, recipe: &Recipe) -> Layout {
+        Layout {
+            base: Layout::new(work, recipe).base.join("local"),
         }
     }
     pub fn download(&self) -> PathBuf {
@@ -259,13 +272,21 @@ pub struct Built {
     pub stamp: Stamp,
 }
 
+/// Where a tree comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// The recipe's source package: the stamp [`ensure_download`] returned, and its
+    /// folder; unpacked with `dpkg-source -x` and `fetch.unpack`.
+    Download { stamp: &'a Stamp, dir: &'a Path },
+    /// A local checkout, copied as it is into `fetch.tree` (no unpack, no version check).
+    Checkout(&'a Checkout),
+}
+
 /// Which tree to build, where.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
     pub recipe: &'a Recipe,
-    /// The stamp [`ensure_download`] returned, and its folder.
-    pub download: &'a Stamp,
-    pub download_dir: &'a Path,
+    pub source: Source<'a>,
     /// The fetch folder: emptied and refilled when the tree is rebuilt.
     pub dir: &'a Path,
     pub patch: Option<&'a Path>,
@@ -279,18 +300,21 @@ pub struct Request<'a> {
 pub fn ensure_built(req: &Request<'_>, progress: &Progress) -> anyhow::Result<Built> {
     let Request {
         recipe,
-        download,
-        download_dir,
+        source,
         dir,
         patch,
         jobs,
         redo,
     } = *req;
     let mut fetch = Stamp::new("fetch");
-    fetch
-        .add("download", download.hash())
-        .add_list("unpack", &recipe.fetch.unpack)
-        .add("tree", recipe.fetch.tree.as_str());
+    match source {
+        Source::Download { stamp, .. } => fetch
+            .add("download", stamp.hash())
+            .add_list("unpack", &recipe.fetch.unpack),
+        // the checkout's content, not its path: a moved checkout is the same source
+        Source::Checkout(c) => fetch.add("checkout", format!("{}:{}", c.method, c.state)),
+    };
+    fetch.add("tree", recipe.fetch.tree.as_str());
     match patch {
         Some(p) => fetch.add_file("patch", p)?,
         None => fetch.add("patch", "none"),
@@ -314,6 +338,9 @@ pub fn ensure_built(req: &Request<'_>, progress: &Progress) -> anyhow::Result<Bu
         });
     }
 
+    if let Source::Checkout(c) = source {
+        c.check_apart(dir)?;
+    }
     let mut step = progress.step("fetch");
     remove_dir(dir)?;
     make_dir(dir)?;
@@ -321,44 +348,21 @@ pub fn ensure_built(req: &Request<'_>, progress: &Progress) -> anyhow::Result<Bu
     make_dir(&logs)?;
     let log = logs.join("fetch.log");
     step.watch_log(&log);
-    let dsc = find_dsc(recipe, download_dir)?;
-    for e in std::fs::read_dir(download_dir)
-        .with_context(|| format!("cannot read {}", download_dir.display()))?
-    {
-        let src = e?.path();
-        if src.is_file() {
-            let dst = dir.join(src.file_name().unwrap_or_default());
-            if std::fs::hard_link(&src, &dst).is_err() {
-                std::fs::copy(&src, &dst).with_context(|| {
-                    format!("cannot copy {} to {}", src.display(), dst.display())
-                })?;
-            }
-        }
-    }
     let root_env = recipe.build_env(jobs);
-    // what `apt-get source` runs after its download (apt's DPkg::Source-Options)
-    let mut steps: Vec<(String, Command)> = Vec::new();
-    let mut x = Command::new("dpkg-source");
-    x.args(["--no-check", "-x"]).arg(&dsc);
-    steps.push(("dpkg-source -x".to_string(), x));
-    for (i, u) in recipe.fetch.unpack.iter().enumerate() {
-        let mut c = Command::new("bash");
-        c.arg("-c").arg(u);
-        steps.push((format!("fetch.unpack[{i}]"), c));
-    }
-    for (name, mut cmd) in steps {
-        cmd.current_dir(dir).env_clear().envs(&root_env);
-        let end = procs::run_logged(&name, &mut cmd, &log, None, &mut || step.tick())?;
-        if !end.success() {
-            step.failed(&end.describe());
-            bail!(
-                "{name} failed in {} ({}); see {}:\n{}",
-                dir.display(),
-                end.describe(),
-                log.display(),
-                procs::log_tail(&log, 10)
-            );
-        }
+    let filled = match source {
+        Source::Download {
+            dir: download_dir, ..
+        } => unpack(recipe, download_dir, dir, &root_env, &log, &mut || {
+            step.tick()
+        }),
+        Source::Checkout(c) => c.copy_into(&tree, &log, &mut || step.tick()),
+    };
+    if let Err(e) = filled {
+        step.failed(match source {
+            Source::Download { .. } => "unpack failed",
+            Source::Checkout(_) => "copy failed",
+        });
+        return Err(e);
     }
     if !tree.is_dir() {
         step.failed("no tree");
@@ -434,6 +438,56 @@ pub fn ensure_built(req: &Request<'_>, progress: &Progress) -> anyhow::Result<Bu
         tree,
         stamp: build,
     })
+}
+
+/// `apt-get source`'s unpack, from the download: `dpkg-source -x` and `fetch.unpack` in
+/// the fetch folder `dir`.
+fn unpack(
+    recipe: &Recipe,
+    download_dir: &Path,
+    dir: &Path,
+    root_env: &BTreeMap<String, String>,
+    log: &Path,
+    tick: &mut dyn FnMut(),
+) -> anyhow::Result<()> {
+    let dsc = find_dsc(recipe, download_dir)?;
+    for e in std::fs::read_dir(download_dir)
+        .with_context(|| format!("cannot read {}", download_dir.display()))?
+    {
+        let src = e?.path();
+        if src.is_file() {
+            let dst = dir.join(src.file_name().unwrap_or_default());
+            if std::fs::hard_link(&src, &dst).is_err() {
+                std::fs::copy(&src, &dst).with_context(|| {
+                    format!("cannot copy {} to {}", src.display(), dst.display())
+                })?;
+            }
+        }
+    }
+    // what `apt-get source` runs after its download (apt's DPkg::Source-Options)
+    let mut steps: Vec<(String, Command)> = Vec::new();
+    let mut x = Command::new("dpkg-source");
+    x.args(["--no-check", "-x"]).arg(&dsc);
+    steps.push(("dpkg-source -x".to_string(), x));
+    for (i, u) in recipe.fetch.unpack.iter().enumerate() {
+        let mut c = Command::new("bash");
+        c.arg("-c").arg(u);
+        steps.push((format!("fetch.unpack[{i}]"), c));
+    }
+    for (name, mut cmd) in steps {
+        cmd.current_dir(dir).env_clear().envs(root_env);
+        let end = procs::run_logged(&name, &mut cmd, log, None, tick)?;
+        if !end.success() {
+            bail!(
+                "{name} failed in {} ({}); see {}:\n{}",
+                dir.display(),
+                end.describe(),
+                log.display(),
+                procs::log_tail(log, 10)
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -100,8 +100,10 @@ fn trees_are_built_once_and_rebuilt_fresh_when_an_input_changes() {
         ensure_built(
             &Request {
                 recipe,
-                download: &download,
-                download_dir: &download_dir,
+                source: Source::Download {
+                    stamp: &download,
+                    dir: &download_dir,
+                },
                 dir: &dir,
                 patch,
                 jobs: None,
@@ -173,4 +175,89 @@ fn trees_are_built_once_and_rebuilt_fresh_when_an_input_changes() {
         "{e}"
     );
     assert!(e.contains("compiling"), "the log tail is in the error: {e}");
+}
+
+#[test]
+fn a_local_checkout_is_copied_built_apart_and_rebuilt_when_it_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("checkout");
+    std::fs::create_dir_all(src.join(".git")).unwrap();
+    std::fs::write(src.join(".git/HEAD"), "not a repository\n").unwrap();
+    std::fs::write(src.join("msg.txt"), "hello\n").unwrap();
+    let mut recipe = fake_recipe();
+    recipe.fetch.unpack = vec!["exit 1".into()];
+    let dir = tmp.path().join("local/train");
+    let progress = Progress::silent();
+    let build = |recipe: &Recipe| {
+        let checkout = Checkout::inspect(&src).unwrap();
+        ensure_built(
+            &Request {
+                recipe,
+                source: Source::Checkout(&checkout),
+                dir: &dir,
+                patch: None,
+                jobs: None,
+                redo: false,
+            },
+            &progress,
+        )
+    };
+    let b = build(&recipe).unwrap();
+    assert_eq!(
+        b.tree,
+        dir.join("fake-1.0"),
+        "the copy is named by fetch.tree"
+    );
+    let out = b.tree.join("out.txt");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello\n-O1\n");
+    assert!(!b.tree.join(".git").exists(), ".git is not copied");
+    assert!(
+        !src.join("out.txt").exists(),
+        "the build ran in the copy, never in the checkout"
+    );
+    assert!(dir.join("logs/fetch.log").is_file());
+
+    // an unchanged checkout: the build is reused as it is
+    let marker = b.tree.join("marker");
+    std::fs::write(&marker, "").unwrap();
+    assert_eq!(build(&recipe).unwrap().stamp.hash(), b.stamp.hash());
+    assert!(marker.exists());
+
+    // a changed file: a fresh copy and build
+    std::fs::write(src.join("msg.txt"), "changed\n").unwrap();
+    let c = build(&recipe).unwrap();
+    assert_ne!(c.stamp.hash(), b.stamp.hash());
+    assert!(!marker.exists());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "changed\n-O1\n");
+
+    // the checkout's path is no input: a copy of it elsewhere is the same source
+    let moved = tmp.path().join("moved");
+    let ok = Command::new("cp")
+        .args(["-a"])
+        .arg(&src)
+        .arg(&moved)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let m = Checkout::inspect(&moved).unwrap();
+    assert_eq!(m.state, Checkout::inspect(&src).unwrap().state);
+
+    // a checkout that holds the work folder is refused before anything is removed
+    let inner = src.join("work/train");
+    let checkout = Checkout::inspect(&src).unwrap();
+    let e = ensure_built(
+        &Request {
+            recipe: &recipe,
+            source: Source::Checkout(&checkout),
+            dir: &inner,
+            patch: None,
+            jobs: None,
+            redo: true,
+        },
+        &progress,
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("overlap"), "{e:#}");
+    assert!(src.join("msg.txt").exists());
 }
