@@ -158,6 +158,27 @@ impl<'a> Symbolizer<'a> {
             }
         };
         let file = object::File::parse(&*data).ok()?;
+        // the file now at `path` may not be the one that ran (rebuilt since, or another
+        // machine's tree at the same path): its offsets would name the wrong functions
+        let on_disk = file.build_id().ok().flatten().map(hex);
+        if let Some(ran) = self.recorded.get(path)
+            && on_disk.as_deref() != Some(ran.as_str())
+        {
+            let ran = ran.clone();
+            if let Some(mut ranges) = self.trained_ranges(&base, Some(&ran)) {
+                ranges.sort_unstable();
+                return Some(FileMap {
+                    ranges,
+                    data: Vec::new(),
+                });
+            }
+            self.warnings.push(format!(
+                "{path} is not the build that ran (build-id {}, recorded {ran}) nor the \
+                 trained one: its sampled stacks cannot be named",
+                on_disk.as_deref().unwrap_or("none")
+            ));
+            return None;
+        }
         let segments: Vec<(u64, u64, u64)> = file
             .segments()
             .filter_map(|s| {
@@ -190,8 +211,7 @@ impl<'a> Symbolizer<'a> {
         }
         if ranges.is_empty() {
             // stripped: the trained build's own ranges, if this is that build
-            let build_id = file.build_id().ok().flatten().map(hex);
-            if let Some(r) = self.trained_ranges(&base, build_id.as_deref()) {
+            if let Some(r) = self.trained_ranges(&base, on_disk.as_deref()) {
                 ranges = r;
             } else if self.db.objects.iter().any(|(p, _)| p.ends_with(&base)) {
                 self.warnings.push(format!(
