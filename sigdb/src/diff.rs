@@ -196,11 +196,14 @@ pub fn diff(old: &Sigdb, new: &Sigdb) -> Diff {
     diff_with(old, new, &DiffOptions::default())
 }
 
-/// Compares two databases. Functions are matched by [`Record::key`]; a function whose
-/// key is missing on one side is "moved" when its name is held by exactly one record on
-/// each side, with different files; otherwise it is added or removed.
+/// Compares two databases. Functions are matched by name and declaring file, the file
+/// taken relative to its database's source tree ([`source_root`]: two builds of the same
+/// code in different folders match); a function whose key is missing on one side is
+/// "moved" when its name is held by exactly one record on each side, with different
+/// files; otherwise it is added or removed.
 pub fn diff_with(old: &Sigdb, new: &Sigdb, options: &DiffOptions) -> Diff {
-    let (pairs, old_only, new_only) = match_records(&old.records, &new.records);
+    let roots = (source_root(&old.records), source_root(&new.records));
+    let (pairs, old_only, new_only) = match_records(&old.records, &new.records, &roots);
     let mut diff = Diff {
         options: *options,
         old: summary(old),
@@ -217,7 +220,7 @@ pub fn diff_with(old: &Sigdb, new: &Sigdb, options: &DiffOptions) -> Diff {
         changed: Vec::new(),
     };
     for (o, n) in pairs {
-        if o.file != n.file {
+        if !same_file(relative_key(o, &roots.0).1, relative_key(n, &roots.1).1) {
             diff.moved.push(Moved {
                 name: n.name.clone(),
                 from: o.file.clone(),
@@ -241,14 +244,72 @@ type Matched<'a> = (
     Vec<&'a Record>,
 );
 
+/// The folder holding the declaring files of a database's application functions: the
+/// longest common folder of their paths ("" when there are none, or they share none).
+pub fn source_root(records: &[Record]) -> String {
+    let mut root: Option<Vec<&str>> = None;
+    for r in records.iter().filter(|r| r.class == crate::Class::App) {
+        let Some(file) = r.file.as_deref() else {
+            continue;
+        };
+        let Some((dir, _)) = file.rsplit_once('/') else {
+            continue;
+        };
+        let parts: Vec<&str> = dir.split('/').collect();
+        root = Some(match root {
+            None => parts,
+            Some(mut have) => {
+                let same = have.iter().zip(&parts).take_while(|(a, b)| a == b).count();
+                have.truncate(same);
+                have
+            }
+        });
+    }
+    match root {
+        Some(parts) if parts.iter().any(|p| !p.is_empty()) => parts.join("/") + "/",
+        _ => String::new(),
+    }
+}
+
+/// A record's matching key: its name, and its file relative to `root` when under it.
+fn relative_key<'r>(r: &'r Record, root: &str) -> (&'r str, &'r str) {
+    let (name, file) = r.key();
+    let rel = if root.is_empty() {
+        file
+    } else {
+        file.strip_prefix(root).unwrap_or(file)
+    };
+    (name, rel)
+}
+
+/// Whether two relative paths name the same file: equal, or one is the other with more
+/// leading folders (the two trees' roots were found at different depths).
+fn same_file(a: &str, b: &str) -> bool {
+    let under = |long: &str, short: &str| {
+        long.strip_suffix(short)
+            .is_some_and(|head| head.ends_with('/'))
+    };
+    a == b || under(a, b) || under(b, a)
+}
+
 /// Pairs records by key (both sides sorted), then pairs the leftovers that moved.
-fn match_records<'a>(old: &'a [Record], new: &'a [Record]) -> Matched<'a> {
+fn match_records<'a>(
+    old: &'a [Record],
+    new: &'a [Record],
+    (old_root, new_root): &(String, String),
+) -> Matched<'a> {
     let mut by_key = BTreeMap::new();
     for r in old {
-        by_key.entry(r.key()).or_insert((None, None)).0 = Some(r);
+        by_key
+            .entry(relative_key(r, old_root))
+            .or_insert((None, None))
+            .0 = Some(r);
     }
     for r in new {
-        by_key.entry(r.key()).or_insert((None, None)).1 = Some(r);
+        by_key
+            .entry(relative_key(r, new_root))
+            .or_insert((None, None))
+            .1 = Some(r);
     }
     // per name: how many records each side has, and the unmatched ones
     let mut names: BTreeMap<&str, NameSlots<'a>> = BTreeMap::new();

@@ -418,3 +418,45 @@ fn stat_bars_are_scaled_to_fit() {
     assert_eq!(lines[1], " small |   1 +");
     assert!(lines[2].starts_with(" 2 functions changed (1 added), 201 episodes added(+)"));
 }
+
+#[test]
+fn the_same_code_built_in_two_folders_has_no_diff() {
+    let at = |root: &str| {
+        db(vec![
+            rec(
+                "main",
+                Some(&format!("{root}/src/server.c")),
+                &[("read", 1.0)],
+            ),
+            rec("log", Some(&format!("{root}/src/log.c")), &[("write", 1.0)]),
+            // static functions of one name in two files stay apart
+            rec("init", Some(&format!("{root}/src/a.c")), &[]),
+            rec(
+                "init",
+                Some(&format!("{root}/src/mod/b.c")),
+                &[("openat", 1.0)],
+            ),
+        ])
+    };
+    let d = diff(&at("/build/release/srv-1.0"), &at("/tmp/ci/local/srv-1.0"));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(source_root(&at("/x/srv").records), "/x/srv/src/");
+}
+
+#[test]
+fn a_tree_whose_root_is_found_deeper_still_matches_its_files() {
+    // the new release adds a file outside src/: its root is one folder up
+    let a = db(vec![rec("f", Some("/a/srv/src/f.c"), &[("read", 1.0)])]);
+    let b = db(vec![
+        rec("f", Some("/b/srv/src/f.c"), &[("read", 1.0)]),
+        rec("g", Some("/b/srv/lib/g.c"), &[]),
+    ]);
+    let d = diff(&a, &b);
+    assert!(d.moved.is_empty(), "{d:?}");
+    assert_eq!(names(&d.added), ["g@/b/srv/lib/g.c"]);
+    // a real move is still one
+    let c = db(vec![rec("f", Some("/c/srv/src/other.c"), &[("read", 1.0)])]);
+    assert_eq!(diff(&a, &c).moved.len(), 1);
+    assert!(!same_file("xf.c", "f.c"));
+    assert!(same_file("src/f.c", "f.c"));
+}
