@@ -20,8 +20,9 @@ pub struct Options {
     #[arg(long, value_enum, value_delimiter = ',', value_name = "STEP")]
     pub skip: Vec<StepName>,
 
-    /// Work folder of train and eval; `ci-eval.json` is written there
-    /// [default: WORKSPACE/work].
+    /// Work folder of train and eval; `ci-eval.json` is written there [default:
+    /// WORKSPACE/work, or /var/tmp/perfscope-work when the workspace is not traversable by
+    /// the test user].
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
 }
@@ -110,8 +111,14 @@ fn command_of(step: StepName, xtask: &Path, work: &Path) -> Vec<String> {
 
 pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     let root = crate::workspace_root();
-    let work = std::path::absolute(opts.work.as_deref().unwrap_or(&root.join("work")))
-        .context("cannot resolve the work folder")?;
+    // train's own default: WORKSPACE/work, or /var/tmp/perfscope-work when the test user
+    // could not reach into the checkout (a clone under /root)
+    let work = std::path::absolute(
+        opts.work
+            .clone()
+            .unwrap_or_else(|| crate::train::default_work(&root)),
+    )
+    .context("cannot resolve the work folder")?;
     let xtask = std::env::current_exe().context("cannot find the xtask's own executable")?;
     let started = Instant::now();
     let mut results: Vec<(StepName, Outcome)> = Vec::new();

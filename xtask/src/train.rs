@@ -220,7 +220,7 @@ pub struct Ctx {
 
 /// `<workspace>/work`, unless the unprivileged test user cannot reach into the
 /// workspace (a clone under `/root`, say): then `/var/tmp/perfscope-work`.
-fn default_work(root: &Path) -> PathBuf {
+pub fn default_work(root: &Path) -> PathBuf {
     if crate::tree::check_traversable(root).is_ok() {
         root.join("work")
     } else {
