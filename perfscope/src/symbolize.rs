@@ -139,6 +139,14 @@ impl<'a> Symbolizer<'a> {
         );
     }
 
+    /// [`Self::insert_file`] with the file's bytes, so call instructions can be read.
+    #[cfg(test)]
+    pub fn insert_code(&mut self, path: &str, mut ranges: Vec<(u64, u64, u32)>, data: Vec<u8>) {
+        ranges.sort_unstable();
+        self.files
+            .insert(path.to_string(), Some(FileMap { ranges, data }));
+    }
+
     fn load(&mut self, path: &str) -> Option<FileMap> {
         let base = Path::new(path).file_name()?.to_string_lossy().into_owned();
         let data = match std::fs::read(path) {

@@ -299,3 +299,65 @@ fn time_shares_leave_out_idle_waits_and_time_before_the_onset() {
     w2.threads[0].states.clear();
     assert!(time_shares(&w2, 300, &wait).is_empty());
 }
+
+#[test]
+fn a_return_address_that_does_not_call_the_frame_below_is_dropped() {
+    // fsync is new under write_log's callers; a stale return address (of stale_owner,
+    // whose call there targets main) sits between write_log and its real caller
+    let db = db(&[
+        ("write_log", &["fsync"]),
+        ("real_caller", &[]),
+        ("stale_owner", &[]),
+        ("main", &[]),
+    ]);
+    // code: function i at [i * 0x100, i * 0x100 + 0x100); a `call rel32` ending just
+    // after each return location, calling `target`
+    let mut code = vec![0x90u8; 0x400];
+    let call = |code: &mut Vec<u8>, ret_minus_one: u64, target: u64| {
+        let at = (ret_minus_one - 4) as usize;
+        code[at] = 0xe8;
+        let rel = (target as i64 - (ret_minus_one as i64 + 1)) as i32;
+        code[at + 1..at + 5].copy_from_slice(&rel.to_le_bytes());
+    };
+    call(&mut code, 0x110, 0x000); // real_caller calls write_log
+    call(&mut code, 0x210, 0x300); // stale_owner calls main
+    call(&mut code, 0x310, 0x100); // main calls real_caller
+    let at = |offset: u64| CodeLocation {
+        path: BIN.into(),
+        offset,
+    };
+    let fsync = nr("fsync");
+    let sample = |frames: Vec<CodeLocation>| StackSample {
+        ts: 100,
+        pid: 1,
+        tid: 7,
+        kind: StackKind::Syscall,
+        nr: Some(u32::from(fsync)),
+        frames,
+    };
+    let w = window(
+        (0..5)
+            .map(|_| sample(vec![at(0x20), at(0x210), at(0x110), at(0x310)]))
+            .collect(),
+    );
+    let g = Groups::of(&w);
+    let lift: FxHashMap<(u32, u16), f64> = [((0, fsync), 3.0)].into_iter().collect();
+    let run = |code: Vec<u8>| {
+        let mut sym = Symbolizer::new(&db);
+        sym.insert_code(
+            BIN,
+            (0..4u64)
+                .map(|i| (i * 0x100, i * 0x100 + 0x100, i as u32))
+                .collect(),
+            code,
+        );
+        let out = score(&w, &g, &[], &lift, &TimeShares::default(), &db, &mut sym);
+        names(&db, &out)
+    };
+    let credited = run(code.clone());
+    assert_eq!(credited[0], "real_caller", "{credited:?}");
+    assert!(!credited.iter().any(|n| n == "stale_owner"), "{credited:?}");
+    // without the code at hand the check cannot be made: the stale frame is believed
+    let credited = run(Vec::new());
+    assert_eq!(credited[0], "stale_owner", "{credited:?}");
+}
