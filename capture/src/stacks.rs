@@ -8,7 +8,10 @@
 //!   traced: a spin makes no syscalls, only this sees it.
 //! * **at syscalls** ([`StackKind::Syscall`], with the syscall number): a `sys_enter`
 //!   program samples traced threads' syscalls, at most one per thread per
-//!   [`StackConfig::syscall_interval`]: a slowdown made of extra syscalls.
+//!   [`StackConfig::syscall_interval`], at random places of the thread's syscall stream
+//!   (after each sample a random number of syscalls, below the number seen between the
+//!   last two samples, passes unsampled: the first syscall after each wake-up is not
+//!   favoured): a slowdown made of extra syscalls.
 //! * **blocked** ([`StackKind::Blocked`], with the syscall number): a sleepable BPF task
 //!   iterator, run at the start of the burst (and every [`StackConfig::blocked_every`]),
 //!   walks the user stack of every traced thread sleeping in a syscall: a hang.

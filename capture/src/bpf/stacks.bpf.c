@@ -78,6 +78,9 @@ struct sampler_thread {
 	u64 last_syscall; /* ktime of the last syscall sample */
 	u32 on_cpu; /* samples taken this burst */
 	u32 syscalls;
+	u32 since; /* syscalls entered since the last syscall sample */
+	u32 skip; /* syscalls still to let pass before the next one may be sampled */
+	u32 span; /* syscalls entered between the last two samples (capped) */
 };
 
 struct {
@@ -143,6 +146,9 @@ static __always_inline struct sampler_thread *thread_of(struct task_struct *task
 		st->last_syscall = 0;
 		st->on_cpu = 0;
 		st->syscalls = 0;
+		st->since = 0;
+		st->skip = 0;
+		st->span = 0;
 	}
 	return st;
 }
@@ -254,11 +260,31 @@ int BPF_PROG(stack_at_syscall, struct pt_regs *regs, long nr)
 		sstat_inc(SSTAT_CAPPED);
 		return 0;
 	}
-	u64 now = bpf_ktime_get_ns();
-	if (st->last_syscall && now - st->last_syscall < scfg.syscall_interval_ns) {
+	/* Which syscall of a run is sampled must not depend on its place in the run: a
+	 * worker that wakes from epoll_wait and makes a read and then 32 sendmsg within the
+	 * rate limit would otherwise only ever be sampled at its read. So after each sample a
+	 * random number of syscalls, uniform below the number seen between the last two
+	 * samples, is let pass as well: samples land at random places of a thread's syscall
+	 * stream, as often as its syscalls are, and a thread with few syscalls is still
+	 * sampled at every one the rate limit allows. */
+	st->since++;
+	if (st->skip) {
+		st->skip--;
 		sstat_inc(SSTAT_RATE_LIMITED);
 		return 0;
 	}
+	u64 now = bpf_ktime_get_ns();
+	if (st->last_syscall && now - st->last_syscall < scfg.syscall_interval_ns) {
+		/* the skip ran out within the rate limit: another one, so that the first
+		 * sample after the limit still falls at a random place */
+		st->skip = st->span > 1 ? bpf_get_prandom_u32() % st->span : 0;
+		sstat_inc(SSTAT_RATE_LIMITED);
+		return 0;
+	}
+	u32 seen = st->since < 1024 ? st->since : 1024;
+	st->since = 0;
+	st->span = seen;
+	st->skip = seen > 1 ? bpf_get_prandom_u32() % seen : 0;
 	st->last_syscall = now;
 	st->syscalls++;
 	/* The sample's time is the one the rate limit compares. */
