@@ -42,9 +42,21 @@ pub struct Onset {
 /// Finds the change point of `w`; `group` maps each thread to its group. `None` when the
 /// window is too short to hold both parts.
 pub fn detect(w: &Window, group: &[u32], p: &OnsetParams) -> Option<Onset> {
+    // a process that ended stops for a known reason: its silence is no change of
+    // behaviour (the processes of a start-up script, a finished job); threads that end
+    // in a live process (a connection's thread) still count
+    let ended: rustc_hash::FxHashSet<u32> = w
+        .threads
+        .iter()
+        .filter(|t| t.tid == t.pid && t.exited.is_some())
+        .map(|t| t.pid)
+        .collect();
+    // the series starts with the first syscall of a process that is still there: the
+    // seconds a start-up script spent before the server existed are not its normal
     let first = w
         .threads
         .iter()
+        .filter(|t| !ended.contains(&t.pid))
         .filter_map(|t| t.calls.first().map(|c| c.ts))
         .min()?
         .max(w.start);
@@ -62,15 +74,6 @@ pub fn detect(w: &Window, group: &[u32], p: &OnsetParams) -> Option<Onset> {
     // per (group, syscall) feature, its count per bin
     let mut feature: FxHashMap<(u32, u16), usize> = FxHashMap::default();
     let mut counts: Vec<Vec<f64>> = Vec::new();
-    // a process that ended stops for a known reason: its silence is no change of
-    // behaviour (the processes of a start-up script, a finished job); threads that end
-    // in a live process (a connection's thread) still count
-    let ended: rustc_hash::FxHashSet<u32> = w
-        .threads
-        .iter()
-        .filter(|t| t.tid == t.pid && t.exited.is_some())
-        .map(|t| t.pid)
-        .collect();
     for (ti, t) in w.threads.iter().enumerate() {
         if ended.contains(&t.pid) {
             continue;
@@ -210,5 +213,22 @@ mod tests {
         let mut w = window(vec![calls(0, 3, 10, &["read"])]);
         w.end = 3_000_000_000;
         assert_eq!(detect(&w, &[0], &OnsetParams::default()), None);
+    }
+
+    #[test]
+    fn a_start_up_script_that_ended_does_not_start_the_series() {
+        // a set-up script works for 8 s and exits; the server starts at 8 s, serves, and
+        // a new syscall stream begins at 40 s
+        let mut w = window(vec![
+            calls(0, 8, 200, &["newfstatat", "linkat"]),
+            calls(8, 40, 50, &["epoll_wait", "read", "sendmsg"]),
+            calls(40, 60, 20, &["epoll_wait", "read", "sendmsg"]),
+        ]);
+        w.threads[0].pid = 9;
+        w.threads[0].tid = 9;
+        w.threads[0].exited = Some(8_000_000_000);
+        let o = detect(&w, &[0, 1, 2], &OnsetParams::default()).unwrap();
+        assert!(o.detected, "{o:?}");
+        assert_eq!(o.ts, 40_000_000_000);
     }
 }
