@@ -169,7 +169,8 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
         let lift = stacks::syscall_lift(w, &groups, split_at);
         let mut sym = Symbolizer::new(db).with_recorded(&w.objects);
         let time = stacks::time_shares(w, split_at, &p.units.wait_syscalls);
-        let from_stacks = stacks::score(w, &groups, &evidence, &lift, &time, db, &mut sym);
+        let from_stacks =
+            stacks::score(w, &groups, &evidence, &lift, &time, split_at, db, &mut sym);
         warnings.append(&mut sym.warnings);
         combine(&mut scored, &from_stacks);
         stack_reasons = from_stacks.into_iter().collect();

@@ -117,17 +117,24 @@ fn kind_weights(shares: Option<&(f64, f64)>) -> (f64, f64) {
     }
 }
 
+/// Weight of a sample blocked since the onset in a syscall its function never made in
+/// training (the score of a clear piece of evidence, like a new kind of unit).
+const NOVEL_BLOCKED: f64 = 3.0;
+
 /// One reason's part of a function's stack credit: score, samples, syscall.
 type ReasonSum = (f64, usize, Option<u32>);
 
 /// Credits functions from the stacks of `w`; returns (function, reason), best first.
-/// `time` weighs each thread's on-CPU samples against its samples at syscalls.
+/// `time` weighs each thread's on-CPU samples against its samples at syscalls; `onset`
+/// tells threads that blocked in the trouble from threads parked before it.
+#[allow(clippy::too_many_arguments)]
 pub fn score(
     w: &Window,
     groups: &Groups,
     evidence: &[Evidence],
     lift: &FxHashMap<(u32, u16), f64>,
     time: &TimeShares,
+    onset: u64,
     db: &Compiled,
     sym: &mut Symbolizer<'_>,
 ) -> Vec<(u32, StackReason)> {
@@ -265,17 +272,30 @@ pub fn score(
                 };
                 let blocked = r.s.kind == StackKind::Blocked;
                 let mut weight = lift.get(&(g, nr)).copied().unwrap_or(0.0);
-                if blocked || t.calls.last().is_some_and(|c| c.is_pending() && c.nr == nr) {
+                let pending = t.calls.last().filter(|c| c.is_pending() && c.nr == nr);
+                if blocked || pending.is_some() {
                     weight = weight.max(ev);
+                }
+                let novel = r
+                    .funcs
+                    .iter()
+                    .find(|&&f| db.funcs[f as usize].inclusive.binary_search(&nr).is_err());
+                // blocked, since the trouble began, in a syscall that training never saw
+                // made under this code (a lock taken where none was): a hang's direct
+                // evidence even when the syscall is common in the process (futex) and so
+                // neither rose nor stands out by its length. Code the test suite never ran
+                // has no syscalls to compare with: half as much.
+                if blocked
+                    && pending.is_some_and(|c| c.ts + 1_000_000_000 >= onset)
+                    && let Some(&f) = novel
+                {
+                    let trained = db.funcs[f as usize].invocations > 0;
+                    weight = weight.max(NOVEL_BLOCKED * if trained { 1.0 } else { 0.5 });
                 }
                 if weight <= 0.0 {
                     continue;
                 }
                 let v = w_sys * weight / n as f64;
-                let novel = r
-                    .funcs
-                    .iter()
-                    .find(|&&f| db.funcs[f as usize].inclusive.binary_search(&nr).is_err());
                 match novel {
                     Some(&f) => {
                         add(f, v, &label, "new_syscall", Some(u32::from(nr)), n);

@@ -30,6 +30,9 @@ impl FileMap {
 pub struct Symbolizer<'a> {
     db: &'a Compiled,
     by_name: FxHashMap<&'a str, u32>,
+    /// (object file name, function name): static functions of one name in several
+    /// modules (`check_password` in every mod_authn_*) stay apart.
+    by_object: FxHashMap<(&'a str, &'a str), u32>,
     files: FxHashMap<String, Option<FileMap>>,
     /// Build-ids recorded at capture, by path.
     recorded: FxHashMap<String, String>,
@@ -48,15 +51,23 @@ fn base_name(sym: &str) -> &str {
 impl<'a> Symbolizer<'a> {
     pub fn new(db: &'a Compiled) -> Symbolizer<'a> {
         let mut by_name = FxHashMap::default();
+        let mut by_object = FxHashMap::default();
         for (i, f) in db.funcs.iter().enumerate() {
             by_name.entry(f.name.as_str()).or_insert(i as u32);
+            by_object
+                .entry((f.object.as_str(), f.name.as_str()))
+                .or_insert(i as u32);
             if let Some(l) = &f.linkage_name {
                 by_name.entry(l.as_str()).or_insert(i as u32);
+                by_object
+                    .entry((f.object.as_str(), l.as_str()))
+                    .or_insert(i as u32);
             }
         }
         Symbolizer {
             db,
             by_name,
+            by_object,
             files: FxHashMap::default(),
             recorded: FxHashMap::default(),
             warnings: Vec::new(),
@@ -207,8 +218,10 @@ impl<'a> Symbolizer<'a> {
             }
             let Ok(name) = sym.name() else { continue };
             let Some(&func) = self
-                .by_name
-                .get(name)
+                .by_object
+                .get(&(base.as_str(), name))
+                .or_else(|| self.by_object.get(&(base.as_str(), base_name(name))))
+                .or_else(|| self.by_name.get(name))
                 .or_else(|| self.by_name.get(base_name(name)))
             else {
                 continue;

@@ -138,6 +138,7 @@ fn a_spinning_thread_is_blamed_on_the_innermost_function_of_all_its_samples() {
         &[evidence(Kind::Spinning, 5.0)],
         &FxHashMap::default(),
         &TimeShares::default(),
+        0,
         &db,
         &mut symbolizer(&db),
     );
@@ -171,6 +172,7 @@ fn a_risen_syscall_is_blamed_on_the_first_frame_that_never_made_it_in_training()
         &[],
         &lift,
         &TimeShares::default(),
+        0,
         &db,
         &mut symbolizer(&db),
     );
@@ -194,6 +196,7 @@ fn stacks_at_syscalls_that_did_not_rise_say_nothing() {
         &[],
         &FxHashMap::default(),
         &TimeShares::default(),
+        0,
         &db,
         &mut symbolizer(&db),
     );
@@ -212,6 +215,7 @@ fn a_blocked_thread_is_blamed_even_if_its_syscall_is_ordinary() {
         &[evidence(Kind::Blocked, 3.0)],
         &FxHashMap::default(),
         &TimeShares::default(),
+        0,
         &db,
         &mut symbolizer(&db),
     );
@@ -243,11 +247,11 @@ fn samples_at_syscalls_count_by_the_time_the_thread_spent_in_syscalls() {
     let ev = [evidence(Kind::Busier, 2.0)];
     // on a CPU 95 % of the time, 1 % inside syscalls: the sort
     let busy: TimeShares = [(0, (0.95, 0.01))].into_iter().collect();
-    let out = score(&w, &g, &ev, &lift, &busy, &db, &mut symbolizer(&db));
+    let out = score(&w, &g, &ev, &lift, &busy, 0, &db, &mut symbolizer(&db));
     assert_eq!(names(&db, &out)[0], "sort_entries", "{out:?}");
     // the same samples from a thread that spent its time writing: the writer
     let writing: TimeShares = [(0, (0.1, 0.8))].into_iter().collect();
-    let out = score(&w, &g, &ev, &lift, &writing, &db, &mut symbolizer(&db));
+    let out = score(&w, &g, &ev, &lift, &writing, 0, &db, &mut symbolizer(&db));
     assert_eq!(names(&db, &out)[0], "append_to_tempfile", "{out:?}");
 }
 
@@ -351,7 +355,7 @@ fn a_return_address_that_does_not_call_the_frame_below_is_dropped() {
                 .collect(),
             code,
         );
-        let out = score(&w, &g, &[], &lift, &TimeShares::default(), &db, &mut sym);
+        let out = score(&w, &g, &[], &lift, &TimeShares::default(), 0, &db, &mut sym);
         names(&db, &out)
     };
     let credited = run(code.clone());
@@ -360,4 +364,45 @@ fn a_return_address_that_does_not_call_the_frame_below_is_dropped() {
     // without the code at hand the check cannot be made: the stale frame is believed
     let credited = run(Vec::new());
     assert_eq!(credited[0], "stale_owner", "{credited:?}");
+}
+
+#[test]
+fn a_thread_blocked_since_the_onset_where_training_never_blocked_is_blamed() {
+    // futex is everywhere in the process and did not rise; one thread blocked in it
+    // after the onset, under a function whose training never made it
+    let db = db(&[
+        ("worker_loop", &["futex", "read"]),
+        ("check_password", &["read"]),
+    ]);
+    let futex = nr("futex");
+    let blocked = |tid: u32, since: u64| {
+        let mut w = window(vec![stack(tid, StackKind::Blocked, Some(futex), &[1, 0])]);
+        w.threads[0].tid = tid;
+        w.threads[0].calls.push(Call {
+            ts: since,
+            dur: crate::window::PENDING,
+            ret: 0,
+            nr: futex,
+            cpu: 0,
+        });
+        w
+    };
+    let w = blocked(7, 600);
+    let g = Groups::of(&w);
+    let run = |w: &Window, onset: u64| {
+        let out = score(
+            w,
+            &g,
+            &[],
+            &FxHashMap::default(),
+            &TimeShares::default(),
+            onset,
+            &db,
+            &mut symbolizer(&db),
+        );
+        names(&db, &out)
+    };
+    assert_eq!(run(&w, 500), ["check_password"]);
+    // parked there since long before the onset: an idle thread, no evidence
+    assert!(run(&w, 5_000_000_000).is_empty());
 }
