@@ -118,8 +118,10 @@ fn kind_weights(shares: Option<&(f64, f64)>) -> (f64, f64) {
 }
 
 /// Weight of a sample blocked since the onset in a syscall its function never made in
-/// training (the score of a clear piece of evidence, like a new kind of unit).
-const NOVEL_BLOCKED: f64 = 3.0;
+/// training. Below the score of a spinning thread (3 to 6): when threads wait on a lock
+/// that a thread burning CPU holds (PG-2: a notify loop holding row locks), the holder
+/// is the cause and the waiters where it shows.
+const NOVEL_BLOCKED: f64 = 1.5;
 
 /// One reason's part of a function's stack credit: score, samples, syscall.
 type ReasonSum = (f64, usize, Option<u32>);
