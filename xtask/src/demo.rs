@@ -259,6 +259,31 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Runs `cmd` with its output in `log` (at most 300 s), ticking `step`; on failure marks
+/// it failed and errs with `what` and the log's last `tail` lines, else hands it back.
+fn run_step(
+    name: &str,
+    cmd: &mut Command,
+    log: &Path,
+    mut step: Step,
+    what: &str,
+    tail: usize,
+) -> anyhow::Result<Step> {
+    let end = procs::run_logged(name, cmd, log, Some(Duration::from_secs(300)), &mut || {
+        step.tick()
+    })?;
+    if !end.success() {
+        step.failed(&end.describe());
+        bail!(
+            "{what} ({}); see {}:\n{}",
+            end.describe(),
+            log.display(),
+            procs::log_tail(log, tail)
+        );
+    }
+    Ok(step)
+}
+
 /// `make` of both fixture servers with the flags the tracer wants.
 fn build_fixture(fixtures: &Path, l: &Layout, progress: &Progress) -> anyhow::Result<()> {
     const CFLAGS: &str = "-O2 -g -fno-omit-frame-pointer";
@@ -270,22 +295,14 @@ fn build_fixture(fixtures: &Path, l: &Layout, progress: &Progress) -> anyhow::Re
         .arg(fixtures)
         .arg(format!("OUT={}", l.build.display()))
         .arg(format!("CFLAGS={CFLAGS}"));
-    let end = procs::run_logged(
+    let step = run_step(
         "make",
         &mut cmd,
         &log,
-        Some(Duration::from_secs(300)),
-        &mut || step.tick(),
+        step,
+        "building the fixture servers failed",
+        10,
     )?;
-    if !end.success() {
-        step.failed(&end.describe());
-        bail!(
-            "building the fixture servers failed ({}); see {}:\n{}",
-            end.describe(),
-            log.display(),
-            procs::log_tail(&log, 10)
-        );
-    }
     step.done(&format!("threadsrv, loopsrv ({CFLAGS})"));
     Ok(())
 }
@@ -322,22 +339,14 @@ fn test_suite(
         .arg(fixtures)
         .arg(format!("OUT={}", l.build.display()))
         .arg(&target);
-    let end = procs::run_logged(
+    let step = run_step(
         "runner",
         &mut cmd,
         &log,
-        Some(Duration::from_secs(300)),
-        &mut || step.tick(),
+        step,
+        "the test suite under runner failed",
+        15,
     )?;
-    if !end.success() {
-        step.failed(&end.describe());
-        bail!(
-            "the test suite under runner failed ({}); see {}:\n{}",
-            end.describe(),
-            log.display(),
-            procs::log_tail(&log, 15)
-        );
-    }
     let s: serde_json::Value = std::fs::read_to_string(&summary)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -375,22 +384,7 @@ fn train(trainer: &Path, server: Server, l: &Layout, progress: &Progress) -> any
         .arg(&l.sigdb)
         .args(["--target-name", server.name()])
         .arg(&l.trace);
-    let end = procs::run_logged(
-        "trainer",
-        &mut cmd,
-        &log,
-        Some(Duration::from_secs(300)),
-        &mut || step.tick(),
-    )?;
-    if !end.success() {
-        step.failed(&end.describe());
-        bail!(
-            "the trainer failed ({}); see {}:\n{}",
-            end.describe(),
-            log.display(),
-            procs::log_tail(&log, 10)
-        );
-    }
+    let step = run_step("trainer", &mut cmd, &log, step, "the trainer failed", 10)?;
     let db = sigdb::read(&l.sigdb)
         .with_context(|| format!("cannot read the trained {}", l.sigdb.display()))?;
     let c = &db.header.coverage;
