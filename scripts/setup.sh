@@ -60,7 +60,23 @@ if ! id perfscope >/dev/null 2>&1; then
           --shell /usr/sbin/nologin perfscope
 fi
 
-# rustfmt and clippy for the house checks (the toolchain itself comes with the machine)
+# rustfmt and clippy for the house checks; the toolchain: rustup's stable (Debian 12's
+# rustc 1.63 is too old for this edition-2024 workspace), installed when it is missing and
+# static.rust-lang.org is reachable
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null 2>&1; then
+  if curl -fsS --max-time 20 https://sh.rustup.rs -o /tmp/rustup-init.sh 2>/dev/null; then
+    sh /tmp/rustup-init.sh -y -q --profile minimal -c rustfmt,clippy >/dev/null
+    # the README's `... && cargo ...` runs in the caller's shell, whose PATH is unchanged
+    for t in cargo rustc rustup rustfmt cargo-fmt cargo-clippy clippy-driver; do
+      ln -sf "$HOME/.cargo/bin/$t" "/usr/local/bin/$t"
+    done
+  else
+    echo "setup: no cargo, and rustup cannot be fetched: install a stable Rust toolchain" \
+         "(https://rustup.rs) and run this again" >&2
+    exit 2
+  fi
+fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
