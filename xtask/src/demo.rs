@@ -259,31 +259,6 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Runs `cmd` with its output in `log` (at most 300 s), ticking `step`; on failure marks
-/// it failed and errs with `what` and the log's last `tail` lines, else hands it back.
-fn run_step(
-    name: &str,
-    cmd: &mut Command,
-    log: &Path,
-    mut step: Step,
-    what: &str,
-    tail: usize,
-) -> anyhow::Result<Step> {
-    let end = procs::run_logged(name, cmd, log, Some(Duration::from_secs(300)), &mut || {
-        step.tick()
-    })?;
-    if !end.success() {
-        step.failed(&end.describe());
-        bail!(
-            "{what} ({}); see {}:\n{}",
-            end.describe(),
-            log.display(),
-            procs::log_tail(log, tail)
-        );
-    }
-    Ok(step)
-}
-
 /// `make` of both fixture servers with the flags the tracer wants.
 fn build_fixture(fixtures: &Path, l: &Layout, progress: &Progress) -> anyhow::Result<()> {
     const CFLAGS: &str = "-O2 -g -fno-omit-frame-pointer";
@@ -295,11 +270,11 @@ fn build_fixture(fixtures: &Path, l: &Layout, progress: &Progress) -> anyhow::Re
         .arg(fixtures)
         .arg(format!("OUT={}", l.build.display()))
         .arg(format!("CFLAGS={CFLAGS}"));
-    let step = run_step(
+    let step = step.run_logged(
         "make",
         &mut cmd,
         &log,
-        step,
+        Some(Duration::from_secs(300)),
         "building the fixture servers failed",
         10,
     )?;
@@ -339,11 +314,11 @@ fn test_suite(
         .arg(fixtures)
         .arg(format!("OUT={}", l.build.display()))
         .arg(&target);
-    let step = run_step(
+    let step = step.run_logged(
         "runner",
         &mut cmd,
         &log,
-        step,
+        Some(Duration::from_secs(300)),
         "the test suite under runner failed",
         15,
     )?;
@@ -384,7 +359,14 @@ fn train(trainer: &Path, server: Server, l: &Layout, progress: &Progress) -> any
         .arg(&l.sigdb)
         .args(["--target-name", server.name()])
         .arg(&l.trace);
-    let step = run_step("trainer", &mut cmd, &log, step, "the trainer failed", 10)?;
+    let step = step.run_logged(
+        "trainer",
+        &mut cmd,
+        &log,
+        Some(Duration::from_secs(300)),
+        "the trainer failed",
+        10,
+    )?;
     let db = sigdb::read(&l.sigdb)
         .with_context(|| format!("cannot read the trained {}", l.sigdb.display()))?;
     let c = &db.header.coverage;

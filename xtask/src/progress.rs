@@ -136,4 +136,29 @@ impl Step {
     pub fn failed(self, why: &str) {
         self.finish("FAILED", why);
     }
+
+    /// Runs `cmd` with its output in `log` ([`procs::run_logged`]), ticking the spinner;
+    /// when it fails, marks the step failed and errs with `what` and the log's last `tail`
+    /// lines; else hands the step back.
+    pub fn run_logged(
+        mut self,
+        name: &str,
+        cmd: &mut std::process::Command,
+        log: &Path,
+        timeout: Option<Duration>,
+        what: &str,
+        tail: usize,
+    ) -> anyhow::Result<Step> {
+        let end = procs::run_logged(name, cmd, log, timeout, &mut || self.tick())?;
+        if !end.success() {
+            self.failed(&end.describe());
+            anyhow::bail!(
+                "{what} ({}); see {}:\n{}",
+                end.describe(),
+                log.display(),
+                procs::log_tail(log, tail)
+            );
+        }
+        Ok(self)
+    }
 }

@@ -483,17 +483,8 @@ fn ensure_setup(
             cmd.arg("bash");
         }
         cmd.args(["-c", script]).current_dir(&built.tree);
-        let end = procs::run_logged(&name, &mut cmd, &log, None, &mut || step.tick())?;
-        if !end.success() {
-            step.failed(&end.describe());
-            bail!(
-                "{name} of {} failed ({}); see {}:\n{}",
-                recipe.name,
-                end.describe(),
-                log.display(),
-                procs::log_tail(&log, 15)
-            );
-        }
+        let what = format!("{name} of {} failed", recipe.name);
+        step = step.run_logged(&name, &mut cmd, &log, None, &what, 15)?;
     }
     st.write(&path)?;
     step.done("");

@@ -405,17 +405,8 @@ pub fn ensure_built(req: &Request<'_>, progress: &Progress) -> anyhow::Result<Bu
             .env_clear()
             .envs(&root_env);
         let name = format!("build.steps[{i}]");
-        let end = procs::run_logged(&name, &mut cmd, &log, None, &mut || step.tick())?;
-        if !end.success() {
-            step.failed(&end.describe());
-            bail!(
-                "{name} of {} failed ({}); see {}:\n{}",
-                recipe.name,
-                end.describe(),
-                log.display(),
-                procs::log_tail(&log, 15)
-            );
-        }
+        let what = format!("{name} of {} failed", recipe.name);
+        step = step.run_logged(&name, &mut cmd, &log, None, &what, 15)?;
     }
     let missing: Vec<&String> = recipe
         .build
