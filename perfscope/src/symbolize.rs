@@ -19,6 +19,11 @@ struct FileMap {
 }
 
 impl FileMap {
+    fn new(mut ranges: Vec<(u64, u64, u32)>, data: Vec<u8>) -> FileMap {
+        ranges.sort_unstable();
+        FileMap { ranges, data }
+    }
+
     fn find(&self, off: u64) -> Option<u32> {
         let i = self.ranges.partition_point(|r| r.0 <= off);
         let r = self.ranges.get(i.checked_sub(1)?)?;
@@ -139,23 +144,16 @@ impl<'a> Symbolizer<'a> {
 
     /// Uses `ranges` (`[start, end)` file offsets → function) for `path` instead of
     /// reading it.
-    pub fn insert_file(&mut self, path: &str, mut ranges: Vec<(u64, u64, u32)>) {
-        ranges.sort_unstable();
-        self.files.insert(
-            path.to_string(),
-            Some(FileMap {
-                ranges,
-                data: Vec::new(),
-            }),
-        );
+    pub fn insert_file(&mut self, path: &str, ranges: Vec<(u64, u64, u32)>) {
+        self.files
+            .insert(path.to_string(), Some(FileMap::new(ranges, Vec::new())));
     }
 
     /// [`Self::insert_file`] with the file's bytes, so call instructions can be read.
     #[cfg(test)]
-    pub fn insert_code(&mut self, path: &str, mut ranges: Vec<(u64, u64, u32)>, data: Vec<u8>) {
-        ranges.sort_unstable();
+    pub fn insert_code(&mut self, path: &str, ranges: Vec<(u64, u64, u32)>, data: Vec<u8>) {
         self.files
-            .insert(path.to_string(), Some(FileMap { ranges, data }));
+            .insert(path.to_string(), Some(FileMap::new(ranges, data)));
     }
 
     fn load(&mut self, path: &str) -> Option<FileMap> {
@@ -164,12 +162,8 @@ impl<'a> Symbolizer<'a> {
             Ok(d) => d,
             Err(e) => {
                 let recorded = self.recorded.get(path).map(String::as_str);
-                if let Some(mut ranges) = self.trained_ranges(&base, recorded) {
-                    ranges.sort_unstable();
-                    return Some(FileMap {
-                        ranges,
-                        data: Vec::new(),
-                    });
+                if let Some(ranges) = self.trained_ranges(&base, recorded) {
+                    return Some(FileMap::new(ranges, Vec::new()));
                 }
                 self.warnings
                     .push(format!("cannot read {path} to name sampled code: {e}"));
@@ -184,12 +178,8 @@ impl<'a> Symbolizer<'a> {
             && on_disk.as_deref() != Some(ran.as_str())
         {
             let ran = ran.clone();
-            if let Some(mut ranges) = self.trained_ranges(&base, Some(&ran)) {
-                ranges.sort_unstable();
-                return Some(FileMap {
-                    ranges,
-                    data: Vec::new(),
-                });
+            if let Some(ranges) = self.trained_ranges(&base, Some(&ran)) {
+                return Some(FileMap::new(ranges, Vec::new()));
             }
             self.warnings.push(format!(
                 "{path} is not the build that ran (build-id {}, recorded {ran}) nor the \
@@ -244,9 +234,8 @@ impl<'a> Symbolizer<'a> {
         if ranges.is_empty() {
             return None;
         }
-        ranges.sort_unstable();
         drop(file);
-        Some(FileMap { ranges, data })
+        Some(FileMap::new(ranges, data))
     }
 }
 
