@@ -168,6 +168,7 @@ impl Provider for Targets {
             let progress = self.progress.with_prefix(format!("train {}", recipe.name));
             train::ensure_trained(
                 &recipe,
+                &train::Origin::Debian,
                 self.suite,
                 &self.ctx,
                 &self.tools,

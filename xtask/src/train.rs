@@ -127,7 +127,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             &checkout.state[..16]
         ));
     }
-    let out = ensure_trained_from(&recipe, &origin, suite, &ctx, &tools, opts.until, &progress)?;
+    let out = ensure_trained(&recipe, &origin, suite, &ctx, &tools, opts.until, &progress)?;
     let version = origin.version(&recipe);
     match &out.published {
         Some(p) => println!(
@@ -290,22 +290,10 @@ pub fn build_variant(
     )
 }
 
-/// Runs (or reuses) every step up to `until` on the recipe's Debian source and returns
-/// what exists afterwards.
+/// Runs (or reuses) every step up to `until` on the tree `origin` says (the recipe's
+/// Debian source, or a local checkout, which has folders of its own
+/// ([`Layout::local`]) and no download step) and returns what exists afterwards.
 pub fn ensure_trained(
-    recipe: &Recipe,
-    suite: Suite,
-    ctx: &Ctx,
-    tools: &BTreeMap<String, PathBuf>,
-    until: StepName,
-    progress: &Progress,
-) -> anyhow::Result<Outcome> {
-    ensure_trained_from(recipe, &Origin::Debian, suite, ctx, tools, until, progress)
-}
-
-/// [`ensure_trained`] on the tree `origin` says; a local checkout has folders of its own
-/// ([`Layout::local`]) and no download step.
-pub fn ensure_trained_from(
     recipe: &Recipe,
     origin: &Origin,
     suite: Suite,
