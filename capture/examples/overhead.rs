@@ -1,12 +1,19 @@
 //! Capture overhead benchmark (needs root):
 //! `cargo run --release -p capture --example overhead [-- ITERATIONS [syscalls|attach]]`.
 //!
-//! 1. Cost per getppid() syscall of fixtures/attribution/storm.c: untraced, traced
-//!    syscall-only, traced in Full mode (frames), and traced in Full mode through a
-//!    uprobe'd function (one entry probe hit + one syscall per iteration). The ring
-//!    buffer is drained every 20 ms meanwhile, as in real use. Median of 5 runs.
+//! 1. Cost per getppid() syscall of fixtures/attribution/storm.c: untraced, traced with
+//!    programs that return at once (the kernel's own cost of syscall tracing: the floor
+//!    under any tracer built on the syscall tracepoints), traced syscall-only, traced in
+//!    Full mode (frames), and traced in Full mode through a uprobe'd function (one entry
+//!    probe hit + one syscall per iteration). The ring buffer is drained every 20 ms
+//!    meanwhile, as in real use. Median of 5 runs.
 //! 2. Attach and detach time of one uprobe_multi link with 1,000 and 20,000 probes, on a
 //!    generated C program of 20,000 tiny functions.
+//!
+//! `overhead hold PID` attaches the syscall programs to process PID in attach-only mode
+//! until killed (the floor in `perfscope/benches/online_overhead.sh`); `overhead hold PID
+//! record` records its syscalls (syscalls only) and drains them every 20 ms into a sink
+//! that only counts them: the capture's cost without perfscope's processing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -25,6 +32,12 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2_000_000);
+    if std::env::args().nth(1).as_deref() == Some("hold") {
+        hold(
+            std::env::args().nth(2).and_then(|p| p.parse().ok()),
+            std::env::args().nth(3).as_deref() == Some("record"),
+        );
+    }
     let dir = std::env::temp_dir().join(format!("perfscope-overhead-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     let only = std::env::args().nth(2);
@@ -40,6 +53,40 @@ fn main() {
     if result.is_err() {
         std::process::exit(1);
     }
+}
+
+/// Attach-only tracing (or, with `record`, recording drained into a counter) of one
+/// process until it exits or this process is killed.
+fn hold(pid: Option<u32>, record: bool) -> ! {
+    let Some(pid) = pid else {
+        eprintln!("usage: overhead hold PID [record]");
+        std::process::exit(2);
+    };
+    let config = Config {
+        attach_only: !record,
+        ..Config::syscalls_only(Filter::Pids(vec![pid]))
+    };
+    let mut session = Session::start(config).unwrap_or_else(|e| {
+        eprintln!("overhead: {e}");
+        std::process::exit(1)
+    });
+    println!("attached");
+    let mut events = 0u64;
+    let mut sink = |_e: trace::Event| events += 1;
+    let alive = || Path::new(&format!("/proc/{pid}")).exists();
+    let mut next_check = Instant::now();
+    let result = session.run_until(&mut sink, || {
+        if Instant::now() < next_check {
+            return false;
+        }
+        next_check = Instant::now() + Duration::from_millis(100);
+        !alive()
+    });
+    if let Err(e) = result {
+        eprintln!("overhead: {e}");
+        std::process::exit(1)
+    }
+    std::process::exit(0)
 }
 
 fn gcc(src: &Path, out: &Path, opt: &str) {
@@ -100,6 +147,7 @@ fn probes_of(exe: &Path, names: impl Fn(&str) -> bool) -> ObjectProbes {
 
 enum Mode {
     Untraced,
+    AttachOnly,
     SyscallsOnly,
     Full,
 }
@@ -115,6 +163,10 @@ fn storm(exe: &Path, n: u64, probed: bool, mode: &Mode) -> (f64, u64) {
         .expect("spawn");
     let config = match mode {
         Mode::Untraced => None,
+        Mode::AttachOnly => Some(Config {
+            attach_only: true,
+            ..Config::syscalls_only(Filter::Tree { root: paused.pid() })
+        }),
         Mode::SyscallsOnly => Some(Config::syscalls_only(Filter::Tree { root: paused.pid() })),
         Mode::Full => Some(Config::full(
             Filter::Tree { root: paused.pid() },
@@ -157,9 +209,14 @@ fn syscall_costs(dir: &Path, n: u64) {
     let exe = dir.join("storm");
     gcc(&src, &exe, "-O2");
     println!("getppid() cost, {n} iterations, median of {RUNS} runs (ns per iteration):");
-    let cases: [(&str, bool, Mode); 5] = [
+    let cases: [(&str, bool, Mode); 6] = [
         ("untraced", false, Mode::Untraced),
         ("untraced, through probed_getppid()", true, Mode::Untraced),
+        (
+            "traced, attach only (the kernel's floor)",
+            false,
+            Mode::AttachOnly,
+        ),
         ("traced, syscalls only", false, Mode::SyscallsOnly),
         ("traced, full (frames), no probe hit", false, Mode::Full),
         ("traced, full, uprobe hit + syscall", true, Mode::Full),

@@ -14,7 +14,6 @@ pub const DEFAULT_RING_BYTES: usize = 64 << 20;
 /// Default drain period.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Default size of the kernel's set of traced processes.
-pub const DEFAULT_MAX_PROCESSES: u32 = 65_536;
 /// Frames of the per-thread shadow stack (the BPF side's `STACK_DEPTH`): deeper
 /// application call chains lose their outermost frames, counted in
 /// [`Stats::stack_overflows`](crate::Stats::stack_overflows).
@@ -91,8 +90,10 @@ pub struct Config {
     pub max_frames: u8,
     /// Period of [`Session::run_until`](crate::Session::run_until)'s drain loop.
     pub poll_interval: Duration,
-    /// Capacity of the kernel's set of traced processes ([`Filter::Tree`], [`Filter::Pids`]).
-    pub max_processes: u32,
+    /// Attach the syscall programs but record nothing (they return at once): what the
+    /// kernel's syscall tracing costs by itself, the floor under any tracer built on it.
+    /// For benchmarks; the session delivers no syscalls.
+    pub attach_only: bool,
 }
 
 impl Config {
@@ -115,7 +116,7 @@ impl Config {
             ring_bytes: DEFAULT_RING_BYTES,
             max_frames: trace::MAX_FRAMES as u8,
             poll_interval: DEFAULT_POLL_INTERVAL,
-            max_processes: DEFAULT_MAX_PROCESSES,
+            attach_only: false,
         }
     }
 
@@ -153,11 +154,6 @@ impl Config {
                 "ring_bytes {} is too large (at most 1 GiB)",
                 self.ring_bytes
             )));
-        }
-        if self.max_processes == 0 {
-            return Err(CaptureError::Config(
-                "max_processes must be positive".into(),
-            ));
         }
         match &self.filter {
             Filter::Pids(p) if p.is_empty() => {

@@ -33,13 +33,17 @@
 //! * [`Session`] owns every kernel object: dropping it (or the process dying, even by
 //!   SIGKILL) detaches everything, because all attachments are BPF links held by file
 //!   descriptors; no tracefs probe is ever created. [`Session::poll`] drains the ring
-//!   buffer into a caller's sink without allocating for syscall events;
-//!   [`Session::run_until`] polls on a timer; [`Session::finish`] detaches and reports
-//!   what is left: records, syscalls still blocked ([`trace::Syscall::dur`] `None`),
-//!   [`trace::Event::Invocations`] and [`trace::Event::Lost`]. [`Session::stats`] gives
-//!   counters for a progress display.
+//!   buffer into a caller's sink (any `FnMut(Event)`, or an [`EventSink`] that takes
+//!   syscalls by reference, as decoded) without allocating for syscall events;
+//!   [`Session::run_until`] polls on a timer; [`Session::flush`] also hands over the
+//!   syscalls a `SyscallsOnly` session still holds in its threads' batches (it sends a
+//!   busy thread's syscalls up to 8 at a time), for when the stream must be complete up
+//!   to now; [`Session::finish`] detaches and reports what is left: records, syscalls
+//!   still blocked ([`trace::Syscall::dur`] `None`), [`trace::Event::Invocations`] and
+//!   [`trace::Event::Lost`]. [`Session::stats`] gives counters for a progress display.
 //!   Events come in drain order, not sorted: a syscall is recorded when it returns, with
-//!   its entry time as `ts`, and records of different CPUs interleave.
+//!   its entry time as `ts`, records of different CPUs interleave, and a batch arrives
+//!   up to a few milliseconds after its first syscall returned.
 //! * [`StackSampler`] ([`Session::stack_sampler`]) samples the user stacks of the
 //!   session's traced threads for a short burst after an alarm, as
 //!   [`trace::Event::Stack`]s: on CPU (a perf `cpu-clock` event per CPU), at syscalls
@@ -89,12 +93,11 @@ mod session;
 pub mod stacks;
 
 pub use config::{
-    Config, DEFAULT_MAX_PROCESSES, DEFAULT_POLL_INTERVAL, DEFAULT_RING_BYTES, Filter, ObjectProbes,
-    Probe, STACK_DEPTH,
+    Config, DEFAULT_POLL_INTERVAL, DEFAULT_RING_BYTES, Filter, ObjectProbes, Probe, STACK_DEPTH,
 };
 pub use error::CaptureError;
 pub use launch::{Child, Command, ExitStatus, PausedChild, User};
-pub use session::{AttachInfo, Session, Stats};
+pub use session::{AttachInfo, EventSink, Session, Stats};
 pub use stacks::{Burst, StackConfig, StackSampler, StackStats};
 
 // A session can be moved to the thread that drains it.

@@ -30,6 +30,7 @@ pub(crate) struct BpfConfig {
     pub ncpus: u32,
     pub func_capacity: u32,
     pub count_rows: u32,
+    pub attach_only: bool,
 }
 
 const CONFIG_BYTES: usize = 48;
@@ -48,6 +49,7 @@ impl BpfConfig {
         put(32, &self.ncpus.to_ne_bytes());
         put(36, &self.func_capacity.to_ne_bytes());
         put(40, &self.count_rows.to_ne_bytes());
+        put(44, &u32::from(self.attach_only).to_ne_bytes());
         b
     }
 }
@@ -57,7 +59,6 @@ impl BpfConfig {
 pub(crate) struct MapSizes {
     pub ring_bytes: u32,
     pub counters: u32,
-    pub tgids: u32,
 }
 
 /// Opens, configures and loads the object. SyscallsOnly sessions do not load the entry
@@ -77,7 +78,6 @@ pub(crate) fn load(cfg: BpfConfig, sizes: MapSizes) -> Result<Object, CaptureErr
         let res = match name.as_str() {
             "events" => map.set_max_entries(sizes.ring_bytes),
             "counters" => map.set_max_entries(sizes.counters),
-            "tgids" => map.set_max_entries(sizes.tgids),
             n if n.ends_with(".rodata") => {
                 let value = map.initial_value_mut().ok_or_else(|| {
                     CaptureError::Layout("the .rodata map has no initial value".into())
@@ -175,6 +175,7 @@ mod tests {
             ncpus: 2,
             func_capacity: 20_000,
             count_rows: 2,
+            attach_only: false,
         }
         .to_bytes();
         assert_eq!(

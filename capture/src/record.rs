@@ -6,6 +6,8 @@
 
 use trace::{Event, Frame, Syscall};
 
+use crate::EventSink;
+
 pub(crate) const REC_SYSCALL: u8 = 1;
 pub(crate) const REC_FORK: u8 = 2;
 pub(crate) const REC_EXEC: u8 = 3;
@@ -74,6 +76,14 @@ pub(crate) fn exit_code(raw: i32) -> i32 {
 
 /// Decodes a syscall record (ring buffer or in-flight dump); also returns its length.
 pub(crate) fn syscall(b: &[u8]) -> Result<(Syscall, usize), Malformed> {
+    let mut s = Syscall::default();
+    let len = syscall_into(b, &mut s)?;
+    Ok((s, len))
+}
+
+/// Decodes a syscall record into `s` (all of it: nothing of what `s` held is kept);
+/// returns the record's length.
+pub(crate) fn syscall_into(b: &[u8], s: &mut Syscall) -> Result<usize, Malformed> {
     let h = head(b)?;
     if h.kind != REC_SYSCALL {
         return Err(Malformed);
@@ -83,12 +93,16 @@ pub(crate) fn syscall(b: &[u8]) -> Result<(Syscall, usize), Malformed> {
     if depth > trace::MAX_FRAMES || b.len() < len {
         return Err(Malformed);
     }
-    let mut s = Syscall::new(h.ts, h.pid, h.tid, u32_at(b, 48)?);
     let dur = u64_at(b, 24)?;
+    s.ts = h.ts;
+    s.pid = h.pid;
+    s.tid = h.tid;
+    s.nr = u32_at(b, 48)?;
     s.dur = (dur != DUR_NONE).then_some(dur);
     s.ret = u64_at(b, 32)? as i64;
     s.sp = u64_at(b, 40)?;
     s.cpu = h.cpu;
+    s.set_frames(&[]);
     for i in 0..depth {
         let off = SYSCALL_BASE + i * FRAME_BYTES;
         s.push_frame(Frame {
@@ -96,17 +110,32 @@ pub(crate) fn syscall(b: &[u8]) -> Result<(Syscall, usize), Malformed> {
             call: u64_at(b, off + 8)?,
         });
     }
-    Ok((s, len))
+    Ok(len)
 }
 
 /// Decodes one ring buffer record into events handed to `sink`; returns how many.
-pub(crate) fn decode(b: &[u8], sink: &mut impl FnMut(Event)) -> Result<usize, Malformed> {
+/// Syscalls are decoded into `scratch` and handed over by reference.
+pub(crate) fn decode(
+    b: &[u8],
+    scratch: &mut Syscall,
+    sink: &mut impl EventSink,
+) -> Result<usize, Malformed> {
     let h = head(b)?;
-    match h.kind {
-        REC_SYSCALL => {
-            sink(Event::Syscall(syscall(b)?.0));
-            Ok(1)
+    if h.kind == REC_SYSCALL {
+        // A syscalls-only session sends a thread's syscalls in batches: records back to
+        // back in one ring-buffer sample.
+        let mut rest = b;
+        let mut n = 0;
+        while !rest.is_empty() {
+            let len = syscall_into(rest, scratch)?;
+            sink.syscall(scratch);
+            rest = &rest[len..];
+            n += 1;
         }
+        return Ok(n);
+    }
+    let mut sink = |ev: Event| sink.event(ev);
+    match h.kind {
         REC_FORK => {
             let child_pid = u32_at(b, 24)?;
             let child_tid = u32_at(b, 28)?;
@@ -187,7 +216,7 @@ mod tests {
 
     fn collect(b: &[u8]) -> Result<Vec<Event>, Malformed> {
         let mut v = Vec::new();
-        let n = decode(b, &mut |e| v.push(e))?;
+        let n = decode(b, &mut Syscall::default(), &mut |e| v.push(e))?;
         assert_eq!(n, v.len());
         Ok(v)
     }
@@ -222,6 +251,33 @@ mod tests {
         assert_eq!(collect(&b[..b.len() - 1]), Err(Malformed));
         b[1] = 9;
         assert_eq!(collect(&b), Err(Malformed));
+    }
+
+    #[test]
+    fn syscall_batch() {
+        let one = |ts: u64, nr: u32| {
+            let mut b = head_bytes(REC_SYSCALL, 0, 0, ts, 10, 12);
+            b.extend(7u64.to_ne_bytes());
+            b.extend(1i64.to_ne_bytes());
+            b.extend(0u64.to_ne_bytes());
+            b.extend(nr.to_ne_bytes());
+            b.extend(0u32.to_ne_bytes());
+            b
+        };
+        let mut b = one(100, 0);
+        b.extend(one(200, 1));
+        b.extend(one(300, 3));
+        let ev = collect(&b).unwrap();
+        let got: Vec<(u64, u32)> = ev
+            .iter()
+            .map(|e| match e {
+                Event::Syscall(s) => (s.ts, s.nr),
+                e => panic!("{e:?}"),
+            })
+            .collect();
+        assert_eq!(got, [(100, 0), (200, 1), (300, 3)]);
+        // A batch cut inside its last record is malformed.
+        assert_eq!(collect(&b[..b.len() - 8]), Err(Malformed));
     }
 
     #[test]

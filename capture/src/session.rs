@@ -4,19 +4,73 @@
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use libbpf_rs::{Iter, Link, MapCore, MapFlags, Object, UprobeMultiOpts};
+use libbpf_rs::{Iter, Link, MapCore, Object, UprobeMultiOpts};
+use rustc_hash::FxHashMap;
 use trace::{CaptureMode, Event, FunctionId, Syscall};
 
 use crate::config::{Config, Filter, ObjectProbes, page_size};
 use crate::counters::{self, Counters, Layout};
 use crate::error::CaptureError;
 use crate::loader::{self, BpfConfig, MapSizes};
+use crate::mmap::Mapping;
 use crate::record;
 use crate::ring::Ring;
 use crate::stacks::{StackConfig, StackSampler};
 use crate::{monotonic_ns, preflight, procfs};
+
+/// Where a session's events go. Any `FnMut(Event)` closure is one. A sink that keeps
+/// only some of a syscall's fields (the online rolling window) implements
+/// [`EventSink::syscall`] too, and takes syscalls by reference, decoded in place: a
+/// [`Syscall`] is about 200 bytes, and moving one per record showed in profiles.
+pub trait EventSink {
+    /// Any event but a syscall, and syscalls unless [`EventSink::syscall`] is implemented.
+    fn event(&mut self, ev: Event);
+
+    /// A syscall.
+    fn syscall(&mut self, s: &Syscall) {
+        self.event(Event::Syscall(*s));
+    }
+}
+
+impl<F: FnMut(Event)> EventSink for F {
+    fn event(&mut self, ev: Event) {
+        self(ev)
+    }
+}
+
+/// Counts what goes to the caller's sink, and drops the ring's copies of syscalls that
+/// [`Session::flush`] already handed over.
+struct Counting<'a, S> {
+    sink: &'a mut S,
+    echoed: &'a mut FxHashMap<u32, Vec<(u64, u64)>>,
+    events: usize,
+    syscalls: u64,
+}
+
+impl<S: EventSink> EventSink for Counting<'_, S> {
+    fn event(&mut self, ev: Event) {
+        if let Event::Exit { tid, .. } = &ev {
+            self.echoed.remove(tid);
+        }
+        self.events += 1;
+        self.sink.event(ev);
+    }
+
+    fn syscall(&mut self, s: &Syscall) {
+        if !self.echoed.is_empty() && is_echo(self.echoed, s.tid, s.ts) {
+            return;
+        }
+        self.events += 1;
+        self.syscalls += 1;
+        self.sink.syscall(s);
+    }
+}
+
+/// Tgids the kernel's process set covers (tgidset.h `TGID_LIMIT`: PID_MAX_LIMIT on 64-bit).
+const TGID_LIMIT: u32 = 1 << 22;
 
 /// Programs attached for the whole session (the entry program is attached per object).
 const TRACEPOINTS: [&str; 6] = [
@@ -60,8 +114,8 @@ pub struct Stats {
     pub stack_overflows: u64,
     /// Events skipped because a thread's state could not be allocated.
     pub no_state: u64,
-    /// New processes not followed because the process set was full
-    /// ([`Config::max_processes`]).
+    /// New processes not followed because their tgid was beyond the process set (never on
+    /// Linux, whose tgids stay below 2^22).
     pub unfollowed: u64,
     /// Records that did not decode (a bug: please report).
     pub malformed: u64,
@@ -91,6 +145,13 @@ pub struct Session {
     poll_interval: Duration,
     /// Comm events of the tasks that existed at start, handed over at the first poll.
     seed: Vec<Event>,
+    /// The kernel's process set, a bitmap by tgid, mapped (set with atomic ORs).
+    tgid_set: Mapping,
+    /// Syscalls handed over from threads' batches by [`Session::flush`]: per thread, the
+    /// ranges of entry times already delivered, which the ring must not deliver again.
+    echoed: FxHashMap<u32, Vec<(u64, u64)>>,
+    /// Where ring records are decoded.
+    scratch: Syscall,
     /// Drops per CPU already reported as `Event::Lost`.
     lost_seen: Vec<u64>,
     events: u64,
@@ -124,6 +185,7 @@ impl Session {
             ncpus: layout.ncpus as u32,
             func_capacity: capacity,
             count_rows: layout.rows as u32,
+            attach_only: config.attach_only,
             ..BpfConfig::default()
         };
         match &config.filter {
@@ -145,7 +207,6 @@ impl Session {
             counters: u32::try_from(layout.entries()).map_err(|_| {
                 CaptureError::Config(format!("function capacity {capacity} is too large"))
             })?,
-            tgids: config.max_processes,
         };
         let obj = loader::load(bpf, sizes)?;
 
@@ -154,6 +215,13 @@ impl Session {
             .map_err(|e| CaptureError::io("mapping the ring buffer", e))?;
         let counters = Counters::new(find_map(&obj, "counters")?.as_fd(), layout, page)
             .map_err(|e| CaptureError::io("mapping the counters", e))?;
+        let tgid_set = Mapping::new(
+            find_map(&obj, "tgids")?.as_fd(),
+            TGID_LIMIT as usize / 8,
+            0,
+            true,
+        )
+        .map_err(|e| CaptureError::io("mapping the process set", e))?;
 
         let mut session = Session {
             entries: Vec::new(),
@@ -167,6 +235,9 @@ impl Session {
             capacity,
             poll_interval: config.poll_interval,
             seed: Vec::new(),
+            tgid_set,
+            echoed: FxHashMap::default(),
+            scratch: Syscall::default(),
             lost_seen: vec![0; layout.ncpus],
             events: 0,
             syscalls: 0,
@@ -245,12 +316,19 @@ impl Session {
     }
 
     fn insert_tgid(&mut self, pid: u32) -> Result<(), CaptureError> {
-        find_map(&self.obj, "tgids")?
-            .update(&pid.to_ne_bytes(), &1u32.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|source| CaptureError::Map {
-                map: "tgids",
-                source,
-            })
+        if pid >= TGID_LIMIT {
+            return Err(CaptureError::Config(format!(
+                "pid {pid} is beyond the kernel's largest ({})",
+                TGID_LIMIT - 1
+            )));
+        }
+        let word = (pid / 64) as usize;
+        assert!((word + 1) * 8 <= self.tgid_set.len());
+        // SAFETY: in bounds (checked), 8-aligned (the mapping is page-aligned), and the
+        // mapping lives as long as `self`; the kernel only changes the words atomically.
+        let w = unsafe { &*self.tgid_set.as_ptr().cast::<AtomicU64>().add(word) };
+        w.fetch_or(1 << (pid % 64), Ordering::SeqCst);
+        Ok(())
     }
 
     /// Attaches the entry probes of one ELF object with a single uprobe_multi link
@@ -318,30 +396,32 @@ impl Session {
     /// Drains every record the kernel has committed, handing the events to `sink`, then
     /// reports drops since the previous poll as [`Event::Lost`]. Returns the events handed
     /// over. Does not block.
-    pub fn poll(&mut self, sink: &mut impl FnMut(Event)) -> Result<usize, CaptureError> {
+    pub fn poll(&mut self, sink: &mut impl EventSink) -> Result<usize, CaptureError> {
         let mut n = 0usize;
         for ev in self.seed.drain(..) {
-            sink(ev);
+            sink.event(ev);
             n += 1;
         }
-        let (mut syscalls, mut malformed) = (0u64, 0u64);
-        let mut count = |ev: Event| {
-            if matches!(ev, Event::Syscall(_)) {
-                syscalls += 1;
-            }
-            n += 1;
-            sink(ev);
+        let mut malformed = 0u64;
+        let mut out = Counting {
+            sink: &mut *sink,
+            echoed: &mut self.echoed,
+            events: 0,
+            syscalls: 0,
         };
+        let scratch = &mut self.scratch;
         self.ring.consume(|rec| {
-            if record::decode(rec, &mut count).is_err() {
+            if record::decode(rec, scratch, &mut out).is_err() {
                 malformed += 1;
             }
         });
+        let syscalls = out.syscalls;
+        n += out.events;
         for cpu in 0..self.counters.ncpus() {
             let drops = self.counters.stat(cpu, counters::STAT_DROPS);
             let seen = &mut self.lost_seen[cpu];
             if drops > *seen {
-                sink(Event::Lost {
+                sink.event(Event::Lost {
                     ts: monotonic_ns(),
                     cpu: cpu as u32,
                     count: drops - *seen,
@@ -363,7 +443,7 @@ impl Session {
     /// poll). Call [`Session::finish`] afterwards for what is left.
     pub fn run_until(
         &mut self,
-        sink: &mut impl FnMut(Event),
+        sink: &mut impl EventSink,
         mut stop: impl FnMut() -> bool,
     ) -> Result<(), CaptureError> {
         loop {
@@ -375,9 +455,46 @@ impl Session {
         }
     }
 
+    /// Hands over everything recorded up to now: what the ring holds (as [`Session::poll`]
+    /// does), then the completed syscalls still waiting in their threads' batches (a
+    /// syscalls-only session sends a busy thread's syscalls several at a time, and a
+    /// thread that went quiet may hold its last ones). Returns the syscalls in flight, as
+    /// [`Session::in_flight`]. For the moments the stream must be complete (an alarm), not
+    /// for the periodic drain: it walks every task on the machine.
+    pub fn flush(&mut self, sink: &mut impl EventSink) -> Result<Vec<Syscall>, CaptureError> {
+        self.poll(sink)?;
+        let (buffered, pending) = self.dump_threads()?;
+        let mut fresh: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
+        for s in buffered {
+            let seen = self
+                .echoed
+                .get(&s.tid)
+                .is_some_and(|r| r.iter().any(|&(a, b)| a <= s.ts && s.ts <= b));
+            if seen {
+                continue;
+            }
+            let r = fresh.entry(s.tid).or_insert((s.ts, s.ts));
+            r.0 = r.0.min(s.ts);
+            r.1 = r.1.max(s.ts);
+            self.events += 1;
+            self.syscalls += 1;
+            sink.syscall(&s);
+        }
+        for (tid, range) in fresh {
+            self.echoed.entry(tid).or_default().push(range);
+        }
+        Ok(pending)
+    }
+
     /// Syscalls entered and not returned, one per thread, as of now (`dur: None`): on
     /// a hang, what each thread is blocked in, with its frames.
     pub fn in_flight(&self) -> Result<Vec<Syscall>, CaptureError> {
+        Ok(self.dump_threads()?.1)
+    }
+
+    /// Runs the thread iterator: the completed syscalls in threads' batches, sorted, and
+    /// the syscalls in flight (`dur: None`), sorted.
+    fn dump_threads(&self) -> Result<(Vec<Syscall>, Vec<Syscall>), CaptureError> {
         let attach_err = |source| CaptureError::Attach {
             what: "the in-flight syscall iterator".into(),
             source,
@@ -387,22 +504,26 @@ impl Session {
         let mut bytes = Vec::new();
         iter.read_to_end(&mut bytes)
             .map_err(|e| CaptureError::io("reading the in-flight syscall iterator", e))?;
-        let mut out = Vec::new();
+        let (mut buffered, mut pending) = (Vec::new(), Vec::new());
         let mut rest = &bytes[..];
         while !rest.is_empty() {
-            let Ok((mut s, len)) = record::syscall(rest) else {
+            let Ok((s, len)) = record::syscall(rest) else {
                 return Err(CaptureError::Layout(
                     "an in-flight syscall record does not decode".into(),
                 ));
             };
-            // A syscall that returned between the snapshot and now still reads as pending.
-            s.dur = None;
-            s.ret = 0;
-            out.push(s);
+            // The pending record has no duration (`exit`, which has none either, is sent
+            // at once and never waits in a batch).
+            if s.dur.is_some() {
+                buffered.push(s);
+            } else {
+                pending.push(s);
+            }
             rest = &rest[len..];
         }
-        out.sort_unstable_by_key(|s| (s.ts, s.tid));
-        Ok(out)
+        buffered.sort_unstable_by_key(|s| (s.ts, s.tid));
+        pending.sort_unstable_by_key(|s| (s.ts, s.tid));
+        Ok((buffered, pending))
     }
 
     /// Invocation counts since start of the functions invoked at least once, by id.
@@ -411,8 +532,8 @@ impl Session {
     }
 
     /// Hands the current invocation counts to `sink` as one [`Event::Invocations`].
-    pub fn emit_invocations(&mut self, sink: &mut impl FnMut(Event)) {
-        sink(Event::Invocations {
+    pub fn emit_invocations(&mut self, sink: &mut impl EventSink) {
+        sink.event(Event::Invocations {
             ts: monotonic_ns(),
             counts: self.invocations(),
         });
@@ -465,15 +586,14 @@ impl Session {
     /// Stops tracing, then hands over everything left: the records drained after the
     /// detach, the syscalls still in flight (`dur: None`), the invocation counts (Full
     /// mode) and the last losses. Returns the final counters.
-    pub fn finish(mut self, sink: &mut impl FnMut(Event)) -> Result<Stats, CaptureError> {
+    pub fn finish(mut self, sink: &mut impl EventSink) -> Result<Stats, CaptureError> {
         // Detaching waits for running programs, so every record is committed after this.
         let probes = self.entries.iter().map(|e| e.probes).sum();
         let objects = self.entries.len();
         self.entries.clear();
         self.tracepoints.clear();
-        self.poll(sink)?;
-        for s in self.in_flight()? {
-            sink(Event::Syscall(s));
+        for s in self.flush(sink)? {
+            sink.event(Event::Syscall(s));
             self.events += 1;
             self.syscalls += 1;
         }
@@ -504,4 +624,43 @@ fn check_pid(pid: u32, self_tgid: u32) -> Result<(), CaptureError> {
         return Err(CaptureError::Config(format!("no process {pid}")));
     }
     Ok(())
+}
+
+/// Whether the ring's syscall of `tid` entered at `ts` was already handed over by
+/// [`Session::flush`]. A thread's records come through the ring in order, so a range is
+/// done with once a later record of the thread arrives.
+fn is_echo(echoed: &mut FxHashMap<u32, Vec<(u64, u64)>>, tid: u32, ts: u64) -> bool {
+    let Some(ranges) = echoed.get_mut(&tid) else {
+        return false;
+    };
+    let echo = ranges.iter().any(|&(a, b)| a <= ts && ts <= b);
+    ranges.retain(|&(_, b)| b > ts);
+    if ranges.is_empty() {
+        echoed.remove(&tid);
+    }
+    echo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoes_are_dropped_by_range_and_forgotten_when_passed() {
+        let mut echoed = FxHashMap::default();
+        // Thread 7: one flush took [10, 30], a later one [90, 95]; the batch between
+        // them (40..80) went through the ring unseen by either flush.
+        echoed.insert(7, vec![(10, 30), (90, 95)]);
+        let ring = [10, 20, 30, 40, 80, 90, 95, 100];
+        let kept: Vec<u64> = ring
+            .into_iter()
+            .filter(|&ts| !is_echo(&mut echoed, 7, ts))
+            .collect();
+        assert_eq!(kept, [40, 80, 100]);
+        assert!(echoed.is_empty(), "both ranges are done with: {echoed:?}");
+        // Other threads are untouched.
+        echoed.insert(7, vec![(10, 30)]);
+        assert!(!is_echo(&mut echoed, 8, 20));
+        assert_eq!(echoed[&7], [(10, 30)]);
+    }
 }

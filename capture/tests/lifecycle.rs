@@ -259,6 +259,79 @@ fn blocked_syscall_is_reported_in_flight() {
     );
 }
 
+/// A syscalls-only session sends a busy thread's syscalls in batches. A thread that goes
+/// quiet on CPU right after a few fast syscalls leaves them in its batch: `flush` must
+/// hand them over (once, however often it is called), and when the thread sends the batch
+/// later the ring must not repeat them.
+#[test]
+fn quiet_threads_batch_is_handed_over_once() {
+    if !can_trace("quiet_threads_batch_is_handed_over_once") {
+        return;
+    }
+    let fx = build("quiet_spin");
+    let paused = Command::new(&fx.exe).arg("5000").spawn_paused().unwrap();
+    let root = paused.pid();
+    let mut session = Session::start(Config::syscalls_only(Filter::Tree { root })).unwrap();
+    let mut child = paused.release().unwrap();
+    let _guard = KillOnDrop(root);
+    // (glibc's nanosleep() is the clock_nanosleep syscall)
+    let nanosleep = trace::syscall_number("clock_nanosleep").unwrap();
+    let getppid = trace::syscall_number("getppid").unwrap();
+    let calls = |events: &[Event], nr: u32| -> Vec<u64> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Syscall(s) if s.pid == root && s.nr == nr => Some(s.ts),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut events = Vec::new();
+    // The 3 ms sleep blocked, so its batch went out through the ring.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while calls(&events, nanosleep).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the nanosleep never came through the ring"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        session.poll(&mut |e| events.push(e)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    session.poll(&mut |e| events.push(e)).unwrap();
+    assert_eq!(
+        calls(&events, getppid).len(),
+        0,
+        "the three getppid() before the spin should still wait in the thread's batch"
+    );
+
+    let in_flight = session.flush(&mut |e| events.push(e)).unwrap();
+    assert!(in_flight.iter().all(|s| s.pid != root), "{in_flight:?}");
+    let first = calls(&events, getppid);
+    assert_eq!(first.len(), 3, "flush hands over the batch");
+    session.flush(&mut |e| events.push(e)).unwrap();
+    assert_eq!(
+        calls(&events, getppid),
+        first,
+        "a second flush repeats nothing"
+    );
+
+    assert!(child.wait().unwrap().success());
+    let stats = session.finish(&mut |e| events.push(e)).unwrap();
+    assert_eq!(stats.lost, 0);
+    let all = calls(&events, getppid);
+    assert_eq!(
+        all.len(),
+        8,
+        "3 before the spin, 5 after, each once: {all:?}"
+    );
+    let mut distinct = all.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 8, "{all:?}");
+    assert_eq!(all[..3], first[..]);
+}
+
 #[test]
 fn killed_process_exit_code_and_interrupted_syscall() {
     if !can_trace("killed_process_exit_code_and_interrupted_syscall") {

@@ -125,6 +125,8 @@ pub struct Store {
     slots: Vec<Slot>,
     free: Vec<u32>,
     by_tid: FxHashMap<u32, u32>,
+    /// The last `by_tid` hit: (tid, slot).
+    last_slot: Option<(u32, u32)>,
     names: FxHashMap<String, u32>,
     marks: VecDeque<(u64, String)>,
     lost: VecDeque<(u64, u64)>,
@@ -149,6 +151,7 @@ impl Store {
             slots: Vec::new(),
             free: Vec::new(),
             by_tid: FxHashMap::default(),
+            last_slot: None,
             names: FxHashMap::default(),
             marks: VecDeque::new(),
             lost: VecDeque::new(),
@@ -227,7 +230,14 @@ impl Store {
 
     /// The slot of live thread `tid`, created if new (None when the table is full).
     fn slot_of(&mut self, pid: u32, tid: u32) -> Option<u32> {
+        // a thread's syscalls come in batches: one lookup per batch
+        if let Some((t, i)) = self.last_slot
+            && t == tid
+        {
+            return Some(i);
+        }
         if let Some(&i) = self.by_tid.get(&tid) {
+            self.last_slot = Some((tid, i));
             return Some(i);
         }
         let slot = Slot {
@@ -344,6 +354,9 @@ impl Store {
 
     /// The thread `tid` ended (`at`), or its tid now names another thread (`None`).
     fn retire(&mut self, tid: u32, at: Option<u64>) {
+        if self.last_slot.is_some_and(|(t, _)| t == tid) {
+            self.last_slot = None;
+        }
         if let Some(i) = self.by_tid.remove(&tid) {
             let s = &mut self.slots[i as usize];
             s.live = false;
@@ -354,7 +367,8 @@ impl Store {
         }
     }
 
-    fn push_syscall(&mut self, s: &Syscall) -> Option<u32> {
+    /// Takes one syscall; returns the slot of its thread.
+    pub fn push_syscall(&mut self, s: &Syscall) -> Option<u32> {
         self.stats.syscalls += 1;
         let Some(slot) = self.slot_of(s.pid, s.tid) else {
             self.stats.dropped_threads += 1;

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use capture::{
-    Child, Config, ExitStatus, Filter, Session, StackConfig, StackSampler, monotonic_ns,
+    Child, Config, EventSink, ExitStatus, Filter, Session, StackConfig, StackSampler, monotonic_ns,
 };
 use perfscope::Alarm;
-use trace::Event;
+use trace::{Event, Syscall};
 
 use crate::alarm::{self, Incoming, Server, Signals, Waiter};
 use crate::cli::{Detect, WatchArgs};
@@ -46,10 +46,28 @@ struct Watch<'a> {
     warnings: Vec<String>,
 }
 
-fn ingest(store: &mut Store, det: Option<&mut Detector>, ev: Event) {
-    let slot = store.push(&ev);
-    if let (Some(d), Some(slot), Event::Syscall(s)) = (det, slot, &ev) {
-        d.on_syscall(store.slot(slot).group, s.nr as u16, s.dur);
+/// The capture's events into the rolling window and the detectors; syscalls by
+/// reference, as decoded.
+struct Ingest<'a> {
+    store: &'a mut Store,
+    det: Option<&'a mut Detector>,
+}
+
+impl EventSink for Ingest<'_> {
+    fn event(&mut self, ev: Event) {
+        match &ev {
+            Event::Syscall(s) => self.syscall(s),
+            _ => {
+                self.store.push(&ev);
+            }
+        }
+    }
+
+    fn syscall(&mut self, s: &Syscall) {
+        let slot = self.store.push_syscall(s);
+        if let (Some(d), Some(slot)) = (self.det.as_deref_mut(), slot) {
+            d.on_syscall(self.store.slot(slot).group, s.nr as u16, s.dur);
+        }
     }
 }
 
@@ -58,9 +76,11 @@ fn drain_into(
     store: &mut Store,
     det: &mut Option<Detector>,
 ) -> anyhow::Result<()> {
-    session
-        .poll(&mut |ev| ingest(store, det.as_mut(), ev))
-        .context("draining the capture")?;
+    let mut sink = Ingest {
+        store,
+        det: det.as_mut(),
+    };
+    session.poll(&mut sink).context("draining the capture")?;
     Ok(())
 }
 
@@ -174,11 +194,19 @@ impl Watch<'_> {
             return Ok(());
         }
         let (now, realtime) = capture::clock_pair();
-        self.drain()?;
-        let in_flight = self.session.in_flight().unwrap_or_else(|e| {
-            eprintln!("perfscope: reading the syscalls in flight: {e}");
-            Vec::new()
-        });
+        // everything up to now, the syscalls still batched in the kernel included
+        let mut sink = Ingest {
+            store: &mut self.store,
+            det: self.det.as_mut(),
+        };
+        let in_flight = match self.session.flush(&mut sink) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("perfscope: reading the threads' last and in-flight syscalls: {e}");
+                self.drain()?;
+                Vec::new()
+            }
+        };
         let start = now.saturating_sub(self.a.analyze);
         let mut window = self.store.snapshot(start, now, &in_flight);
         self.alarms += 1;

@@ -50,11 +50,13 @@ impl Syscall {
 
     /// The live application frames, innermost first (empty in syscall-only captures and
     /// for syscalls made outside application code).
+    #[inline]
     pub fn frames(&self) -> &[Frame] {
         &self.frames[..usize::from(self.depth)]
     }
 
     /// Sets the frames, keeping the innermost [`MAX_FRAMES`]; returns how many were kept.
+    #[inline]
     pub fn set_frames(&mut self, frames: &[Frame]) -> usize {
         let n = frames.len().min(MAX_FRAMES);
         self.frames[..n].copy_from_slice(&frames[..n]);
@@ -63,6 +65,7 @@ impl Syscall {
     }
 
     /// Appends one outer frame; returns false when the frame array is full.
+    #[inline]
     pub fn push_frame(&mut self, frame: Frame) -> bool {
         let d = usize::from(self.depth);
         if d == MAX_FRAMES {

@@ -7,6 +7,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "records.h"
+#include "tgidset.h"
 
 /* GPL-compatible: bpf_probe_read_user and the task storage helpers are GPL-only. */
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
@@ -16,6 +17,20 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Linux 6.17+: the syscall a uprobe trampoline makes when the kernel optimizes a probe on
  * a 5-byte NOP into a call. It is the tracer's own work, never the application's. */
 #define NR_uprobe 336
+
+/* Syscalls-only sessions send a thread's completed syscalls in batches of up to BATCH
+ * records: one ring-buffer reservation (a lock and two atomics) per batch instead of per
+ * syscall. A batch also goes out as soon as its thread blocked (a syscall that took
+ * FLUSH_BLOCKED_NS or more), its oldest record is FLUSH_AGE_NS old, or the thread exits;
+ * what sits in a batch when user space needs it is read by the in-flight iterator. So only
+ * busy threads (thousands of syscalls a second) batch at all, and they are the ones whose
+ * syscalls the per-record cost hurts. */
+#define BATCH 8
+#define FLUSH_BLOCKED_NS 1000000ULL
+#define FLUSH_AGE_NS 5000000ULL
+
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 
 /* Shadow stack frames per thread: a ring, so that overflow drops the outermost frame
  * without shifting. Must be a power of two. */
@@ -32,6 +47,7 @@ _Static_assert(sizeof(struct rec_syscall) == REC_SYSCALL_BASE + 16 * REC_MAX_FRA
 _Static_assert(sizeof(struct rec_fork) == 48, "rec_fork layout");
 _Static_assert(sizeof(struct rec_exec) == 32 + PATH_LEN, "rec_exec layout");
 _Static_assert(sizeof(struct rec_exit) == 32, "rec_exit layout");
+_Static_assert(sizeof(struct rec_syscall_base) == REC_SYSCALL_BASE, "rec_syscall_base layout");
 _Static_assert(sizeof(struct rec_comm) == 40, "rec_comm layout");
 _Static_assert(sizeof(struct capture_config) == 48, "capture_config layout");
 
@@ -52,10 +68,24 @@ struct thread_state {
 	u32 top; /* ring indices of the shadow stack: depth = top - bottom */
 	u32 bottom;
 	u32 pending; /* rec holds a syscall that has entered and not exited */
-	u32 _pad;
+	u32 batched; /* completed records in batch[], not sent yet (syscalls-only mode) */
+	u64 flushes; /* batches sent: lets the in-flight iterator see a batch change under it */
 	struct shadow_frame stack[STACK_DEPTH];
 	struct rec_syscall rec;
+	struct rec_syscall_base batch[BATCH];
 };
+
+/* The in-flight iterator's copy of a batch, checked for consistency before it is written. */
+struct batch_copy {
+	struct rec_syscall_base rec[BATCH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct batch_copy);
+} scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -63,14 +93,6 @@ struct {
 	__type(key, int);
 	__type(value, struct thread_state);
 } threads SEC(".maps");
-
-/* The traced processes (tgids), when filtering by process. Sized by user space. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, u32);
-	__type(value, u32);
-} tgids SEC(".maps");
 
 /* Sized by user space (a power-of-two number of bytes). */
 struct {
@@ -90,18 +112,28 @@ struct {
 	__type(value, u64);
 } counters SEC(".maps");
 
-static __always_inline void count(u32 idx)
+static __always_inline void count_n(u32 idx, u64 n)
 {
 	u64 *c = bpf_map_lookup_elem(&counters, &idx);
 
 	/* Atomic: a program can be preempted by another task's on the same CPU. */
 	if (c)
-		__sync_fetch_and_add(c, 1);
+		__sync_fetch_and_add(c, n);
+}
+
+static __always_inline void count(u32 idx)
+{
+	count_n(idx, 1);
+}
+
+static __always_inline void stat_add(u32 stat, u64 n)
+{
+	count_n(bpf_get_smp_processor_id() * STAT_COUNT + stat, n);
 }
 
 static __always_inline void stat_inc(u32 stat)
 {
-	count(bpf_get_smp_processor_id() * STAT_COUNT + stat);
+	stat_add(stat, 1);
 }
 
 /* Is the current task traced? (For FILTER_CGROUP, the current task's cgroup decides,
@@ -112,7 +144,7 @@ static __always_inline bool traced_current(u32 tgid)
 		return false;
 	if (cfg.filter == FILTER_CGROUP)
 		return bpf_get_current_ancestor_cgroup_id(cfg.cgroup_level) == cfg.cgroup_id;
-	return bpf_map_lookup_elem(&tgids, &tgid) != NULL;
+	return tgid_in_set(tgid);
 }
 
 static __always_inline void fill_head(struct rec_head *h, u8 kind, u32 pid, u32 tid)
@@ -253,14 +285,50 @@ static __always_inline void send_syscall(struct thread_state *st)
 		stat_inc(STAT_DROPS);
 }
 
+/* Sends the first `n` records of the thread's batch. */
+static __always_inline void send_batch(struct thread_state *st, u32 n)
+{
+	if (n > BATCH)
+		n = BATCH;
+	if (n == 0)
+		return;
+	if (bpf_ringbuf_output(&events, st->batch, n * sizeof(struct rec_syscall_base),
+			       BPF_RB_NO_WAKEUP))
+		stat_add(STAT_DROPS, n);
+	st->batched = 0;
+	/* Before batch[0] is rewritten by the next syscall: the iterator compares. */
+	WRITE_ONCE(st->flushes, st->flushes + 1);
+}
+
+/* Appends the completed syscall in `rec` to the thread's batch; sends the batch when it is
+ * full, the thread blocked, the batch is old, or `now_send`. */
+static __always_inline void batch_syscall(struct thread_state *st, u64 now, bool now_send)
+{
+	u32 n = st->batched;
+	if (n >= BATCH)
+		n = 0; /* never: a full batch is sent at once */
+	__builtin_memcpy(&st->batch[n], &st->rec, sizeof(struct rec_syscall_base));
+	barrier();
+	st->batched = ++n;
+	if (now_send || n == BATCH || st->rec.dur >= FLUSH_BLOCKED_NS ||
+	    now - st->batch[0].h.ts >= FLUSH_AGE_NS)
+		send_batch(st, n);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	if (nr == NR_uprobe || !traced_current(id >> 32))
+	/* A constant of the frozen .rodata: the verifier drops the dead branch. */
+	if (cfg.attach_only)
+		return 0;
+	/* The ids from the task (loads), not bpf_get_current_pid_tgid() (a call: calls and
+	 * returns are what this path spends most on, with retpolines and return thunks). */
+	struct task_struct *task = bpf_get_current_task_btf();
+	u32 tgid = task->tgid;
+	if (nr == NR_uprobe || !traced_current(tgid))
 		return 0;
 
-	struct thread_state *st = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
+	struct thread_state *st = bpf_task_storage_get(&threads, task, 0,
 						       BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st) {
 		stat_inc(STAT_NO_STATE);
@@ -268,7 +336,7 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 	}
 
 	u64 sp = regs->sp;
-	fill_head(&st->rec.h, REC_SYSCALL, id >> 32, (u32)id);
+	fill_head(&st->rec.h, REC_SYSCALL, tgid, task->pid);
 	st->rec.dur = DUR_NONE;
 	st->rec.ret = 0;
 	st->rec.sp = sp;
@@ -280,7 +348,10 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 	/* These never return: send them now. */
 	if (nr == NR_exit || nr == NR_exit_group) {
 		st->pending = 0;
-		send_syscall(st);
+		if (cfg.full)
+			send_syscall(st);
+		else
+			batch_syscall(st, st->rec.h.ts, true);
 		return 0;
 	}
 	st->pending = 1;
@@ -290,14 +361,20 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
+	if (cfg.attach_only)
+		return 0;
 	/* No filter lookup: only traced threads have a pending syscall. */
 	struct thread_state *st = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
 	if (!st || !st->pending)
 		return 0;
 	st->pending = 0;
-	st->rec.dur = bpf_ktime_get_ns() - st->rec.h.ts;
+	u64 now = bpf_ktime_get_ns();
+	st->rec.dur = now - st->rec.h.ts;
 	st->rec.ret = ret;
-	send_syscall(st);
+	if (cfg.full)
+		send_syscall(st);
+	else
+		batch_syscall(st, now, false);
 	return 0;
 }
 
@@ -317,8 +394,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 			goto emit; /* the cgroup decides, and children stay in it */
 		if (!cfg.follow)
 			return 0;
-		u32 one = 1;
-		if (bpf_map_update_elem(&tgids, &ctgid, &one, BPF_ANY)) {
+		if (!tgid_set(ctgid, true)) {
 			stat_inc(STAT_TGIDS_FULL);
 			return 0;
 		}
@@ -395,7 +471,11 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	/* signal->live, not the tracepoint's group_dead argument: older kernels lack it. */
 	u32 group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
 	if (group_dead && cfg.filter == FILTER_TGIDS)
-		bpf_map_delete_elem(&tgids, &tgid);
+		tgid_set(tgid, false);
+	/* A thread killed by a signal never made exit(): its last batch goes now. */
+	struct thread_state *st = bpf_task_storage_get(&threads, p, 0, 0);
+	if (st)
+		send_batch(st, st->batched);
 	bpf_task_storage_delete(&threads, p);
 
 	struct rec_exit *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
@@ -422,7 +502,7 @@ int BPF_PROG(on_rename, struct task_struct *task, const char *comm)
 		if (!traced_current(tgid))
 			return 0;
 	} else if (cfg.filter == FILTER_TGIDS) {
-		if (!bpf_map_lookup_elem(&tgids, &tgid))
+		if (!tgid_in_set(tgid))
 			return 0;
 	} else if (!bpf_task_storage_get(&threads, task, 0, 0)) {
 		/* Renamed by another task: cannot ask for its cgroup cheaply; a thread that has
@@ -444,8 +524,12 @@ int BPF_PROG(on_rename, struct task_struct *task, const char *comm)
 
 /* ---- in-flight syscalls ----------------------------------------------------------------- */
 
-/* Run on demand from user space: writes the pending syscall of every thread that has one
- * (a thread blocked in a syscall when capture stops may be the hang we are looking for). */
+/* Run on demand from user space: writes, for every thread, the completed syscalls still in
+ * its batch (dur set), then its pending syscall if it has one (dur DUR_NONE): a thread
+ * blocked in a syscall when capture stops may be the hang we are looking for, and a thread
+ * that went quiet after a few fast syscalls has its last ones in its batch. The batch is
+ * copied, then written only if no flush happened meanwhile (a flushed batch reaches user
+ * space through the ring; user space drops the copies it already has). */
 SEC("iter/task")
 int dump_pending(struct bpf_iter__task *ctx)
 {
@@ -454,7 +538,26 @@ int dump_pending(struct bpf_iter__task *ctx)
 	if (!task)
 		return 0;
 	struct thread_state *st = bpf_task_storage_get(&threads, task, 0, 0);
-	if (!st || !st->pending)
+	if (!st)
+		return 0;
+	u32 n = READ_ONCE(st->batched);
+	if (n > BATCH)
+		n = BATCH;
+	if (n > 0) {
+		u32 zero = 0;
+		struct batch_copy *c = bpf_map_lookup_elem(&scratch, &zero);
+		if (c) {
+			u64 flushes = READ_ONCE(st->flushes);
+			barrier();
+			for (u32 i = 0; i < BATCH; i++)
+				if (i < n)
+					c->rec[i] = st->batch[i];
+			barrier();
+			if (READ_ONCE(st->flushes) == flushes)
+				bpf_seq_write(seq, c, n * sizeof(struct rec_syscall_base));
+		}
+	}
+	if (!st->pending)
 		return 0;
 	u32 depth = st->rec.h.depth;
 	if (depth > REC_MAX_FRAMES)

@@ -37,17 +37,26 @@ struct rec_frame {
 	__u64 call;
 };
 
+/* The fields of a syscall record before its frames. */
+#define REC_SYSCALL_FIELDS \
+	struct rec_head h; \
+	__u64 dur; \
+	__s64 ret; \
+	__u64 sp; \
+	__u32 nr; \
+	__u32 _pad;
+
 /* Sent with only `depth` frames: REC_SYSCALL_BASE + 16 * depth bytes. */
 struct rec_syscall {
-	struct rec_head h;
-	__u64 dur;
-	__s64 ret;
-	__u64 sp;
-	__u32 nr;
-	__u32 _pad;
+	REC_SYSCALL_FIELDS
 	struct rec_frame frames[REC_MAX_FRAMES];
 };
 #define REC_SYSCALL_BASE 56
+
+/* A syscall record without frames (syscalls-only sessions), as batched. */
+struct rec_syscall_base {
+	REC_SYSCALL_FIELDS
+};
 
 /* h.pid/h.tid are the parent's. */
 struct rec_fork {
@@ -97,7 +106,7 @@ struct capture_config {
 	__u32 ncpus; /* possible CPUs: rows of the stats part of `counters` */
 	__u32 func_capacity; /* function ids < this are counted */
 	__u32 count_rows; /* rows of invocation counts (>= 1) */
-	__u32 _pad;
+	__u32 attach_only; /* the syscall programs return at once: the kernel's own cost */
 };
 
 #endif

@@ -32,14 +32,9 @@ _Static_assert(sizeof(struct stack_config) == STACK_CONFIG_BYTES, "stack_config 
 
 const volatile struct stack_config scfg = {};
 
-/* The session's process set: user space replaces this definition with the session's map
+/* The session's process set (tgidset.h): user space replaces this map with the session's
  * (bpf_map__reuse_fd) before load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u32);
-} tgids SEC(".maps");
+#include "tgidset.h"
 
 /* Sized by user space. */
 struct {
@@ -105,7 +100,7 @@ static __always_inline bool sampled_current(u32 tgid)
 		return false;
 	if (scfg.filter == FILTER_CGROUP)
 		return bpf_get_current_ancestor_cgroup_id(scfg.cgroup_level) == scfg.cgroup_id;
-	return bpf_map_lookup_elem(&tgids, &tgid) != NULL;
+	return tgid_in_set(tgid);
 }
 
 /* The same for another task (the iterator): its cgroup v2 ancestor at the filter's level,
@@ -116,7 +111,7 @@ static __always_inline bool sampled_task(struct task_struct *task)
 	if (tgid == scfg.self_tgid)
 		return false;
 	if (scfg.filter != FILTER_CGROUP)
-		return bpf_map_lookup_elem(&tgids, &tgid) != NULL;
+		return tgid_in_set(tgid);
 	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
 	for (int i = 0; i < CGROUP_MAX_LEVELS && cg; i++) {
 		int level = BPF_CORE_READ(cg, level);
