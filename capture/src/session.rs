@@ -323,7 +323,7 @@ impl Session {
             )));
         }
         let word = (pid / 64) as usize;
-        assert!((word + 1) * 8 <= self.tgid_set.len());
+        debug_assert!((word + 1) * 8 <= self.tgid_set.len());
         // SAFETY: in bounds (checked), 8-aligned (the mapping is page-aligned), and the
         // mapping lives as long as `self`; the kernel only changes the words atomically.
         let w = unsafe { &*self.tgid_set.as_ptr().cast::<AtomicU64>().add(word) };
