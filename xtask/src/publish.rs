@@ -321,18 +321,34 @@ mod tests {
         sigdb::write(&sigdb::Sigdb::new(header, vec![]), path).unwrap();
     }
 
-    #[test]
-    fn publishing_updates_the_index_once() {
-        let tmp = tempfile::tempdir().unwrap();
+    /// Where a test's source tree, trained database and published folder are.
+    struct Paths {
+        tree: PathBuf,
+        db: PathBuf,
+        out: PathBuf,
+    }
+
+    /// A scratch folder (kept alive by the returned guard), the lighttpd recipe, and a
+    /// 10-function database trained "from" the scratch tree.
+    fn lighttpd() -> (tempfile::TempDir, Recipe, Paths) {
         let recipe = Recipe::find(
             &PathBuf::from(env!("CARGO_WORKSPACE_DIR")).join("targets"),
             "lighttpd",
         )
         .unwrap();
-        let tree = tmp.path().join("tree");
-        let db = tmp.path().join("trained.sigdb");
-        tiny_db(&db, &tree, 10);
-        let out = tmp.path().join("published");
+        let tmp = tempfile::tempdir().unwrap();
+        let p = Paths {
+            tree: tmp.path().join("tree"),
+            db: tmp.path().join("trained.sigdb"),
+            out: tmp.path().join("published"),
+        };
+        tiny_db(&p.db, &p.tree, 10);
+        (tmp, recipe, p)
+    }
+
+    #[test]
+    fn publishing_updates_the_index_once() {
+        let (_tmp, recipe, Paths { tree, db, out }) = lighttpd();
         let deb = Provenance::debian(&recipe);
         let (dest, e) = publish(&db, &recipe, Suite::Quick, &deb, &tree, &out).unwrap();
         assert_eq!(dest, out.join("lighttpd-1.4.69.quick.sigdb"));
@@ -367,16 +383,7 @@ mod tests {
 
     #[test]
     fn a_local_checkout_is_published_under_its_version_and_says_where_it_came_from() {
-        let tmp = tempfile::tempdir().unwrap();
-        let recipe = Recipe::find(
-            &PathBuf::from(env!("CARGO_WORKSPACE_DIR")).join("targets"),
-            "lighttpd",
-        )
-        .unwrap();
-        let tree = tmp.path().join("tree");
-        let db = tmp.path().join("trained.sigdb");
-        tiny_db(&db, &tree, 10);
-        let out = tmp.path().join("published");
+        let (_tmp, recipe, Paths { tree, db, out }) = lighttpd();
         let from = Provenance {
             version: "1.4.69+pr123".into(),
             source: "local:/ci/server".into(),
