@@ -73,15 +73,7 @@ fn hold(pid: Option<u32>, record: bool) -> ! {
     println!("attached");
     let mut events = 0u64;
     let mut sink = |_e: trace::Event| events += 1;
-    let alive = || Path::new(&format!("/proc/{pid}")).exists();
-    let mut next_check = Instant::now();
-    let result = session.run_until(&mut sink, || {
-        if Instant::now() < next_check {
-            return false;
-        }
-        next_check = Instant::now() + Duration::from_millis(100);
-        !alive()
-    });
+    let result = session.run_until(&mut sink, || !Path::new(&format!("/proc/{pid}")).exists());
     if let Err(e) = result {
         eprintln!("overhead: {e}");
         std::process::exit(1)

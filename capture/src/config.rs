@@ -13,7 +13,6 @@ use crate::error::CaptureError;
 pub const DEFAULT_RING_BYTES: usize = 64 << 20;
 /// Default drain period.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(20);
-/// Default size of the kernel's set of traced processes.
 /// Frames of the per-thread shadow stack (the BPF side's `STACK_DEPTH`): deeper
 /// application call chains lose their outermost frames, counted in
 /// [`Stats::stack_overflows`](crate::Stats::stack_overflows).

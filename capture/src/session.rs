@@ -466,10 +466,7 @@ impl Session {
         let (buffered, pending) = self.dump_threads()?;
         let mut fresh: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
         for s in buffered {
-            let seen = self
-                .echoed
-                .get(&s.tid)
-                .is_some_and(|r| r.iter().any(|&(a, b)| a <= s.ts && s.ts <= b));
+            let seen = self.echoed.get(&s.tid).is_some_and(|r| in_ranges(r, s.ts));
             if seen {
                 continue;
             }
@@ -626,6 +623,10 @@ fn check_pid(pid: u32, self_tgid: u32) -> Result<(), CaptureError> {
     Ok(())
 }
 
+fn in_ranges(ranges: &[(u64, u64)], ts: u64) -> bool {
+    ranges.iter().any(|&(a, b)| a <= ts && ts <= b)
+}
+
 /// Whether the ring's syscall of `tid` entered at `ts` was already handed over by
 /// [`Session::flush`]. A thread's records come through the ring in order, so a range is
 /// done with once a later record of the thread arrives.
@@ -633,7 +634,7 @@ fn is_echo(echoed: &mut FxHashMap<u32, Vec<(u64, u64)>>, tid: u32, ts: u64) -> b
     let Some(ranges) = echoed.get_mut(&tid) else {
         return false;
     };
-    let echo = ranges.iter().any(|&(a, b)| a <= ts && ts <= b);
+    let echo = in_ranges(ranges, ts);
     ranges.retain(|&(_, b)| b > ts);
     if ranges.is_empty() {
         echoed.remove(&tid);

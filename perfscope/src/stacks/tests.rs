@@ -71,6 +71,17 @@ fn stack(tid: u32, kind: StackKind, nr: Option<u16>, idx: &[u64]) -> StackSample
     }
 }
 
+fn call(ts: u64, dur: u64, name: &str) -> Call {
+    Call {
+        ts,
+        dur,
+        ret: 0,
+        nr: nr(name),
+        cpu: 0,
+    }
+}
+
+/// Thread 7 of pid 1 ("srv") with one `read`, in [0, 1000].
 fn window(stacks: Vec<StackSample>) -> Window {
     Window {
         start: 0,
@@ -79,13 +90,7 @@ fn window(stacks: Vec<StackSample>) -> Window {
             pid: 1,
             tid: 7,
             comm: "srv".into(),
-            calls: vec![Call {
-                ts: 1,
-                dur: 1,
-                ret: 0,
-                nr: nr("read"),
-                cpu: 0,
-            }],
+            calls: vec![call(1, 1, "read")],
             ..Thread::default()
         }],
         stacks,
@@ -257,41 +262,24 @@ fn samples_at_syscalls_count_by_the_time_the_thread_spent_in_syscalls() {
 
 #[test]
 fn time_shares_leave_out_idle_waits_and_time_before_the_onset() {
-    let call = |ts: u64, dur: u64, name: &str| Call {
-        ts,
-        dur,
-        ret: 0,
-        nr: nr(name),
-        cpu: 0,
-    };
-    let w = Window {
-        start: 0,
-        end: 1000,
-        threads: vec![Thread {
-            pid: 1,
-            tid: 7,
-            comm: "srv".into(),
-            calls: vec![
-                call(100, 300, "fsync"),      // 100 of it after the onset at 300
-                call(500, 200, "epoll_wait"), // idle: not counted
-                call(800, 100, "pwrite64"),   // 100
-            ],
-            states: vec![
-                crate::window::StateSample {
-                    ts: 300,
-                    state: b'R',
-                    cpu_ns: 1000,
-                },
-                crate::window::StateSample {
-                    ts: 1000,
-                    state: b'R',
-                    cpu_ns: 1350,
-                },
-            ],
-            ..Thread::default()
-        }],
-        ..Window::default()
-    };
+    let mut w = window(Vec::new());
+    w.threads[0].calls = vec![
+        call(100, 300, "fsync"),      // 100 of it after the onset at 300
+        call(500, 200, "epoll_wait"), // idle: not counted
+        call(800, 100, "pwrite64"),   // 100
+    ];
+    w.threads[0].states = vec![
+        crate::window::StateSample {
+            ts: 300,
+            state: b'R',
+            cpu_ns: 1000,
+        },
+        crate::window::StateSample {
+            ts: 1000,
+            state: b'R',
+            cpu_ns: 1350,
+        },
+    ];
     let mut wait = vec![nr("epoll_wait"), nr("poll")];
     wait.sort_unstable();
     let t = time_shares(&w, 300, &wait);
