@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
-use capture::{Command, Config, Filter, ObjectProbes, Probe, Session};
+use capture::{Config, Filter, ObjectProbes, Probe, Session};
+use host::Command;
 
 const RUNS: usize = 5;
 
@@ -79,17 +80,6 @@ fn hold(pid: Option<u32>, record: bool) -> ! {
         std::process::exit(1)
     }
     std::process::exit(0)
-}
-
-fn gcc(src: &Path, out: &Path, opt: &str) {
-    let status = Process::new("gcc")
-        .args(["-g", opt, "-fno-omit-frame-pointer", "-fcf-protection=none"])
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .status()
-        .expect("running gcc");
-    assert!(status.success(), "gcc {}", src.display());
 }
 
 /// Function name → file offset, from `nm` and `readelf -lW` (no symbols crate here).
@@ -199,7 +189,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn syscall_costs(dir: &Path, n: u64) {
     let src = Path::new(env!("CARGO_WORKSPACE_DIR")).join("fixtures/attribution/storm.c");
     let exe = dir.join("storm");
-    gcc(&src, &exe, "-O2");
+    testkit::gcc(&src, &exe, testkit::Flags::Fixture, &[]);
     println!("getppid() cost, {n} iterations, median of {RUNS} runs (ns per iteration):");
     let cases: [(&str, bool, Mode); 6] = [
         ("untraced", false, Mode::Untraced),
@@ -247,7 +237,7 @@ fn attach_costs(dir: &Path) {
     std::fs::write(&src, c).expect("write many.c");
     let exe = dir.join("many");
     let t = Instant::now();
-    gcc(&src, &exe, "-O1");
+    testkit::gcc(&src, &exe, testkit::Flags::Bench, &[]);
     println!(
         "\nattach/detach of one uprobe_multi link (generated {FUNCS}-function program, built in {:.1} s):",
         t.elapsed().as_secs_f64()

@@ -15,10 +15,10 @@
 //!    burst's start and finish.
 
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
-use capture::{Command, Config, Filter, Session, StackConfig, StackSampler};
+use capture::{Config, Filter, Session, StackConfig, StackSampler};
+use host::Command;
 
 const RUNS: usize = 5;
 
@@ -53,25 +53,12 @@ fn main() {
 }
 
 fn gcc(name: &str, subdir: &str, dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_WORKSPACE_DIR"))
+    let src = testkit::workspace()
         .join("fixtures")
         .join(subdir)
         .join(format!("{name}.c"));
     let exe = dir.join(name);
-    let status = Process::new("gcc")
-        .args([
-            "-g",
-            "-O2",
-            "-fno-omit-frame-pointer",
-            "-fcf-protection=none",
-            "-pthread",
-        ])
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .status()
-        .expect("running gcc");
-    assert!(status.success(), "gcc {}", src.display());
+    testkit::gcc(&src, &exe, testkit::Flags::Fixture, &[]);
     exe
 }
 
@@ -368,7 +355,7 @@ fn program_costs(dir: &Path) {
     );
     drop(sampler);
     for mut c in children {
-        let _ = c.signal(libc::SIGKILL, false);
+        let _ = c.signal(host::signals::SIGKILL, false);
         let _ = c.wait();
     }
     session.finish(&mut |_| {}).expect("finish");

@@ -1,7 +1,8 @@
 //! Runs a command under a syscall-only capture and prints its events, one per line:
 //! `cargo run -p capture --example syscalls -- ls /` (as root).
 
-use capture::{Command, Config, Filter, Session};
+use capture::{Config, Filter, Session};
+use host::Command;
 use trace::Event;
 
 fn main() {
@@ -11,7 +12,7 @@ fn main() {
     }
 }
 
-fn run() -> Result<(), capture::CaptureError> {
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((program, args)) = argv.split_first() else {
         eprintln!("usage: syscalls COMMAND [ARGS...]");

@@ -84,21 +84,6 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
-    #[error("command not found: {command} (not an executable file, nor found on PATH)")]
-    CommandNotFound { command: String },
-    #[error("cannot execute {command}: {source}")]
-    Exec {
-        command: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot switch the command to uid {uid} gid {gid}: {source}")]
-    DropPrivileges {
-        uid: u32,
-        gid: u32,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl CaptureError {

@@ -6,8 +6,9 @@
 //! # Using it
 //!
 //! ```no_run
-//! # fn main() -> Result<(), capture::CaptureError> {
-//! use capture::{Command, Config, Filter, ObjectProbes, Probe, Session};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use capture::{Config, Filter, ObjectProbes, Probe, Session};
+//! use host::Command;
 //!
 //! // Launch paused, so that nothing the command does escapes the capture.
 //! let paused = Command::new("./server-tests").spawn_paused()?;
@@ -50,9 +51,8 @@
 //!   (rate-limited per thread) and while blocked in a syscall (a sleepable task
 //!   iterator), each with a frame-pointer walk plus a scan of the raw stack for the
 //!   frames the walk skips. It attaches nothing between bursts. See [`stacks`].
-//! * [`Command`] launches a command paused (fork, wait on a pipe), so its pid can seed
-//!   the capture before it runs; it can drop privileges to a [`User`]; a missing program
-//!   is an error ([`CaptureError::CommandNotFound`]), not an exit status 127.
+//! * `host::Command` launches a command paused (fork, wait on a pipe), so its pid can
+//!   seed the capture before it runs (the `host` crate holds the OS glue).
 //!
 //! # What the kernel side records
 //!
@@ -79,14 +79,13 @@
 //! `Comm` whenever a thread is renamed (exec, `prctl`, `pthread_setname_np`), plus one
 //! `Comm` per thread that existed when the session started.
 
+pub mod census;
 mod config;
 mod counters;
 mod error;
-mod launch;
 mod loader;
 mod mmap;
 pub mod preflight;
-mod procfs;
 mod record;
 mod ring;
 mod session;
@@ -96,7 +95,6 @@ pub use config::{
     Config, DEFAULT_POLL_INTERVAL, DEFAULT_RING_BYTES, Filter, ObjectProbes, Probe, STACK_DEPTH,
 };
 pub use error::CaptureError;
-pub use launch::{Child, Command, ExitStatus, PausedChild, User};
 pub use session::{AttachInfo, EventSink, Session, Stats};
 pub use stacks::{Burst, StackConfig, StackSampler, StackStats};
 
@@ -105,7 +103,6 @@ const _: fn() = || {
     fn send<T: Send>() {}
     send::<Session>();
     send::<StackSampler>();
-    send::<Child>();
 };
 
 /// `CLOCK_MONOTONIC` now, in ns: the clock of every event timestamp.

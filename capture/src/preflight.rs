@@ -7,29 +7,10 @@ use crate::error::CaptureError;
 
 const BTF: &str = "/sys/kernel/btf/vmlinux";
 
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
-
 /// Whether this process may load and attach perfscope's BPF programs: root, or
 /// CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN) in the effective set.
 pub fn privileged() -> bool {
-    effective_caps().is_some_and(caps_suffice)
-}
-
-fn caps_suffice(caps: u64) -> bool {
-    let has = |c: u32| caps & (1u64 << c) != 0;
-    has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
-}
-
-fn effective_caps() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    parse_cap_eff(&status)
-}
-
-fn parse_cap_eff(status: &str) -> Option<u64> {
-    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
-    u64::from_str_radix(hex.trim(), 16).ok()
+    host::caps::may_trace()
 }
 
 /// The kernel release (`uname -r`).
@@ -55,7 +36,8 @@ pub(crate) fn kernel_at_least(major: u32, minor: u32) -> bool {
 /// Everything [`Session::start`](crate::Session::start) needs from the system.
 pub fn check() -> Result<(), CaptureError> {
     if !privileged() {
-        let have = effective_caps().map_or_else(|| "unknown".to_string(), |c| format!("{c:#x}"));
+        let have =
+            host::caps::effective().map_or_else(|| "unknown".to_string(), |c| format!("{c:#x}"));
         return Err(CaptureError::NotPrivileged { have });
     }
     if !Path::new(BTF).exists() {
@@ -84,16 +66,5 @@ mod tests {
         assert_eq!(parse_release("5.10.0-26-amd64"), Some((5, 10)));
         assert_eq!(parse_release("6.6"), Some((6, 6)));
         assert_eq!(parse_release("garbage"), None);
-    }
-
-    #[test]
-    fn capabilities() {
-        let status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
-        assert_eq!(parse_cap_eff(status), Some(0x1ff_ffff_ffff));
-        assert!(caps_suffice(0x1ff_ffff_ffff));
-        assert!(caps_suffice((1 << CAP_BPF) | (1 << CAP_PERFMON)));
-        assert!(!caps_suffice(1 << CAP_BPF));
-        assert!(caps_suffice(1 << CAP_SYS_ADMIN));
-        assert!(!caps_suffice(0));
     }
 }

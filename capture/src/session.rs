@@ -19,7 +19,7 @@ use crate::mmap::Mapping;
 use crate::record;
 use crate::ring::Ring;
 use crate::stacks::{StackConfig, StackSampler};
-use crate::{monotonic_ns, preflight, procfs};
+use crate::{monotonic_ns, preflight};
 
 /// Where a session's events go. Any `FnMut(Event)` closure is one. A sink that keeps
 /// only some of a syscall's fields (the online rolling window) implements
@@ -190,7 +190,11 @@ impl Session {
         };
         match &config.filter {
             Filter::Cgroup(path) => {
-                let (id, level) = procfs::cgroup(path)?;
+                let (id, level) =
+                    host::procfs::cgroup_id_level(path).map_err(|reason| CaptureError::Cgroup {
+                        path: path.clone(),
+                        reason,
+                    })?;
                 bpf.filter = loader::FILTER_CGROUP;
                 bpf.cgroup_id = id;
                 bpf.cgroup_level = level;
@@ -277,7 +281,7 @@ impl Session {
                 // Descendants may exit meanwhile: only the root must exist.
                 let mut all = vec![root];
                 for _ in 0..2 {
-                    for p in procfs::descendants(root) {
+                    for p in host::procfs::descendants(root) {
                         if !all.contains(&p) {
                             self.insert_tgid(p)?;
                             all.push(p);
@@ -292,11 +296,11 @@ impl Session {
                 }
                 pids
             }
-            Filter::Cgroup(path) => procfs::cgroup_procs(&path),
+            Filter::Cgroup(path) => host::procfs::cgroup_procs(&path),
         };
         let ts = monotonic_ns();
         for pid in pids {
-            for (tid, comm) in procfs::threads(pid) {
+            for (tid, comm) in host::procfs::threads(pid) {
                 self.seed.push(Event::Comm { ts, pid, tid, comm });
             }
         }

@@ -143,7 +143,7 @@ fn forked_and_execed_children_are_followed() {
     }
     let fx = build("fork_exec");
     let run = run_full(&fx, &[], |_| {});
-    assert_eq!(run.status, capture::ExitStatus::Exited(0));
+    assert_eq!(run.status, host::ExitStatus::Exited(0));
     let child = run
         .events
         .iter()

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use capture::{CaptureError, Command, Config, Filter, ObjectProbes, Probe, Session};
+use capture::{CaptureError, Config, Filter, ObjectProbes, Probe, Session};
 use common::{build, can_trace, function_offsets, run_full};
+use host::Command;
 use trace::Event;
 
 const HELPER_ENV: &str = "PERFSCOPE_KILL9_HELPER";
@@ -21,27 +22,11 @@ struct KillOnDrop(u32);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        // SAFETY: kill has no memory preconditions.
-        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+        host::signals::kill(self.0 as i32, host::signals::SIGKILL);
     }
 }
 
-fn link_exists(id: u32) -> bool {
-    Process::new("bpftool")
-        .args(["link", "show", "id", &id.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn link_type(id: u32) -> String {
-    let out = Process::new("bpftool")
-        .args(["link", "show", "id", &id.to_string()])
-        .output()
-        .expect("bpftool");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use capture::census::{link_exists, link_kind};
 
 /// The process [`kill9_leaves_no_links`] kills: traces the process `PERFSCOPE_KILL9_PID`
 /// with probes on the fixture `PERFSCOPE_KILL9_HELPER`, prints its link ids and waits.
@@ -75,10 +60,6 @@ fn kill9_helper() {
 #[test]
 fn kill9_leaves_no_links() {
     if !can_trace("kill9_leaves_no_links") {
-        return;
-    }
-    if Process::new("bpftool").arg("version").output().is_err() {
-        eprintln!("skipped kill9_leaves_no_links: needs bpftool");
         return;
     }
     let fx = build("callee_caller");
@@ -117,17 +98,13 @@ fn kill9_leaves_no_links() {
         ids.iter().all(|&id| link_exists(id)),
         "links {ids:?} not listed"
     );
-    // bpftool 7.1 (Debian 12) predates the name: BPF_LINK_TYPE_UPROBE_MULTI is 12.
     assert!(
-        ids.iter().any(|&id| {
-            let t = link_type(id);
-            t.contains("uprobe_multi") || t.contains("type 12 ")
-        }),
+        ids.iter()
+            .any(|&id| link_kind(id).as_deref() == Some("uprobe_multi")),
         "no uprobe_multi link among {ids:?}"
     );
 
-    // SAFETY: kill has no memory preconditions.
-    unsafe { libc::kill(helper.id() as i32, libc::SIGKILL) };
+    host::signals::kill(helper.id() as i32, host::signals::SIGKILL);
     helper.wait().unwrap();
     target.kill().unwrap();
     target.wait().unwrap();
@@ -252,10 +229,10 @@ fn blocked_syscall_is_reported_in_flight() {
     assert_eq!(reported.len(), 1, "{reported:?}");
     assert_eq!(reported[0].ts, blocked.ts);
     assert_eq!(frame_names(&reported[0])[..2], ["blocked_read", "main"]);
-    child.signal(libc::SIGKILL, false).unwrap();
+    child.signal(host::signals::SIGKILL, false).unwrap();
     assert_eq!(
         child.wait().unwrap(),
-        capture::ExitStatus::Signaled(libc::SIGKILL)
+        host::ExitStatus::Signaled(host::signals::SIGKILL)
     );
 }
 
@@ -349,7 +326,7 @@ fn killed_process_exit_code_and_interrupted_syscall() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.signal(libc::SIGKILL, false).unwrap();
+    child.signal(host::signals::SIGKILL, false).unwrap();
     child.wait().unwrap();
     let mut events = Vec::new();
     session.finish(&mut |e| events.push(e)).unwrap();
@@ -358,7 +335,7 @@ fn killed_process_exit_code_and_interrupted_syscall() {
         |e| matches!(e, Event::Syscall(s) if s.pid == root && s.nr == read && s.dur.is_some())
     ));
     assert!(events.iter().any(
-        |e| matches!(e, Event::Exit { pid, code, .. } if *pid == root && *code == -libc::SIGKILL)
+        |e| matches!(e, Event::Exit { pid, code, .. } if *pid == root && *code == -host::signals::SIGKILL)
     ));
 }
 
@@ -395,11 +372,15 @@ fn cgroup_filter_traces_only_the_cgroup() {
     if !can_trace("cgroup_filter_traces_only_the_cgroup") {
         return;
     }
-    let base = Path::new("/sys/fs/cgroup");
-    if !base.join("cgroup.procs").exists() {
-        eprintln!("skipped cgroup_filter_traces_only_the_cgroup: no cgroup v2 at {base:?}");
+    let base = host::procfs::cgroup2_mount();
+    if !testkit::require(
+        "cgroup_filter_traces_only_the_cgroup",
+        base.is_some(),
+        "no cgroup v2 mounted",
+    ) {
         return;
     }
+    let base = base.unwrap_or_default();
     let dir = base.join(format!("perfscope-test-{}", std::process::id()));
     std::fs::create_dir(&dir).unwrap();
     let fx = build("storm");
@@ -556,9 +537,8 @@ fn unprivileged_helper() {
 
 #[test]
 fn unprivileged_start_says_what_is_missing() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || Process::new("setpriv").arg("--help").output().is_err() {
-        eprintln!("skipped unprivileged_start_says_what_is_missing: needs root and setpriv");
+    let test = "unprivileged_start_says_what_is_missing";
+    if !testkit::require_uid0(test) || !testkit::require_tool(test, "setpriv") {
         return;
     }
     let out = Process::new("setpriv")

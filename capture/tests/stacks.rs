@@ -11,7 +11,8 @@ use std::process::Command as Process;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use capture::{Child, Command, Config, Filter, Session, StackConfig, StackStats};
+use capture::{Config, Filter, Session, StackConfig, StackStats};
+use host::{Child, Command};
 use trace::{CodeLocation, Event, StackKind};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -22,40 +23,18 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// A fixture of fixtures/stacks compiled as its README says.
 struct Fixture {
-    _dir: tempfile::TempDir,
+    _built: testkit::Built,
     exe: PathBuf,
     /// (name, file offset, size) of its defined functions.
     functions: Vec<(String, u64, u64)>,
 }
 
 fn build(name: &str) -> Fixture {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let exe = dir.path().join(name);
-    let src = Path::new(env!("CARGO_WORKSPACE_DIR"))
-        .join("fixtures/stacks")
-        .join(format!("{name}.c"));
-    let out = Process::new("gcc")
-        .args([
-            "-g",
-            "-O2",
-            "-fno-omit-frame-pointer",
-            "-fcf-protection=none",
-            "-pthread",
-        ])
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .expect("running gcc");
-    assert!(
-        out.status.success(),
-        "gcc {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let exe = exe.canonicalize().expect("canonical fixture path");
+    let built = testkit::fixture("stacks", name, testkit::Flags::Fixture);
+    let exe = built.exe.clone();
     let functions = functions(&exe);
     Fixture {
-        _dir: dir,
+        _built: built,
         exe,
         functions,
     }
@@ -141,7 +120,7 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        let _ = self.child.signal(libc::SIGKILL, false);
+        let _ = self.child.signal(host::signals::SIGKILL, false);
         let _ = self.child.wait();
         self.session = None;
     }
@@ -367,15 +346,6 @@ fn all_fds() -> usize {
     fds("")
 }
 
-/// Whether `bpftool OBJ show id ID` finds it; None without bpftool.
-fn bpftool_has(obj: &str, id: u32) -> Option<bool> {
-    let out = Process::new("bpftool")
-        .args([obj, "show", "id", &id.to_string()])
-        .output()
-        .ok()?;
-    Some(out.status.success())
-}
-
 /// CPUs in /sys/devices/system/cpu/online (`0-1`, `0,2-3`): one perf event each.
 fn online_cpus() -> usize {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/online").expect("online cpus");
@@ -420,7 +390,7 @@ fn nothing_is_left_after_a_burst_and_a_sampler() {
     assert_eq!(fds("anon_inode:bpf_link"), base_links);
     for id in &link_ids {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while bpftool_has("link", *id) == Some(true) {
+        while capture::census::link_exists(*id) {
             assert!(Instant::now() < deadline, "link {id} survived its burst");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -432,7 +402,7 @@ fn nothing_is_left_after_a_burst_and_a_sampler() {
     // gone (an RCU-tasks-trace one for the sleepable iterator): give it time.
     for id in &prog_ids {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while bpftool_has("prog", *id) == Some(true) {
+        while capture::census::program_exists(*id) {
             assert!(
                 Instant::now() < deadline,
                 "program {id} survived its sampler"
@@ -442,28 +412,20 @@ fn nothing_is_left_after_a_burst_and_a_sampler() {
     }
 }
 
-/// The cgroup v2 mount point (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on hybrid
-/// systems), from /proc/self/mountinfo.
-fn cgroup2_mount() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        if right.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        Some(PathBuf::from(left.split_whitespace().nth(4)?))
-    })
-}
-
 #[test]
 fn cgroup_filter_samples_only_the_cgroup() {
     if !common::can_trace("cgroup_filter_samples_only_the_cgroup") {
         return;
     }
-    let Some(base) = cgroup2_mount() else {
-        eprintln!("skipped cgroup_filter_samples_only_the_cgroup: no cgroup v2 mounted");
+    let base = host::procfs::cgroup2_mount();
+    if !testkit::require(
+        "cgroup_filter_samples_only_the_cgroup",
+        base.is_some(),
+        "no cgroup v2 mounted",
+    ) {
         return;
-    };
+    }
+    let base = base.unwrap_or_default();
     let _serial = serial();
     let fx = build("sleeper");
     // The filter names the outer cgroup, the target sits one level below it: the BPF
@@ -498,7 +460,7 @@ fn cgroup_filter_samples_only_the_cgroup() {
         events
     });
     for c in [&mut a, &mut b] {
-        let _ = c.signal(libc::SIGKILL, false);
+        let _ = c.signal(host::signals::SIGKILL, false);
         let _ = c.wait();
     }
     cleanup();

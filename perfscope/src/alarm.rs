@@ -9,7 +9,7 @@
 //! followed by the B bytes of the report.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -20,57 +20,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{AlarmArgs, Format};
 
+pub use host::signals::SignalFd as Signals;
+use host::signals::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+
 /// Signals the watcher handles.
-const SIGNALS: [i32; 4] = [libc::SIGUSR1, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
-
-/// The watcher's signals as a readable fd. Create it before any thread is spawned: the
-/// signals are blocked in this thread and every thread created after.
-pub struct Signals {
-    fd: OwnedFd,
-}
-
-impl Signals {
-    pub fn new() -> anyhow::Result<Signals> {
-        // SAFETY: plain libc calls on a local sigset.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for s in SIGNALS {
-                libc::sigaddset(&mut set, s);
-            }
-            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-                bail!("cannot block signals: {}", std::io::Error::last_os_error());
-            }
-            let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
-            if fd < 0 {
-                bail!("signalfd: {}", std::io::Error::last_os_error());
-            }
-            Ok(Signals {
-                fd: OwnedFd::from_raw_fd(fd),
-            })
-        }
-    }
-
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-
-    /// The signals received since the last call.
-    pub fn read(&self) -> Vec<i32> {
-        let mut out = Vec::new();
-        loop {
-            // SAFETY: signalfd_siginfo is plain old data, read into from our fd.
-            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            let size = std::mem::size_of::<libc::signalfd_siginfo>();
-            // SAFETY: info is a valid buffer of `size` bytes.
-            let n = unsafe { libc::read(self.fd(), (&raw mut info).cast(), size) };
-            if n != size as isize {
-                return out;
-            }
-            out.push(info.ssi_signo as i32);
-        }
-    }
-}
+pub const SIGNALS: [i32; 4] = [SIGUSR1, SIGTERM, SIGINT, SIGHUP];
 
 /// A request on the socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,7 +160,8 @@ impl Server {
                 .with_context(|| format!("creating the socket directory {}", dir.display()))?;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
-        // a socket left by a watcher that died, under a recycled pid
+        // sockets left by watchers that died (SIGKILL), this path's under a recycled pid
+        sweep_stale(path);
         if path.exists() && UnixStream::connect(path).is_err() {
             let _ = std::fs::remove_file(path);
         }
@@ -334,29 +289,49 @@ fn find_socket(a: &AlarmArgs) -> anyhow::Result<PathBuf> {
             });
     }
     let mut found = Vec::new();
+    let mut denied = Vec::new();
     let mut dirs: Vec<(PathBuf, &str)> = vec![(PathBuf::from("/run/perfscope"), "")];
     if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         dirs.push((PathBuf::from(d), "perfscope-"));
     }
     for (dir, prefix) in dirs {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name
-                .strip_prefix(prefix)
-                .and_then(|n| n.strip_suffix(".sock"))
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                denied.push(dir);
                 continue;
-            };
+            }
+            Err(_) => continue,
+        };
+        for (path, pid) in rd.flatten().filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix(prefix)?
+                .strip_suffix(".sock")?
+                .parse::<u32>()
+                .ok()?;
+            Some((e.path(), pid))
+        }) {
             if Path::new(&format!("/proc/{pid}")).exists() {
-                found.push(e.path());
+                found.push(path);
+            } else if std::fs::remove_file(&path).is_ok() {
+                eprintln!(
+                    "perfscope: removed the socket of watcher {pid}, which is gone: {}",
+                    path.display()
+                );
             }
         }
     }
     match found.len() {
+        0 if !denied.is_empty() => bail!(
+            "permission denied reading {}: a watcher started by another user (root) keeps its \
+             socket there; run perfscope alarm as that user (e.g. with sudo), or give --socket",
+            denied
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
         0 => bail!(
             "no running perfscope watcher found; start one with `perfscope watch`, or give --socket"
         ),
@@ -372,15 +347,51 @@ fn find_socket(a: &AlarmArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Removes sockets of watchers that are gone (killed with SIGKILL: nothing removed
+/// theirs) from the folder of `path`.
+pub fn sweep_stale(path: &Path) {
+    let Some(dir) = path.parent() else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .trim_start_matches("perfscope-")
+            .strip_suffix(".sock")
+            .and_then(|n| n.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// `perfscope alarm`: returns the exit code.
 pub fn client(a: &AlarmArgs) -> anyhow::Result<i32> {
     let path = find_socket(a)?;
-    let mut stream = UnixStream::connect(&path).with_context(|| {
-        format!(
-            "connecting to the watcher at {} (is it running?)",
+    let mut stream = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => bail!(
+            "permission denied connecting to the watcher at {}: it belongs to another user \
+             (root); run perfscope alarm as that user (e.g. with sudo)",
             path.display()
-        )
-    })?;
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => bail!(
+            "the watcher of {} is gone (the socket is stale: it was killed without a chance \
+             to remove it); start a new one",
+            path.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "connecting to the watcher at {} (is it running?)",
+                    path.display()
+                )
+            });
+        }
+    };
     let req = Request {
         cmd: "alarm".into(),
         label: a.label.clone(),

@@ -107,9 +107,18 @@ pub struct WatchArgs {
     /// which `perfscope analyze --at-mark alarm` reproduces offline.
     #[arg(long, value_name = "DIR")]
     pub save_window: Option<PathBuf>,
-    /// Run COMMAND as this user.
-    #[arg(long, value_name = "NAME", requires = "command")]
+    /// Run COMMAND as this user. As root, COMMAND needs --user NAME or --as-root (or
+    /// runs as $SUDO_USER under sudo): the same rule as `runner`.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "command",
+        conflicts_with = "as_root"
+    )]
     pub user: Option<String>,
+    /// Run COMMAND as root (needed explicitly when the watcher is root).
+    #[arg(long, requires = "command")]
+    pub as_root: bool,
     /// Refuse to start if the database was trained for another target name.
     #[arg(long, value_name = "NAME")]
     pub expect_target: Option<String>,

@@ -6,7 +6,6 @@ mod alarm;
 mod checks;
 mod cli;
 mod detector;
-mod elfnote;
 mod html;
 mod offline;
 mod output;

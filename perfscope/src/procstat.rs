@@ -2,8 +2,7 @@
 //! once a second. A thread that makes no syscall is invisible to the capture; these
 //! samples tell a spinning thread (running, CPU time growing) from an idle one.
 
-use std::io::Read;
-use std::path::Path;
+use host::procfs;
 
 /// Threads sampled per round at most: reading /proc costs ~10 µs per thread.
 pub const MAX_THREADS: usize = 4096;
@@ -30,11 +29,9 @@ pub struct Sampler {
 
 impl Default for Sampler {
     fn default() -> Self {
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         Sampler {
             buf: String::with_capacity(512),
-            ns_per_tick: 1_000_000_000 / u64::try_from(hz).unwrap_or(100).max(1),
+            ns_per_tick: procfs::ns_per_tick(),
             skipped: 0,
         }
     }
@@ -58,15 +55,16 @@ impl Sampler {
                     continue;
                 }
                 let base = e.path();
-                if !read_into(&base.join("stat"), &mut self.buf) {
+                if !procfs::read_into(&base.join("stat"), &mut self.buf) {
                     continue;
                 }
-                let Some((comm, state, ticks)) = parse_stat(&self.buf) else {
+                let Some(stat) = procfs::parse_stat(&self.buf) else {
                     continue;
                 };
-                let comm = comm.to_string();
-                let cpu_ns = if read_into(&base.join("schedstat"), &mut self.buf) {
-                    parse_schedstat(&self.buf)
+                let (comm, state, ticks) =
+                    (stat.comm.to_string(), stat.state, stat.utime + stat.stime);
+                let cpu_ns = if procfs::read_into(&base.join("schedstat"), &mut self.buf) {
+                    procfs::parse_schedstat(&self.buf)
                 } else {
                     None
                 }
@@ -84,64 +82,9 @@ impl Sampler {
     }
 }
 
-fn read_into(path: &Path, buf: &mut String) -> bool {
-    buf.clear();
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_string(buf))
-        .is_ok()
-}
-
-/// `(comm, state, utime + stime in ticks)` from /proc/PID/task/TID/stat. The name may
-/// hold spaces and parentheses: the fields start after its last `)`.
-pub fn parse_stat(s: &str) -> Option<(&str, u8, u64)> {
-    let open = s.find('(')?;
-    let close = s.rfind(')')?;
-    let comm = s.get(open + 1..close)?;
-    let mut f = s.get(close + 1..)?.split_ascii_whitespace();
-    let state = *f.next()?.as_bytes().first()?;
-    // after the state: ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-    let mut f = f.skip(10);
-    let utime: u64 = f.next()?.parse().ok()?;
-    let stime: u64 = f.next()?.parse().ok()?;
-    Some((comm, state, utime + stime))
-}
-
-/// Time on CPU in ns: the first field of /proc/PID/task/TID/schedstat.
-pub fn parse_schedstat(s: &str) -> Option<u64> {
-    s.split_ascii_whitespace().next()?.parse().ok()
-}
-
-/// The processes in a cgroup directory and below it.
-pub fn cgroup_procs(path: &Path, out: &mut Vec<u32>) {
-    let mut dirs = vec![path.to_owned()];
-    while let Some(d) = dirs.pop() {
-        if let Ok(s) = std::fs::read_to_string(d.join("cgroup.procs")) {
-            out.extend(s.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
-        }
-        if let Ok(rd) = std::fs::read_dir(&d) {
-            dirs.extend(
-                rd.flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_lines_with_odd_names_parse() {
-        let line = "1177 (we ird) (x)) R 1174 1174 17377 0 -1 4194304 99 0 0 0 12 30 0 0 20 0 1";
-        assert_eq!(parse_stat(line), Some(("we ird) (x)", b'R', 42)));
-        assert_eq!(parse_stat("12 (x) S 1"), None);
-        assert_eq!(parse_stat(""), None);
-        assert_eq!(parse_schedstat("2125348 50324 3\n"), Some(2_125_348));
-    }
 
     #[test]
     fn a_spinning_thread_shows_running_and_cpu_time() {

@@ -10,8 +10,6 @@ use perfscope::report::Database;
 use perfscope::signature::Compiled;
 use sigdb::Sigdb;
 
-use crate::elfnote;
-
 /// A database ready for analysis.
 pub struct Loaded {
     pub db: Sigdb,
@@ -87,7 +85,7 @@ pub fn running_objects(db: &Sigdb, pids: &[u32]) -> Vec<Running> {
     let mut out: Vec<Running> = Vec::new();
     let mut add = |path: String, file: &Path| {
         if !out.iter().any(|r| r.path == path) {
-            let build_id = elfnote::build_id(file).ok().flatten();
+            let build_id = build_id(file);
             out.push(Running { path, build_id });
         }
     };
@@ -99,11 +97,9 @@ pub fn running_objects(db: &Sigdb, pids: &[u32]) -> Vec<Running> {
         let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
             continue;
         };
-        for line in maps.lines() {
-            let mut f = line.split_ascii_whitespace();
-            let perms = f.nth(1).unwrap_or("");
-            let Some(path) = f.nth(3) else { continue };
-            if !perms.contains('x') || !path.starts_with('/') || !wanted.contains(&base(path)) {
+        for m in maps.lines().filter_map(host::procfs::parse_maps_line) {
+            let path = m.path.strip_suffix(" (deleted)").unwrap_or(m.path);
+            if !m.exec || !path.starts_with('/') || !wanted.contains(&base(path)) {
                 continue;
             }
             add(
@@ -114,6 +110,17 @@ pub fn running_objects(db: &Sigdb, pids: &[u32]) -> Vec<Running> {
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// The GNU build-id of an ELF file as lowercase hex (`None`: unreadable, not ELF, or no
+/// build-id). Reads only the headers and notes, through a read cache.
+pub fn build_id(path: &Path) -> Option<String> {
+    use object::Object as _;
+    let file = std::fs::File::open(path).ok()?;
+    let cache = object::ReadCache::new(file);
+    let elf = object::File::parse(&cache).ok()?;
+    let id = elf.build_id().ok()??;
+    Some(id.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Warnings about the database against what runs: another build of a trained object,
@@ -259,7 +266,14 @@ mod tests {
         let found = r.iter().find(|o| o.path == exe.to_string_lossy());
         assert!(found.is_some(), "{r:?}");
         // rustc gives test binaries a build-id unless told otherwise
-        let direct = crate::elfnote::build_id(&exe).unwrap();
+        let direct = build_id(&exe);
+        assert!(
+            direct
+                .as_ref()
+                .is_some_and(|id| id.len() >= 16 && id.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{direct:?}"
+        );
         assert_eq!(found.unwrap().build_id, direct);
+        assert_eq!(build_id(Path::new("/etc/hostname")), None, "not ELF");
     }
 }

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use capture::{
-    Child, Config, EventSink, ExitStatus, Filter, Session, StackConfig, StackSampler, monotonic_ns,
-};
+use capture::{Config, EventSink, Filter, Session, StackConfig, StackSampler, monotonic_ns};
+use host::{Child, ExitStatus};
 use perfscope::Alarm;
 use trace::{Event, Syscall};
 
@@ -134,7 +133,7 @@ impl Watch<'_> {
         let mut pids = self.store.live_pids();
         pids.extend(&self.seeds);
         if let Some(cg) = &self.a.cgroup {
-            crate::procstat::cgroup_procs(cg, &mut pids);
+            pids.extend(host::procfs::cgroup_procs(cg));
         }
         pids.sort_unstable();
         pids.dedup();
@@ -302,18 +301,28 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
     }
     let det_cfg = detector_config(a)?;
     // before any thread exists, so that every thread has these signals blocked
-    let signals = Signals::new()?;
+    let signals = Signals::new(&alarm::SIGNALS).context("blocking the signals")?;
     let loaded = Arc::new(target::load(&a.db)?);
     let mut warnings = target::check_name(&loaded.db, a.expect_target.as_deref(), a.force)?;
     capture::preflight::check()
         .context("perfscope watch needs root (or CAP_BPF and CAP_PERFMON)")?;
 
+    let socket: PathBuf = a
+        .socket
+        .clone()
+        .unwrap_or_else(|| alarm::default_paths(std::process::id()).remove(0));
     let (filter, seeds, paused, what) = if let Some((prog, args)) = a.command.split_first() {
-        let mut cmd = capture::Command::new(prog);
-        cmd.args(args);
-        if let Some(u) = &a.user {
-            cmd.user(capture::User::lookup(u)?);
-        }
+        let who = host::identity::for_this_process(
+            &host::identity::Request {
+                user: a.user.clone(),
+                as_root: a.as_root,
+            },
+            "perfscope watch",
+        )?;
+        let mut cmd = host::Command::new(prog);
+        // Contained: the command dies with the watcher, however the watcher ends.
+        cmd.args(args).contain("watch").unlink_at_end(&socket);
+        who.apply(&mut cmd);
         let p = cmd.spawn_paused().context("launching the command")?;
         let pid = p.pid();
         (
@@ -353,10 +362,6 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
         Some(p) => Some(p.release().context("launching the command")?),
         None => None,
     };
-    let socket: PathBuf = a
-        .socket
-        .clone()
-        .unwrap_or_else(|| alarm::default_paths(std::process::id()).remove(0));
     let mut server = Server::bind(&socket)?;
     let store = Store::new(a.max_events, a.window, a.sample);
     eprintln!(
@@ -419,7 +424,7 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
     let mut stop: Option<String> = None;
     // the launched command is ours: when the watcher stops first, the command gets the
     // signal that stopped the watcher (SIGTERM otherwise), then SIGKILL 5 s later
-    let mut end_signal = libc::SIGTERM;
+    let mut end_signal = host::signals::SIGTERM;
     let mut stop_at: Option<u64> = None;
     let mut killed = false;
     let mut exit_code = 0;
@@ -428,7 +433,7 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
         wait_readable(signals.fd(), &server.fds(), poll_interval);
         let mut raised: Vec<Raised> = Vec::new();
         for sig in signals.read() {
-            if sig == libc::SIGUSR1 {
+            if sig == host::signals::SIGUSR1 {
                 raised.push(Raised {
                     source: "SIGUSR1".into(),
                     waiter: None,
@@ -517,7 +522,7 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
                 }
                 Some(t) if now >= t && !killed => {
                     eprintln!("perfscope: the command did not end in 5 s: killing it");
-                    let _ = c.signal(libc::SIGKILL, false);
+                    let _ = c.signal(host::signals::SIGKILL, false);
                     killed = true;
                     stop_at = Some(now + 2_000_000_000);
                 }
@@ -570,22 +575,8 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
 
 /// Sleeps until a signal, a socket event, or the timeout.
 fn wait_readable(sig: i32, fds: &[i32], timeout: Duration) {
-    let mut p: Vec<libc::pollfd> = std::iter::once(sig)
-        .chain(fds.iter().copied())
-        .map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: p is a valid array of pollfd of the length given.
-    unsafe {
-        libc::poll(
-            p.as_mut_ptr(),
-            p.len() as libc::nfds_t,
-            timeout.as_millis().min(1000) as i32,
-        )
-    };
+    let all: Vec<i32> = std::iter::once(sig).chain(fds.iter().copied()).collect();
+    host::signals::wait_readable(&all, timeout);
 }
 
 #[cfg(test)]

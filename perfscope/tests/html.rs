@@ -96,10 +96,15 @@ fn the_page_is_self_contained_and_says_what_the_report_says() {
 
 #[test]
 fn chromium_renders_the_page() {
-    let Some(browser) = chromium() else {
-        eprintln!("skipped: chromium is not installed (apt-get install chromium)");
+    let browser = chromium();
+    if !testkit::require(
+        "chromium_renders_the_page",
+        browser.is_some(),
+        "chromium is not installed (apt-get install chromium)",
+    ) {
         return;
-    };
+    }
+    let browser = browser.unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile");
     for bug in [Bug::SlowFlush, Bug::Spin] {

@@ -120,8 +120,7 @@ struct Ctx {
 }
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if host::identity::euid() != 0 {
         eprintln!("overhead: needs root (it loads BPF and runs strace, perf and bpftrace)");
         std::process::exit(2);
     }
@@ -213,32 +212,18 @@ fn run_timed(argv: &[OsString], log: &Path) -> Sample {
         .stderr(logf)
         .spawn()
         .unwrap_or_else(|e| panic!("{:?}: {e}", argv[0]));
-    let (status, ru) = wait4(child.id());
+    let (status, cpu) = host::wait_with_usage(child.id()).expect("wait4");
     let wall = t.elapsed().as_secs_f64();
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+    if !status.success() {
         panic!(
-            "{} failed (status {status:#x}):\n{}",
+            "{} failed ({status:?}):\n{}",
             show(argv),
             std::fs::read_to_string(log).unwrap_or_default()
         );
     }
-    let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     Sample {
         wall,
-        cpu: secs(ru.ru_utime) + secs(ru.ru_stime),
-    }
-}
-
-fn wait4(pid: u32) -> (i32, libc::rusage) {
-    let mut status = 0;
-    // SAFETY: rusage is plain old data; both pointers are valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: as above; waits for our own child.
-        let r = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut ru) };
-        if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return (status, ru);
-        }
+        cpu: cpu.as_secs_f64(),
     }
 }
 
@@ -295,8 +280,7 @@ impl Bpftrace {
     }
 
     fn stop(mut self) {
-        // SAFETY: kill has no memory preconditions; the pid is our child's.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        host::signals::kill(self.0.id() as i32, host::signals::SIGINT);
         let _ = self.0.wait();
     }
 }
@@ -485,16 +469,9 @@ fn find_descendant(root: u32, exe: &Path) -> Option<u32> {
 /// CPU seconds (user + system, all threads) a process has used so far.
 fn proc_cpu(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / hz.max(1.0)
+    host::procfs::parse_stat(&stat).map_or(0.0, |s| {
+        (s.utime + s.stime) as f64 * host::procfs::ns_per_tick() as f64 / 1e9
+    })
 }
 
 impl Served {
@@ -509,8 +486,7 @@ impl Served {
     }
 
     fn stop(mut self) {
-        // SAFETY: kill has no memory preconditions; the pid is the server we started.
-        unsafe { libc::kill(self.server_pid as i32, libc::SIGTERM) };
+        host::signals::kill(self.server_pid as i32, host::signals::SIGTERM);
         let _ = self.tracer.wait();
     }
 }
@@ -664,19 +640,7 @@ fn attach(ctx: &Ctx, reps: usize) {
     std::fs::write(&src, c).expect("many.c");
     let exe = ctx.dir.join("many");
     let t = Instant::now();
-    let gcc = Command::new("gcc")
-        .args([
-            "-g",
-            "-O1",
-            "-fno-omit-frame-pointer",
-            "-fcf-protection=none",
-        ])
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .status()
-        .expect("gcc");
-    assert!(gcc.success(), "gcc many.c");
+    testkit::gcc(&src, &exe, testkit::Flags::Bench, &[]);
     println!(
         "\n== runner attach/detach, generated program of {FUNCS} functions (built in {:.1} s), \
          median of {reps} ==",

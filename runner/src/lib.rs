@@ -54,15 +54,12 @@
 //! mounted); events lost in the kernel are always counted, shown and written in the
 //! footer.
 
-pub mod identity;
 pub mod pattern;
 pub mod plan;
 mod progress;
 pub mod record;
-pub mod signals;
 pub mod summary;
 
-pub use identity::{Identity, Request, decide};
 pub use pattern::Glob;
 pub use plan::{Plan, PlanOptions};
 pub use record::{RecordOptions, Recording, record};

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use capture::ExitStatus;
 use clap::{Parser, ValueEnum};
-use runner::identity::{self, Identity, Request};
+use host::ExitStatus;
+use host::identity::{self, Request};
 use runner::plan::{self, PlanOptions};
 use runner::{Glob, RecordOptions, Summary, record};
 use symbols::SymClass;
@@ -176,28 +176,13 @@ fn init_logging(verbose: u8) {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<u8> {
-    let euid = identity::euid();
-    let sudo_user = std::env::var("SUDO_USER").ok();
-    let who = identity::decide(
+    let who = identity::for_this_process(
         &Request {
             user: cli.user.clone(),
             as_root: cli.as_root,
         },
-        euid,
-        sudo_user.as_deref(),
-        capture::User::lookup,
+        "runner",
     )?;
-    if let Identity::User {
-        user,
-        from_sudo: true,
-    } = &who
-    {
-        eprintln!(
-            "runner: running the command as {} (from $SUDO_USER); pass --user NAME or \
-             --as-root to choose",
-            user.name.as_deref().unwrap_or("?")
-        );
-    }
     // Before the (possibly long) symbol loading: without these nothing can work.
     capture::preflight::check()?;
 
@@ -266,7 +251,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         code,
     );
     summary.plan = plan_time;
-    summary.runner_cpu = self_cpu();
+    summary.runner_cpu = host::procfs::self_cpu();
     let text = match cli.format {
         Format::Text => summary.to_text(),
         Format::Json => summary.to_json() + "\n",
@@ -280,21 +265,6 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
     }
     // Exit statuses are 8 bits, like the shell's view of them.
     Ok((code & 0xff) as u8)
-}
-
-/// User + system CPU time of this process so far.
-fn self_cpu() -> Duration {
-    // SAFETY: rusage is plain old data and the pointer is valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return Duration::ZERO;
-    }
-    let d = |tv: libc::timeval| {
-        Duration::from_secs(tv.tv_sec.max(0) as u64)
-            + Duration::from_micros(tv.tv_usec.max(0) as u64)
-    };
-    d(ru.ru_utime) + d(ru.ru_stime)
 }
 
 #[cfg(test)]

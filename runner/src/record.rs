@@ -14,13 +14,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use capture::{CaptureError, Command, Config, ExitStatus, Filter, Session, Stats};
+use capture::{CaptureError, Config, Filter, Session, Stats};
+use host::identity::Identity;
+use host::signals;
+use host::{Command, ExitStatus};
 use trace::{CaptureMode, Event, Footer, FunctionId, Header, TraceError, TraceWriter};
 
-use crate::identity::Identity;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::signals;
 
 /// How to record.
 #[derive(Debug)]
@@ -69,6 +70,8 @@ pub struct Recording {
 pub enum RecordError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Launch(#[from] host::HostError),
     #[error("cannot create the trace file {path}: {source}")]
     Output {
         path: PathBuf,
@@ -130,7 +133,7 @@ impl Out {
 
 /// Runs the command under capture and writes its trace.
 pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
-    signals::install().map_err(RecordError::Signals)?;
+    signals::catch(&signals::TERMINATION, signals::Second::Count).map_err(RecordError::Signals)?;
     // Signals from now on are for this command, even those arriving before its release.
     let mut forwarded = signals::received().0;
     let trace_err = |source| RecordError::Trace {
@@ -138,7 +141,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         source,
     };
     let Some((program, args)) = opts.command.split_first() else {
-        return Err(CaptureError::Config("no command given".into()).into());
+        return Err(host::HostError::Config("no command given".into()).into());
     };
     // Created first, so an unwritable path fails before anything runs. The runner (root)
     // owns it; 0644 whatever the umask, so the user can read it afterwards.
@@ -153,10 +156,9 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
     let _ = file.set_permissions(std::fs::Permissions::from_mode(0o644));
 
     let mut cmd = Command::new(program);
-    cmd.args(args).process_group(true);
-    if let Identity::User { user, .. } = &opts.identity {
-        cmd.user(user.clone());
-    }
+    // Contained: nothing the suite starts outlives the runner, even one killed by SIGKILL.
+    cmd.args(args).contain("runner");
+    opts.identity.apply(&mut cmd);
     let paused = cmd.spawn_paused()?;
     let root = paused.pid();
 
@@ -243,7 +245,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
                 interrupted = Some(sig);
                 sig
             } else {
-                libc::SIGKILL
+                signals::SIGKILL
             };
             tracing::warn!(
                 "received {}: sending {} to the command",
@@ -270,7 +272,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         if let Some(e) = out.error.take() {
             // The trace cannot be written (disk full...): stop the tests rather than let
             // them run untraced for nothing.
-            let _ = child.signal(libc::SIGTERM, true);
+            let _ = child.signal(signals::SIGTERM, true);
             let _ = child.wait();
             return Err(trace_err(e));
         }

@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use capture::ExitStatus;
+use host::ExitStatus;
+use host::signals;
 use trace::{CaptureMode, EntryClass};
 
 use crate::plan::Plan;
 use crate::record::Recording;
-use crate::signals;
 
 /// Version of the JSON summary's shape.
 pub const SUMMARY_VERSION: u32 = 1;

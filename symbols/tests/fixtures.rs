@@ -440,7 +440,7 @@ fn cpp_names_match_nm() {
 fn rust_names_and_classes() {
     let Some(f) = fixtures() else { return };
     if let Some(why) = &f.v0_skipped {
-        eprintln!("skipped v0 mangling: {why}");
+        testkit::require("v0 mangling", false, why);
     }
     for name in ["rust_legacy", "rust_v0"] {
         let Some(path) = f.bins.get(name) else {
@@ -650,14 +650,21 @@ fn garbage_dwarf_degrades_to_the_symbol_table() {
 #[test]
 fn debian_stripped_binary_is_refused() {
     let path = Path::new("/bin/ls");
-    if !path.exists() {
-        eprintln!("skipped: no /bin/ls");
+    if !testkit::require(
+        "debian_stripped_binary_is_refused",
+        path.exists(),
+        "no /bin/ls",
+    ) {
         return;
     }
     match symbols::load(path, &LoadOptions::default()) {
         Err(SymbolsError::Stripped { .. }) => {}
         Ok(t) if t.has_dwarf || !t.functions.is_empty() => {
-            eprintln!("skipped: /bin/ls is not stripped here");
+            testkit::require(
+                "debian_stripped_binary_is_refused",
+                false,
+                "/bin/ls is not stripped here",
+            );
         }
         other => panic!("{other:?}"),
     }

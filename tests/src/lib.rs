@@ -17,7 +17,6 @@
 //! to directories everyone can read ([`Scratch`]).
 
 use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -98,80 +97,23 @@ fn build_bins() -> Bins {
     }
 }
 
-/// Whether capture can run here; prints why not (the caller then returns).
+/// Whether capture can run here; prints why not (the caller then returns), and fails
+/// under `cargo xtask ci`.
 pub fn can_trace(test: &str) -> bool {
-    if !capture::preflight::privileged() {
-        eprintln!("skipped {test}: needs root (or CAP_BPF and CAP_PERFMON) to load BPF");
-        return false;
-    }
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("skipped {test}: the kernel has no BTF (/sys/kernel/btf/vmlinux)");
-        return false;
-    }
-    true
+    testkit::require_root(test)
 }
 
 /// Whether this process is root (for tests that switch users).
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    host::identity::euid() == 0
 }
 
-/// A temporary directory that every user can read and enter (the traced test suites run
-/// as `nobody`).
-pub struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    pub fn new() -> Scratch {
-        let dir = tempfile::Builder::new()
-            .prefix("perfscope-e2e-")
-            .tempdir()
-            .expect("temporary directory");
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod the temporary directory");
-        Scratch { dir }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-impl Default for Scratch {
-    fn default() -> Self {
-        Scratch::new()
-    }
-}
+pub use testkit::Scratch;
 
 /// Compiles the C file `src` into `out` with the attribution fixtures' flags (see
 /// fixtures/attribution/README.md) plus `extra`.
 pub fn gcc(src: &Path, out: &Path, extra: &[&str]) {
-    let o = Command::new("gcc")
-        .args([
-            "-g",
-            "-O2",
-            "-fno-omit-frame-pointer",
-            "-fcf-protection=none",
-            "-pthread",
-        ])
-        .args(extra)
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("running gcc");
-    assert!(
-        o.status.success(),
-        "gcc {}: {}",
-        src.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    testkit::gcc(src, out, testkit::Flags::Fixture, extra);
 }
 
 /// fixtures/attribution/NAME.c

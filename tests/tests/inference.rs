@@ -24,8 +24,7 @@ struct Watcher(Child);
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on a child we own.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        host::signals::kill(self.0.id() as i32, host::signals::SIGTERM);
         let until = Instant::now() + Duration::from_secs(20);
         while Instant::now() < until {
             if let Ok(Some(_)) = self.0.try_wait() {
@@ -77,6 +76,8 @@ fn ranking(server: &str, bug: &str) -> Option<Vec<String>> {
     let db = trained(&dir, &out, server);
     let srv = dir.join("srv");
     std::fs::create_dir_all(&srv).unwrap();
+    // the server runs as nobody (the watcher's identity rule), and writes here
+    std::fs::set_permissions(&srv, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let socket = dir.join("watch.sock");
     let mut w = Command::new(&bins().perfscope)
         .arg("watch")
@@ -86,7 +87,8 @@ fn ranking(server: &str, bug: &str) -> Option<Vec<String>> {
         .arg(&socket)
         .arg("--report-dir")
         .arg(dir.join("reports"))
-        .args(["--", "env", &format!("PERFSCOPE_FIXTURE_BUG={bug}")])
+        .args(["--user", "nobody", "--"])
+        .args(["env", &format!("PERFSCOPE_FIXTURE_BUG={bug}")])
         .arg(out.join(server))
         .args(["-p", "0", "-d"])
         .arg(&srv)

@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use capture::{Command, Config, Filter, ObjectProbes, Probe, Session};
+use capture::{Config, Filter, ObjectProbes, Probe, Session};
+use host::Command;
 use symbols::{EntryInsn, FunctionTable, LoadOptions, SymClass};
 use tests::{Scratch, attribution_source, can_trace, gcc};
 use trace::Event;

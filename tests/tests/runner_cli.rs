@@ -63,11 +63,17 @@ fn not_root() {
         check_error(&run, &["needs root"]);
         return;
     }
-    let runner_exe = &bins().runner;
-    // Drop to nobody with setpriv (util-linux); the binary must be reachable by nobody.
+    if !testkit::require_tool("not_root", "setpriv") {
+        return;
+    }
+    // A copy nobody can reach (the build may live under /root, mode 700).
+    let scratch = Scratch::new();
+    let runner_exe = scratch.join("runner");
+    std::fs::copy(&bins().runner, &runner_exe).unwrap();
+    // Drop to nobody with setpriv (util-linux).
     let out = Command::new("setpriv")
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(runner_exe)
+        .arg(&runner_exe)
         .args([
             "--syscalls-only",
             "-o",
@@ -75,19 +81,9 @@ fn not_root() {
             "--",
             "true",
         ])
-        .output();
-    let Ok(out) = out else {
-        eprintln!("skipped not_root: setpriv is not available");
-        return;
-    };
+        .output()
+        .expect("running setpriv");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("Permission denied") && !stderr.contains("runner") {
-        eprintln!(
-            "skipped not_root: nobody cannot reach {}",
-            runner_exe.display()
-        );
-        return;
-    }
     assert_eq!(exit_code(out.status), 2, "{stderr}");
     assert!(stderr.contains("needs root"), "{stderr}");
     assert!(stderr.contains("CAP_BPF"), "{stderr}");
@@ -180,11 +176,11 @@ fn a_crash_still_gives_a_valid_trace() {
     let storm = storm(&dir).to_str().unwrap().to_string();
     let script = format!("{storm} 1000 probed >/dev/null; kill -SEGV $$");
     let run = run_storm(&dir, &["--as-root"], &["sh", "-c", &script], &[]);
-    assert_eq!(run.code, 128 + libc::SIGSEGV, "{}", run.stderr);
-    let t = check_trace(&trace, None, Some(libc::SIGSEGV));
+    assert_eq!(run.code, 128 + host::signals::SIGSEGV, "{}", run.stderr);
+    let t = check_trace(&trace, None, Some(host::signals::SIGSEGV));
     assert!(t.syscalls() >= 1000, "{} syscalls", t.syscalls());
     let summary = run.summary.unwrap();
-    assert_eq!(summary["command_signal"], libc::SIGSEGV);
+    assert_eq!(summary["command_signal"], host::signals::SIGSEGV);
     assert!(
         summary["invocations"].as_u64().unwrap() >= 1000,
         "probed_getppid's calls: {summary}"
@@ -212,17 +208,20 @@ fn signals_to_the_runner_are_forwarded_and_the_trace_finished() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: kill has no memory preconditions; the pid is our child's.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    host::signals::kill(child.id() as i32, host::signals::SIGTERM);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         t0.elapsed() < Duration::from_secs(30),
         "sleep 60 was not stopped"
     );
-    assert_eq!(exit_code(out.status), 128 + libc::SIGTERM, "{stderr}");
+    assert_eq!(
+        exit_code(out.status),
+        128 + host::signals::SIGTERM,
+        "{stderr}"
+    );
     assert!(stderr.contains("SIGTERM"), "{stderr}");
-    let t = check_trace(&trace, None, Some(libc::SIGTERM));
+    let t = check_trace(&trace, None, Some(host::signals::SIGTERM));
     let notes = &t.footer.unwrap().notes;
     assert!(notes.iter().any(|n| n.contains("SIGTERM")), "{notes:?}");
 }
@@ -344,8 +343,7 @@ fn a_killed_runner_leaves_a_readable_prefix() {
         .split_whitespace()
         .filter_map(|p| p.parse::<i32>().ok())
     {
-        // SAFETY: kill has no memory preconditions; this is the group the runner started.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        host::signals::kill(-pid, host::signals::SIGKILL);
     }
     let t = TraceFile::read(&trace);
     assert!(t.footer.is_none(), "no footer after SIGKILL");

@@ -34,7 +34,8 @@ pub enum StepName {
     Fmt,
     /// cargo clippy --workspace --all-targets --locked -- -D warnings
     Clippy,
-    /// cargo test --workspace --locked
+    /// cargo test --workspace --locked, with PERFSCOPE_NO_SKIP=1: a test that would skip
+    /// (no root, no BTF, a missing tool) fails
     Test,
     /// cargo xtask demo (the injected function must rank first)
     Demo,
@@ -194,6 +195,8 @@ fn run_step(step: StepName, argv: &[String], work: &Path) -> anyhow::Result<Outc
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .current_dir(crate::workspace_root())
+        // every test that would skip (no root, no BTF, a missing tool) fails instead
+        .env("PERFSCOPE_NO_SKIP", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());

@@ -459,6 +459,8 @@ fn watch_and_alarm(
         .args(["--expect-target", server.name()])
         // the whole run: the watcher starts with the server, so there is no more to see
         .args(["--analyze", &format!("{}s", opts.normal + opts.after)])
+        // as the runner above: the demo server writes into the demo's root-owned folder
+        .arg("--as-root")
         .arg("--")
         .arg("env")
         .arg(format!("PERFSCOPE_FIXTURE_BUG={}", bug.name()))
@@ -719,7 +721,7 @@ fn running_exe(exe: &Path) -> Vec<i32> {
         .into_iter()
         .filter(|p| p.is_alive())
         .filter(|p| std::fs::read_link(format!("/proc/{}/exe", p.pid)).is_ok_and(|e| e == exe))
-        .map(|p| p.pid)
+        .map(|p| p.pid as i32)
         .collect()
 }
 

@@ -9,112 +9,33 @@
 //! contract (`start.sh` runs the server in the foreground).
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+pub use host::procfs::{same_and_alive, scan};
+use host::signals;
 
 /// How often a running job is looked at.
 pub const TICK: Duration = Duration::from_millis(100);
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    if INTERRUPTED.swap(true, Ordering::SeqCst) {
-        // a second Ctrl-C: give up on a clean stop
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(130) }
-    }
-}
 
 /// Our jobs run in process groups of their own, so a Ctrl-C reaches only the xtask:
 /// catch SIGINT, SIGTERM and SIGHUP and let the waits return an error, so that every
 /// job is stopped on the way out. A second signal exits at once.
 pub fn handle_interrupts() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only touches an atomic and calls _exit.
-        unsafe {
-            libc::signal(sig, on_interrupt as *const () as libc::sighandler_t);
-        }
-    }
+    let _ = signals::catch(&signals::TERMINATION, signals::Second::Exit(130));
 }
 
 /// An error once the xtask was asked to stop.
 pub fn check_interrupted() -> anyhow::Result<()> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
+    if signals::received().0 > 0 {
         bail!("interrupted: stopped everything this task had started");
     }
     Ok(())
-}
-
-/// One line of `/proc/PID/stat`, the fields we use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProcInfo {
-    pub pid: i32,
-    pub ppid: i32,
-    pub pgrp: i32,
-    pub state: char,
-    /// Clock ticks after boot: with the pid, identifies one process for ever.
-    pub starttime: u64,
-}
-
-impl ProcInfo {
-    pub fn is_alive(&self) -> bool {
-        !matches!(self.state, 'Z' | 'X' | 'x')
-    }
-}
-
-/// Parses `/proc/PID/stat`; the command name may hold spaces and parentheses.
-pub fn parse_stat(text: &str) -> Option<ProcInfo> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let pid = text[..open].trim().parse().ok()?;
-    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    // rest[0] is field 3 (state); starttime is field 22
-    Some(ProcInfo {
-        pid,
-        state: rest.first()?.chars().next()?,
-        ppid: rest.get(1)?.parse().ok()?,
-        pgrp: rest.get(2)?.parse().ok()?,
-        starttime: rest.get(19)?.parse().ok()?,
-    })
-}
-
-pub fn proc_info(pid: i32) -> Option<ProcInfo> {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|t| parse_stat(&t))
-}
-
-/// Every process on the machine (those that vanish while we read are skipped).
-pub fn scan() -> Vec<ProcInfo> {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    rd.filter_map(|e| {
-        let e = e.ok()?;
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        proc_info(pid)
-    })
-    .collect()
-}
-
-/// Whether `pid` still is the process that started at `starttime` and has not exited.
-pub fn same_and_alive(pid: i32, starttime: u64) -> bool {
-    proc_info(pid).is_some_and(|p| p.starttime == starttime && p.is_alive())
-}
-
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) has no memory-safety preconditions; errors (ESRCH) are expected.
-    unsafe {
-        libc::kill(pid, sig);
-    }
 }
 
 /// How a job ended when it was stopped.
@@ -133,7 +54,7 @@ pub struct Job {
     pid: i32,
     status: Option<ExitStatus>,
     /// Descendants outside the child itself: pid → start time.
-    seen: BTreeMap<i32, u64>,
+    seen: BTreeMap<u32, u64>,
     grace: Duration,
     stopped: Option<Stopped>,
 }
@@ -212,9 +133,9 @@ impl Job {
         let procs = scan();
         self.seen
             .retain(|pid, start| procs.iter().any(|p| p.pid == *pid && p.starttime == *start));
-        let mut frontier: Vec<i32> = vec![self.pid];
+        let mut frontier: Vec<u32> = vec![self.pid as u32];
         frontier.extend(self.seen.keys());
-        let mut known: Vec<i32> = frontier.clone();
+        let mut known: Vec<u32> = frontier.clone();
         while let Some(parent) = frontier.pop() {
             for p in procs.iter().filter(|p| p.ppid == parent) {
                 if !known.contains(&p.pid) {
@@ -227,7 +148,7 @@ impl Job {
         // members of the group that were never seen as descendants (adopted by init)
         for p in procs
             .iter()
-            .filter(|p| p.pgrp == self.pid && p.pid != self.pid)
+            .filter(|p| p.pgrp == self.pid && p.pid != self.pid as u32)
         {
             self.seen.entry(p.pid).or_insert(p.starttime);
         }
@@ -243,13 +164,10 @@ impl Job {
     }
 
     fn signal_all(&mut self, sig: i32) {
-        // SAFETY: killpg(2) has no memory-safety preconditions.
-        unsafe {
-            libc::killpg(self.pid, sig);
-        }
+        signals::kill(-self.pid, sig);
         for (&pid, &st) in &self.seen {
             if same_and_alive(pid, st) {
-                signal(pid, sig);
+                signals::kill(pid as i32, sig);
             }
         }
     }
@@ -265,7 +183,7 @@ impl Job {
         if self.anything_alive() {
             out.was_running = true;
             tracing::debug!("stopping {} (pid {})", self.name, self.pid);
-            self.signal_all(libc::SIGTERM);
+            self.signal_all(signals::SIGTERM);
             let deadline = Instant::now() + self.grace;
             while Instant::now() < deadline {
                 self.snapshot();
@@ -277,7 +195,7 @@ impl Job {
             if self.anything_alive() {
                 out.killed = true;
                 tracing::debug!("killing {} (pid {})", self.name, self.pid);
-                self.signal_all(libc::SIGKILL);
+                self.signal_all(signals::SIGKILL);
                 let deadline = Instant::now() + Duration::from_secs(5);
                 while self.anything_alive() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(20));
@@ -412,33 +330,15 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
 
 /// uid and primary gid of a user, from the password database.
 pub fn lookup_user(name: &str) -> anyhow::Result<Option<(u32, u32)>> {
-    let cname = CString::new(name).context("a user name cannot hold a NUL byte")?;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: getpwnam_r writes into `pwd` and `buf`, both live and sized as passed;
-    // `result` points into `pwd` or is null.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwnam_r(
-            cname.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        );
-        if rc != 0 {
-            bail!("cannot look up the user {name}: error {rc}");
-        }
-        if result.is_null() {
-            return Ok(None);
-        }
-        Ok(Some((pwd.pw_uid, pwd.pw_gid)))
+    match host::User::lookup(name) {
+        Ok(u) => Ok(Some((u.uid, u.gid))),
+        Err(host::HostError::NoSuchUser { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
 pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    host::identity::euid() == 0
 }
 
 /// `setpriv` arguments that run the rest of a command line as `user` (uid, primary gid

@@ -81,7 +81,7 @@ impl AddressSpaces {
         };
         let mut regions = Vec::new();
         for line in text.lines() {
-            let Some(m) = parse_maps_line(line) else {
+            let Some(m) = host::procfs::parse_maps_line(line) else {
                 continue;
             };
             let file = m.path.starts_with('/').then(|| {
@@ -225,65 +225,9 @@ fn find(regions: &[Region], addr: u64) -> Option<Region> {
     (addr < r.end).then_some(*r)
 }
 
-#[derive(Debug, PartialEq, Eq)]
-struct MapsLine<'a> {
-    start: u64,
-    end: u64,
-    exec: bool,
-    offset: u64,
-    dev: u64,
-    inode: u64,
-    path: &'a str,
-}
-
-/// `START-END PERMS OFFSET MAJOR:MINOR INODE   PATH` (fields single-spaced, the path
-/// padded, possibly empty, possibly with spaces).
-fn parse_maps_line(line: &str) -> Option<MapsLine<'_>> {
-    let mut it = line.splitn(6, ' ');
-    let (start, end) = it.next()?.split_once('-')?;
-    let perms = it.next()?;
-    let offset = it.next()?;
-    let (major, minor) = it.next()?.split_once(':')?;
-    let inode = it.next()?;
-    let hex = |s: &str| u64::from_str_radix(s, 16).ok();
-    Some(MapsLine {
-        start: hex(start)?,
-        end: hex(end)?,
-        exec: perms.as_bytes().get(2) == Some(&b'x'),
-        offset: hex(offset)?,
-        dev: (hex(major)? << 32) | hex(minor)?,
-        inode: inode.parse().ok()?,
-        path: it.next().unwrap_or("").trim_start(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn maps_lines() {
-        let l =
-            "55d0c0a01000-55d0c0a02000 r-xp 00001000 fd:01 1234                       /usr/bin/a b";
-        assert_eq!(
-            parse_maps_line(l),
-            Some(MapsLine {
-                start: 0x55d0_c0a0_1000,
-                end: 0x55d0_c0a0_2000,
-                exec: true,
-                offset: 0x1000,
-                dev: (0xfd << 32) | 1,
-                inode: 1234,
-                path: "/usr/bin/a b",
-            })
-        );
-        let anon = parse_maps_line("7ffd1000-7ffd3000 rw-p 00000000 00:00 0 ").unwrap();
-        assert_eq!((anon.exec, anon.path), (false, ""));
-        let vdso = parse_maps_line("7ffd5000-7ffd7000 r-xp 00000000 00:00 0    [vdso]").unwrap();
-        assert_eq!((vdso.exec, vdso.path), (true, "[vdso]"));
-        assert_eq!(parse_maps_line("garbage"), None);
-        assert_eq!(parse_maps_line(""), None);
-    }
 
     #[test]
     fn own_code_is_mapped() {

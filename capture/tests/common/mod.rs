@@ -5,70 +5,29 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as Process;
 
-use capture::{Command, Config, ExitStatus, Filter, ObjectProbes, Probe, Session, Stats};
+use capture::{Config, Filter, ObjectProbes, Probe, Session, Stats};
+use host::{Command, ExitStatus};
 use trace::{Event, Syscall};
 
-/// Whether the kernel tests can run here; prints why not.
+/// Whether the kernel tests can run here; prints why not (fails under `cargo xtask ci`).
 pub fn can_trace(test: &str) -> bool {
-    if !capture::preflight::privileged() {
-        eprintln!("skipped {test}: needs root (or CAP_BPF and CAP_PERFMON)");
-        return false;
-    }
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("skipped {test}: the kernel has no BTF");
-        return false;
-    }
-    true
-}
-
-pub fn fixture_source(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_WORKSPACE_DIR"))
-        .join("fixtures/attribution")
-        .join(format!("{name}.c"))
+    testkit::require_root(test)
 }
 
 /// A fixture program compiled into a temporary directory.
-pub struct Fixture {
-    _dir: tempfile::TempDir,
-    pub exe: PathBuf,
-}
+pub type Fixture = testkit::Built;
 
 /// Compiles fixtures/attribution/NAME.c as its README says.
 pub fn build(name: &str) -> Fixture {
-    build_with(name, name, &[])
+    testkit::fixture("attribution", name, testkit::Flags::Fixture)
 }
 
 /// Compiles fixtures/attribution/NAME.c into a shared object `NAME.so`.
 pub fn build_shared(name: &str) -> Fixture {
-    build_with(name, &format!("{name}.so"), &["-shared", "-fPIC"])
-}
-
-fn build_with(name: &str, output: &str, extra: &[&str]) -> Fixture {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let exe = dir.path().join(output);
-    let out = Process::new("gcc")
-        .args([
-            "-g",
-            "-O2",
-            "-fno-omit-frame-pointer",
-            "-fcf-protection=none",
-            "-pthread",
-        ])
-        .args(extra)
-        .arg(fixture_source(name))
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .expect("running gcc");
-    assert!(
-        out.status.success(),
-        "gcc {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Fixture { _dir: dir, exe }
+    testkit::fixture("attribution", name, testkit::Flags::Shared)
 }
 
 fn readelf(args: &[&str], exe: &Path) -> String {

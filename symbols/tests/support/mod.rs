@@ -39,7 +39,7 @@ pub fn fixtures() -> Option<&'static Fixtures> {
     match FIXTURES.get_or_init(build) {
         Ok(f) => Some(f),
         Err(why) => {
-            eprintln!("skipped: {why}");
+            testkit::require("symbol fixtures", false, why);
             None
         }
     }

@@ -118,7 +118,7 @@ fn read_pid(path: &Path) -> i32 {
 }
 
 fn gone(pid: i32) -> bool {
-    !procs::proc_info(pid).is_some_and(|p| p.is_alive())
+    !host::procfs::proc_info(pid as u32).is_some_and(|p| p.is_alive())
 }
 
 fn python_ok() -> bool {
@@ -131,8 +131,11 @@ fn python_ok() -> bool {
 
 #[test]
 fn a_full_run_with_stand_ins_leaves_nothing_behind() {
-    if !python_ok() {
-        eprintln!("skipped: needs python3 for the stand-in server");
+    if !testkit::require(
+        "a_full_run_with_stand_ins_leaves_nothing_behind",
+        python_ok(),
+        "needs python3 for the stand-in server",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

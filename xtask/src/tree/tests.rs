@@ -24,12 +24,7 @@ fn dsc_versions_and_traversal() {
 
 #[test]
 fn dpkg_knows_what_is_installed() {
-    if Command::new("dpkg-query")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: needs dpkg-query (Debian)");
+    if !testkit::require_tool("dpkg_knows_what_is_installed", "dpkg-query") {
         return;
     }
     let wanted = vec!["bash".to_string(), "no-such-package-xtask".to_string()];
@@ -88,10 +83,15 @@ fn fake_recipe() -> Recipe {
 #[test]
 fn trees_are_built_once_and_rebuilt_fresh_when_an_input_changes() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(download_dir) = fake_source(tmp.path()) else {
-        eprintln!("skipped: needs dpkg-source (dpkg-dev)");
+    let download_dir = fake_source(tmp.path());
+    if !testkit::require(
+        "trees_are_built_once_and_rebuilt_fresh_when_an_input_changes",
+        download_dir.is_some(),
+        "needs dpkg-source (dpkg-dev)",
+    ) {
         return;
-    };
+    }
+    let download_dir = download_dir.unwrap_or_default();
     let mut recipe = fake_recipe();
     let download = Stamp::new("download");
     let dir = tmp.path().join("variants/x");

@@ -1,6 +1,7 @@
 //! Tests of launching: exec errors, waiting, redirection, privilege drop.
 
 use super::*;
+use crate::user::User;
 
 #[test]
 fn resolve_on_path() {
@@ -88,7 +89,7 @@ fn missing_command_is_an_error() {
         .spawn_paused()
         .err();
     assert!(
-        matches!(err, Some(CaptureError::CommandNotFound { .. })),
+        matches!(err, Some(HostError::CommandNotFound { .. })),
         "{err:?}"
     );
     // Found at resolve time but gone at exec time: reported by release.
@@ -101,7 +102,7 @@ fn missing_command_is_an_error() {
     std::fs::remove_dir_all(&dir).unwrap();
     let err = paused.release().err();
     assert!(
-        matches!(err, Some(CaptureError::CommandNotFound { .. })),
+        matches!(err, Some(HostError::CommandNotFound { .. })),
         "{err:?}"
     );
 }
@@ -110,7 +111,7 @@ fn missing_command_is_an_error() {
 fn not_executable_is_an_exec_error() {
     let paused = Command::new("/etc/hostname").spawn_paused().unwrap();
     let err = paused.release().err();
-    assert!(matches!(err, Some(CaptureError::Exec { .. })), "{err:?}");
+    assert!(matches!(err, Some(HostError::Exec { .. })), "{err:?}");
 }
 
 #[test]
@@ -141,4 +142,100 @@ fn environment_for_user() {
     assert_eq!(get("USER"), Some("alice".into()));
     assert_eq!(get("HOME"), Some("/override".into()));
     assert_eq!(get("PATH"), None);
+}
+
+/// The tracer side of `contained_command_dies_with_a_killed_tracer`: run in a child copy of
+/// this test binary, it launches a contained shell that starts two sleeps in the
+/// background (one in a new session, out of the process group), prints their pids and the
+/// cgroup, and waits to be killed.
+#[test]
+fn contained_tracer_helper() {
+    let Some(out) = std::env::var_os("PERFSCOPE_CONTAIN_TEST_OUT") else {
+        return; // only as the helper of the test below
+    };
+    let script = format!(
+        "sleep 300 & a=$!; setsid sleep 300 & b=$!; echo $a $b > {}.tmp; \
+         mv {0}.tmp {0}; wait",
+        std::path::Path::new(&out).display()
+    );
+    let paused = Command::new("sh")
+        .args(["-c", &script])
+        .contain("test")
+        .spawn_paused()
+        .unwrap();
+    let child = paused.release().unwrap();
+    let cg = child
+        .containment()
+        .and_then(|g| g.cgroup())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    std::fs::write(format!("{}.cgroup", out.to_string_lossy()), cg).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(600));
+}
+
+#[test]
+fn contained_command_dies_with_a_killed_tracer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pids");
+    let mut tracer = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "launch::tests::contained_tracer_helper",
+            "--nocapture",
+        ])
+        .env("PERFSCOPE_CONTAIN_TEST_OUT", &out)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !out.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the helper never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pids: Vec<u32> = std::fs::read_to_string(&out)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    let cgroup = std::fs::read_to_string(dir.path().join("pids.cgroup")).unwrap_or_default();
+    assert!(pids.iter().all(|&p| crate::procfs::proc_info(p).is_some()));
+    // The tracer dies without a chance to clean up.
+    tracer.kill().unwrap();
+    tracer.wait().unwrap();
+    let gone = |p: u32| crate::procfs::proc_info(p).is_none_or(|i| !i.is_alive());
+    // Without root there is no cgroup: only the process group is killed, and the sleep
+    // that left it in a session of its own escapes (said by Guard::limitation).
+    let root = crate::identity::euid() == 0;
+    let must_die = if root { &pids[..] } else { &pids[..1] };
+    if !root {
+        eprintln!(
+            "contained_command_dies_with_a_killed_tracer: not root, no cgroup: checking the process group only"
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !must_die.iter().all(|&p| gone(p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes of the command outlived their tracer: {pids:?} (cgroup {cgroup:?})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if !root {
+        crate::signals::kill(pids[1] as i32, libc::SIGKILL);
+    }
+    if root {
+        assert!(!cgroup.is_empty(), "as root, the command gets a cgroup");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::path::Path::new(&cgroup).exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cgroup {cgroup} left behind"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }

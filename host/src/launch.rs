@@ -2,15 +2,11 @@
 //! seed the process set with its pid and attach, then release it to exec.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), capture::CaptureError> {
-//! use capture::{Command, Config, Filter, Session};
-//! let paused = Command::new("make").arg("check").spawn_paused()?;
-//! let mut session = Session::start(Config::syscalls_only(Filter::Tree { root: paused.pid() }))?;
+//! # fn main() -> Result<(), host::HostError> {
+//! let paused = host::Command::new("make").arg("check").contain("runner").spawn_paused()?;
+//! // ... seed a capture with paused.pid(), attach ...
 //! let mut child = paused.release()?; // CommandNotFound, Exec... if exec failed
-//! let mut sink = |ev: trace::Event| { /* write it */ };
-//! session.run_until(&mut sink, || matches!(child.try_wait(), Ok(Some(_))))?;
 //! let status = child.wait()?;
-//! session.finish(&mut sink)?;
 //! # Ok(()) }
 //! ```
 //!
@@ -26,74 +22,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::CaptureError;
-
-/// The identity to run the command as (privileges are dropped in the child, after the
-/// release and before exec).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User {
-    pub uid: u32,
-    pub gid: u32,
-    /// Supplementary groups.
-    pub groups: Vec<u32>,
-    /// For the `USER`/`LOGNAME` environment variables.
-    pub name: Option<String>,
-    /// For `HOME`.
-    pub home: Option<PathBuf>,
-}
-
-impl User {
-    /// Looks a user up in the password database (name, groups, home).
-    pub fn lookup(name: &str) -> Result<User, CaptureError> {
-        let not_found = || CaptureError::Config(format!("no user named {name:?}"));
-        let cname = CString::new(name).map_err(|_| not_found())?;
-        let mut buf = vec![0u8; 16 * 1024];
-        // SAFETY: passwd is plain old data; getpwnam_r fills it with pointers into buf,
-        // which outlives every use below.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: all pointers are valid for the sizes given.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc != 0 || result.is_null() {
-            return Err(not_found());
-        }
-        let home = if pwd.pw_dir.is_null() {
-            None
-        } else {
-            // SAFETY: a NUL-terminated string inside buf.
-            let dir = unsafe { std::ffi::CStr::from_ptr(pwd.pw_dir) };
-            Some(PathBuf::from(OsStr::from_bytes(dir.to_bytes())))
-        };
-        let mut groups = vec![0 as libc::gid_t; 256];
-        let mut n = groups.len() as libc::c_int;
-        // SAFETY: groups has room for n entries; getgrouplist updates n.
-        let rc =
-            unsafe { libc::getgrouplist(cname.as_ptr(), pwd.pw_gid, groups.as_mut_ptr(), &mut n) };
-        if rc < 0 {
-            groups.resize(usize::try_from(n).unwrap_or(0), 0);
-            // SAFETY: as above, with the size getgrouplist asked for.
-            unsafe {
-                libc::getgrouplist(cname.as_ptr(), pwd.pw_gid, groups.as_mut_ptr(), &mut n);
-            }
-        }
-        groups.truncate(usize::try_from(n).unwrap_or(0));
-        Ok(User {
-            uid: pwd.pw_uid,
-            gid: pwd.pw_gid,
-            groups,
-            name: Some(name.to_string()),
-            home,
-        })
-    }
-}
+use crate::error::HostError;
+use crate::user::User;
 
 /// A command to launch paused.
 #[derive(Debug)]
@@ -104,6 +34,10 @@ pub struct Command {
     cwd: Option<PathBuf>,
     user: Option<User>,
     process_group: bool,
+    /// Label of the cgroup and guard that contain the command (see [`crate::guard`]).
+    contain: Option<String>,
+    /// Files the guard removes when the tracer ends.
+    unlink: Vec<PathBuf>,
     /// Replacements for fds 0, 1, 2 (inherited when None).
     stdio: [Option<OwnedFd>; 3],
 }
@@ -148,6 +82,8 @@ impl Command {
             cwd: None,
             user: None,
             process_group: false,
+            contain: None,
+            unlink: Vec::new(),
             stdio: [None, None, None],
         }
     }
@@ -191,6 +127,25 @@ impl Command {
     /// be signalled at once.
     pub fn process_group(&mut self, new_group: bool) -> &mut Command {
         self.process_group = new_group;
+        self
+    }
+
+    /// Contains the command so that nothing of it outlives this process, even killed with
+    /// SIGKILL: its first process dies with the thread that launched it
+    /// (`PR_SET_PDEATHSIG`, set after the privilege drop, with a check that the parent is
+    /// still this process), and the whole command runs in a cgroup of its own (named
+    /// after `label`) that a guard process empties when this process ends. Implies a new
+    /// process group. Launch from a thread that lives as long as the capture.
+    pub fn contain(&mut self, label: &str) -> &mut Command {
+        self.contain = Some(label.to_string());
+        self.process_group = true;
+        self
+    }
+
+    /// A file the guard of a contained command removes when this process ends, however
+    /// it ends (a watcher's socket).
+    pub fn unlink_at_end(&mut self, path: impl Into<PathBuf>) -> &mut Command {
+        self.unlink.push(path.into());
         self
     }
 
@@ -247,7 +202,7 @@ impl Command {
 
     /// Forks the child, which waits for [`PausedChild::release`] before it execs.
     /// A program that cannot be found is reported here, before anything is forked.
-    pub fn spawn_paused(&self) -> Result<PausedChild, CaptureError> {
+    pub fn spawn_paused(&self) -> Result<PausedChild, HostError> {
         let display = self.display();
         let env = self.environment();
         let path_var = env
@@ -256,13 +211,13 @@ impl Command {
             .map(|(_, v)| v.clone());
         let exe =
             resolve(&self.program, path_var.as_deref(), self.cwd.as_deref()).ok_or_else(|| {
-                CaptureError::CommandNotFound {
+                HostError::CommandNotFound {
                     command: self.program.to_string_lossy().into_owned(),
                 }
             })?;
         let cstr = |s: &OsStr| {
             CString::new(s.as_bytes()).map_err(|_| {
-                CaptureError::Config(format!(
+                HostError::Config(format!(
                     "NUL byte in the command line or environment: {s:?}"
                 ))
             })
@@ -292,8 +247,8 @@ impl Command {
             .map(|u| u.groups.clone())
             .unwrap_or_default();
 
-        let (go_r, go_w) = pipe().map_err(|e| CaptureError::io("creating the launch pipe", e))?;
-        let (err_r, err_w) = pipe().map_err(|e| CaptureError::io("creating the launch pipe", e))?;
+        let (go_r, go_w) = pipe().map_err(|e| HostError::io("creating the launch pipe", e))?;
+        let (err_r, err_w) = pipe().map_err(|e| HostError::io("creating the launch pipe", e))?;
         let child = ChildSetup {
             go_r: go_r.as_raw_fd(),
             go_w: go_w.as_raw_fd(),
@@ -306,6 +261,8 @@ impl Command {
             user: self.user.as_ref().map(|u| (u.uid, u.gid)),
             groups: &groups,
             process_group: self.process_group,
+            // SAFETY: getpid has no preconditions.
+            parent: self.contain.is_some().then(|| unsafe { libc::getpid() }),
             stdio: self
                 .stdio
                 .each_ref()
@@ -315,7 +272,7 @@ impl Command {
         // which makes async-signal-safe calls on memory prepared above and never returns.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
-            return Err(CaptureError::io("fork", io::Error::last_os_error()));
+            return Err(HostError::io("fork", io::Error::last_os_error()));
         }
         if pid == 0 {
             // SAFETY: we are the freshly forked child.
@@ -323,8 +280,29 @@ impl Command {
         }
         drop(go_r);
         drop(err_w);
+        let guard = match &self.contain {
+            Some(label) => {
+                let mut g = crate::guard::Guard::new(label);
+                // On error the child (waiting on its pipe) is ended and reaped below.
+                match g.adopt(pid as u32, pid, &self.unlink) {
+                    Ok(()) => Some(g),
+                    Err(e) => {
+                        drop(go_w);
+                        let _ = Child {
+                            pid: pid as u32,
+                            status: None,
+                            guard: None,
+                        }
+                        .wait();
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         Ok(PausedChild {
             pid: pid as u32,
+            guard,
             go: Some(go_w),
             err: err_r,
             command: display,
@@ -347,6 +325,8 @@ struct ChildSetup<'a> {
     user: Option<(u32, u32)>,
     groups: &'a [libc::gid_t],
     process_group: bool,
+    /// Die with this pid (`PR_SET_PDEATHSIG`), when contained.
+    parent: Option<libc::pid_t>,
     stdio: [i32; 3],
 }
 
@@ -401,6 +381,14 @@ impl ChildSetup<'_> {
             {
                 self.fail(STAGE_PRIVILEGES);
             }
+            // After the drop: a change of credentials clears the parent-death signal.
+            if let Some(parent) = self.parent
+                && (libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0
+                    || libc::getppid() != parent)
+            {
+                // The tracer died before the signal was armed: never run untraced.
+                libc::_exit(127);
+            }
             libc::execve(self.exe, self.argv, self.envp);
             self.fail(STAGE_EXEC)
         }
@@ -421,7 +409,7 @@ impl ChildSetup<'_> {
     }
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0i32; 2];
     // SAFETY: fds has room for the two descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -463,6 +451,7 @@ fn resolve(program: &OsStr, path: Option<&OsStr>, cwd: Option<&Path>) -> Option<
 /// the child (it exits 127 without running the command) and reaps it.
 pub struct PausedChild {
     pid: u32,
+    guard: Option<crate::guard::Guard>,
     go: Option<OwnedFd>,
     err: OwnedFd,
     command: String,
@@ -478,7 +467,7 @@ impl PausedChild {
 
     /// Lets the child exec the command; returns once it has (or reports why it could
     /// not, after reaping the child).
-    pub fn release(mut self) -> Result<Child, CaptureError> {
+    pub fn release(mut self) -> Result<Child, HostError> {
         self.released = true;
         let go = self.go.take().expect("a PausedChild is released once");
         // SAFETY: writing one byte from a valid buffer to our pipe end.
@@ -490,10 +479,11 @@ impl PausedChild {
         let mut child = Child {
             pid: self.pid,
             status: None,
+            guard: self.guard.take(),
         };
         if n != 1 {
             let _ = child.wait();
-            return Err(CaptureError::io("releasing the child", write_err));
+            return Err(HostError::io("releasing the child", write_err));
         }
         match got {
             Ok(0) => Ok(child), // the exec closed the close-on-exec pipe
@@ -503,18 +493,18 @@ impl PausedChild {
                 let errno = i32::from_ne_bytes(msg[4..].try_into().unwrap_or_default());
                 let source = io::Error::from_raw_os_error(errno);
                 Err(match stage {
-                    STAGE_EXEC if errno == libc::ENOENT => CaptureError::CommandNotFound {
+                    STAGE_EXEC if errno == libc::ENOENT => HostError::CommandNotFound {
                         command: self.command.clone(),
                     },
-                    STAGE_EXEC => CaptureError::Exec {
+                    STAGE_EXEC => HostError::Exec {
                         command: self.command.clone(),
                         source,
                     },
                     STAGE_PRIVILEGES => {
                         let (uid, gid) = self.uid_gid.unwrap_or_default();
-                        CaptureError::DropPrivileges { uid, gid, source }
+                        HostError::DropPrivileges { uid, gid, source }
                     }
-                    _ => CaptureError::io(
+                    _ => HostError::io(
                         "setting up the command's directory or standard streams",
                         source,
                     ),
@@ -522,14 +512,14 @@ impl PausedChild {
             }
             Ok(_) => {
                 let _ = child.wait();
-                Err(CaptureError::io(
+                Err(HostError::io(
                     "launching the command",
                     io::Error::other("short error report from the child"),
                 ))
             }
             Err(e) => {
                 let _ = child.wait();
-                Err(CaptureError::io("launching the command", e))
+                Err(HostError::io("launching the command", e))
             }
         }
     }
@@ -543,6 +533,7 @@ impl Drop for PausedChild {
             let _ = Child {
                 pid: self.pid,
                 status: None,
+                guard: self.guard.take(),
             }
             .wait();
         }
@@ -574,11 +565,41 @@ fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+/// Waits for the child `pid` (any child of this process, e.g. one of `std::process`) and
+/// returns how it ended with the CPU time (user + system) it and its waited-for
+/// descendants used: `wait4`'s resource usage.
+pub fn wait_with_usage(pid: u32) -> io::Result<(ExitStatus, std::time::Duration)> {
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; both pointers are valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: as above; waits for a child of ours.
+        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut ru) };
+        if r >= 0 {
+            let d = |tv: libc::timeval| {
+                std::time::Duration::from_secs(tv.tv_sec.max(0) as u64)
+                    + std::time::Duration::from_micros(tv.tv_usec.max(0) as u64)
+            };
+            return Ok((
+                ExitStatus::from_wait(status),
+                d(ru.ru_utime) + d(ru.ru_stime),
+            ));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// A launched command. Waiting reaps this pid only (never other children).
 #[derive(Debug)]
 pub struct Child {
     pid: u32,
     status: Option<ExitStatus>,
+    /// The containment of a [`Command::contain`]ed command; dropped last, it kills what
+    /// is left of the command.
+    guard: Option<crate::guard::Guard>,
 }
 
 impl Child {
@@ -610,20 +631,25 @@ impl Child {
     }
 
     /// Blocks until the child ends.
-    pub fn wait(&mut self) -> Result<ExitStatus, CaptureError> {
+    pub fn wait(&mut self) -> Result<ExitStatus, HostError> {
         self.waitpid(0)
-            .map_err(|e| CaptureError::io(format!("waiting for pid {}", self.pid), e))?
-            .ok_or_else(|| CaptureError::io("waitpid", io::Error::other("no status")))
+            .map_err(|e| HostError::io(format!("waiting for pid {}", self.pid), e))?
+            .ok_or_else(|| HostError::io("waitpid", io::Error::other("no status")))
     }
 
     /// The exit status if the child has ended, without blocking.
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, CaptureError> {
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, HostError> {
         self.waitpid(libc::WNOHANG)
-            .map_err(|e| CaptureError::io(format!("waiting for pid {}", self.pid), e))
+            .map_err(|e| HostError::io(format!("waiting for pid {}", self.pid), e))
+    }
+
+    /// The cgroup and guard of a contained command.
+    pub fn containment(&self) -> Option<&crate::guard::Guard> {
+        self.guard.as_ref()
     }
 
     /// Sends `signal` to the child (to its process group with `group`).
-    pub fn signal(&self, signal: i32, group: bool) -> Result<(), CaptureError> {
+    pub fn signal(&self, signal: i32, group: bool) -> Result<(), HostError> {
         if self.status.is_some() {
             return Ok(());
         }
@@ -634,7 +660,7 @@ impl Child {
         };
         // SAFETY: kill has no memory preconditions.
         if unsafe { libc::kill(target, signal) } != 0 {
-            return Err(CaptureError::io(
+            return Err(HostError::io(
                 format!("signalling pid {}", self.pid),
                 io::Error::last_os_error(),
             ));

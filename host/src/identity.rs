@@ -1,19 +1,22 @@
-//! Who runs the traced command. Capture needs root, the test suite must not have it
-//! unless asked: test suites write files, start servers and sometimes refuse to run as
-//! root (PostgreSQL, Apache's framework), and a root test run can damage the host.
+//! Who runs a traced command (`runner -- CMD`, `perfscope watch -- CMD`). Capture needs
+//! root, the command must not have it unless asked: test suites and servers write files,
+//! start servers and sometimes refuse to run as root (PostgreSQL, Apache's framework), and
+//! a root test run can damage the host. Both tools take the same flags and follow this
+//! one rule.
 //!
-//! | runner is | options | the command runs as |
+//! | tracer is | options | the command runs as |
 //! | --- | --- | --- |
 //! | root | `--user NAME` | NAME (uid, gid, supplementary groups; `HOME`, `USER`, `LOGNAME` from the password database) |
 //! | root | `--as-root` | root, explicitly |
 //! | root | neither, under `sudo` | `$SUDO_USER` (said on stderr) |
 //! | root | neither, no `$SUDO_USER` | refused: exit 2, asking for `--user NAME` or `--as-root` |
 //! | not root (capabilities) | neither | the invoking user |
-//! | not root | `--user NAME` | NAME if the runner may switch (CAP_SETUID, CAP_SETGID) |
+//! | not root | `--user NAME` | NAME if the tracer may switch (CAP_SETUID, CAP_SETGID) |
 //!
-//! The working directory and the rest of the environment are the runner's.
+//! The working directory and the rest of the environment are the tracer's.
 
-use capture::{CaptureError, User};
+use crate::error::HostError;
+use crate::user::User;
 
 /// The decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +29,7 @@ pub enum Identity {
     },
     /// Stay root, as asked with `--as-root`.
     Root,
-    /// Keep the runner's own (unprivileged) identity.
+    /// Keep the tracer's own (unprivileged) identity.
     Inherit,
 }
 
@@ -41,11 +44,11 @@ pub struct Request {
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     #[error(
-        "refusing to run the test command as root: pass --user NAME to run it as an \
-         unprivileged user (e.g. --user nobody), or --as-root if it really must run as root"
+        "refusing to run the command as root: pass --user NAME to run it as an unprivileged \
+         user (e.g. --user nobody), or --as-root if it really must run as root"
     )]
     RootNeedsChoice,
-    #[error("--as-root: the runner itself is not root (uid {euid}); drop --as-root")]
+    #[error("--as-root: this process is not root (uid {euid}); drop --as-root")]
     NotRoot { euid: u32 },
     #[error("--user {name}: no such user; pass an existing user name")]
     Lookup { name: String },
@@ -75,7 +78,7 @@ pub fn decide(
     req: &Request,
     euid: u32,
     sudo_user: Option<&str>,
-    lookup: impl Fn(&str) -> Result<User, CaptureError>,
+    lookup: impl Fn(&str) -> Result<User, HostError>,
 ) -> Result<Identity, IdentityError> {
     if let Some(name) = &req.user {
         // User::lookup's only error is "no such user".
@@ -115,6 +118,34 @@ pub fn decide(
     }
 }
 
+/// [`decide`] for this process: its effective uid, `$SUDO_USER` and the password
+/// database; says on stderr (as `tool`) when the user came from `$SUDO_USER`.
+pub fn for_this_process(req: &Request, tool: &str) -> Result<Identity, IdentityError> {
+    let sudo_user = std::env::var("SUDO_USER").ok();
+    let who = decide(req, euid(), sudo_user.as_deref(), User::lookup)?;
+    if let Identity::User {
+        user,
+        from_sudo: true,
+    } = &who
+    {
+        eprintln!(
+            "{tool}: running the command as {} (from $SUDO_USER); pass --user NAME or \
+             --as-root to choose",
+            user.name.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(who)
+}
+
+impl Identity {
+    /// Makes `cmd` run as this identity.
+    pub fn apply(&self, cmd: &mut crate::Command) {
+        if let Identity::User { user, .. } = self {
+            cmd.user(user.clone());
+        }
+    }
+}
+
 /// The effective uid of this process.
 pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -125,12 +156,12 @@ pub fn euid() -> u32 {
 mod tests {
     use super::*;
 
-    fn lookup(name: &str) -> Result<User, CaptureError> {
+    fn lookup(name: &str) -> Result<User, HostError> {
         let uid = match name {
             "nobody" => 65534,
             "alice" => 1000,
             "toor" => 0,
-            _ => return Err(CaptureError::Config(format!("no user named {name:?}"))),
+            _ => return Err(HostError::NoSuchUser { name: name.into() }),
         };
         Ok(User {
             uid,
