@@ -6,10 +6,8 @@
 //! perfscope analyze --db /tmp/demo/demo.sigdb /tmp/demo/slow-flush.trace --html /tmp/demo/r.html
 //! ```
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::{BUILD_ID, Bug, Scenario};
+use testkit::scenario as common;
+use testkit::scenario::{BUILD_ID, Bug, Scenario};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde::{Deserialize, Serialize};
+use report::alarm::{MAX_REQUEST, Reply, Request, parse_reply, parse_request};
 
 use crate::cli::{AlarmArgs, Format};
 
@@ -25,31 +25,6 @@ use host::signals::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 /// Signals the watcher handles.
 pub const SIGNALS: [i32; 4] = [SIGUSR1, SIGTERM, SIGINT, SIGHUP];
-
-/// A request on the socket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
-    pub cmd: String,
-    #[serde(default)]
-    pub label: Option<String>,
-    #[serde(default)]
-    pub wait: bool,
-    #[serde(default)]
-    pub format: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Reply {
-    status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    alarm: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    exit_code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    bytes: Option<usize>,
-}
 
 /// A client waiting for the report of its alarm.
 #[derive(Debug)]
@@ -65,32 +40,14 @@ impl Waiter {
         let mut stream = self.stream;
         std::thread::spawn(move || {
             let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
-            let head = Reply {
-                status: "done".into(),
-                exit_code: Some(exit_code),
-                bytes: Some(body.len()),
-                alarm: None,
-                message: None,
-            };
+            let head = Reply::done(exit_code, body.len());
             let _ = send_line(&mut stream, &head).and_then(|()| stream.write_all(body.as_bytes()));
         });
     }
 }
 
-fn error_reply(message: &str) -> Reply {
-    Reply {
-        status: "error".into(),
-        message: Some(message.into()),
-        alarm: None,
-        exit_code: None,
-        bytes: None,
-    }
-}
-
 fn send_line(s: &mut UnixStream, r: &Reply) -> std::io::Result<()> {
-    let mut line = serde_json::to_string(r).map_err(std::io::Error::other)?;
-    line.push('\n');
-    s.write_all(line.as_bytes())
+    s.write_all(r.to_line().as_bytes())
 }
 
 struct Conn {
@@ -111,13 +68,7 @@ pub struct Incoming {
 impl Incoming {
     /// Tells the client its alarm number; returns the waiter if it waits for the report.
     pub fn accept(mut self, n: u64) -> Option<Waiter> {
-        let ok = Reply {
-            status: "accepted".into(),
-            alarm: Some(n),
-            message: None,
-            exit_code: None,
-            bytes: None,
-        };
+        let ok = Reply::accepted(n);
         let _ = self.stream.set_nonblocking(false);
         let _ = self.stream.set_write_timeout(Some(Duration::from_secs(2)));
         send_line(&mut self.stream, &ok).ok()?;
@@ -130,7 +81,7 @@ impl Incoming {
     pub fn reject(mut self, message: &str) {
         let _ = self.stream.set_nonblocking(false);
         let _ = self.stream.set_write_timeout(Some(Duration::from_secs(2)));
-        let _ = send_line(&mut self.stream, &error_reply(message));
+        let _ = send_line(&mut self.stream, &Reply::error(message));
     }
 }
 
@@ -221,7 +172,7 @@ impl Server {
                         break;
                     }
                 }
-                if c.buf.len() > 4096 {
+                if c.buf.len() > MAX_REQUEST {
                     break;
                 }
             }
@@ -238,10 +189,13 @@ impl Server {
                     }),
                     Err(e) => {
                         let _ = c.stream.set_nonblocking(false);
-                        let _ = send_line(&mut c.stream, &error_reply(&e));
+                        let _ = send_line(&mut c.stream, &Reply::error(&e));
                     }
                 }
-            } else if !closed && c.buf.len() <= 4096 && c.since.elapsed() < Duration::from_secs(5) {
+            } else if !closed
+                && c.buf.len() <= MAX_REQUEST
+                && c.since.elapsed() < Duration::from_secs(5)
+            {
                 keep.push(c);
             }
         }
@@ -254,18 +208,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-fn parse_request(line: &[u8]) -> Result<Request, String> {
-    let r: Request = serde_json::from_slice(line)
-        .map_err(|e| format!("bad request ({e}); send {{\"cmd\":\"alarm\"}}"))?;
-    if r.cmd != "alarm" {
-        return Err(format!(
-            "unknown command {:?}; the watcher knows \"alarm\"",
-            r.cmd
-        ));
-    }
-    Ok(r)
 }
 
 /// The socket of the watcher the client means.
@@ -438,23 +380,12 @@ fn read_reply(r: &mut impl BufRead) -> anyhow::Result<Reply> {
     if r.read_line(&mut line)? == 0 {
         bail!("the watcher closed the connection");
     }
-    serde_json::from_str(line.trim_end()).with_context(|| format!("unexpected answer {line:?}"))
+    parse_reply(&line).with_context(|| format!("unexpected answer {line:?}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_parse_and_bad_ones_say_what_to_send() {
-        let r = parse_request(br#"{"cmd":"alarm","label":"p99","wait":true}"#).unwrap();
-        assert_eq!(r.label.as_deref(), Some("p99"));
-        assert!(r.wait);
-        assert!(parse_request(br#"{"cmd":"alarm"}"#).is_ok());
-        let e = parse_request(b"hello").unwrap_err();
-        assert!(e.contains("cmd"), "{e}");
-        assert!(parse_request(br#"{"cmd":"reboot"}"#).is_err());
-    }
 
     #[test]
     fn a_client_and_a_server_talk() {

@@ -2,8 +2,8 @@
 //! that exited during it, a normal part with nothing in it, a window the rolling buffer
 //! could not hold whole. Each says what it means for the ranking.
 
-use perfscope::report::{Report, Span};
-use perfscope::window::Window;
+use analysis::report::{Report, Span};
+use analysis::window::Window;
 
 /// Warnings about `w` as analysed in `r`.
 pub fn window_warnings(w: &Window, r: &Report) -> Vec<String> {
@@ -70,7 +70,7 @@ pub fn window_warnings(w: &Window, r: &Report) -> Vec<String> {
                 rel(o.normal.start),
                 rel(o.normal.end)
             ));
-        } else if !w.is_empty() && n < 100 && r.verdict != perfscope::report::Verdict::Normal {
+        } else if !w.is_empty() && n < 100 && r.verdict != analysis::report::Verdict::Normal {
             out.push(format!(
                 "the normal part holds only {n} syscalls: too little to know what is usual; \
                  the ranking is weak"

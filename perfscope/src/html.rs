@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use perfscope::report::{Report, Verdict};
-use perfscope::window::{Thread, Window};
+use analysis::report::{Report, Verdict};
+use analysis::window::{Thread, Window};
 
 /// Rows of the timeline at most.
 const MAX_ROWS: usize = 32;

@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
+use analysis::report::{Report, Span};
+use analysis::window::WindowBuilder;
+use analysis::{Alarm, Params};
 use anyhow::{Context, bail};
-use perfscope::report::{Report, Span};
-use perfscope::window::WindowBuilder;
-use perfscope::{Alarm, Params};
 use trace::{Event, TraceReader};
 
 use crate::cli::{AnalyzeArgs, SecSpan};
@@ -207,7 +207,7 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<i32> {
         }),
     };
     let mut report: Report =
-        perfscope::analyze(&w, &loaded.compiled, loaded.info(), &alarm, &params);
+        analysis::analyze(&w, &loaded.compiled, loaded.info(), &alarm, &params);
     if x.events == 0 {
         warnings.push("the trace holds no events".into());
     }

@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use analysis::report::Report;
+use analysis::window::Window;
 use anyhow::Context;
-use perfscope::report::Report;
-use perfscope::window::Window;
 
 use crate::cli::Format;
 use crate::html;

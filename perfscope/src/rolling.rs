@@ -4,12 +4,12 @@
 //! more than `max_events` records; beyond that the oldest go first, and the store counts
 //! them so that a report can say how much time the window still covers.
 //!
-//! A snapshot of a time range becomes a [`perfscope::window::Window`] through the
+//! A snapshot of a time range becomes a [`analysis::window::Window`] through the
 //! library's `WindowBuilder`, thread by thread, with the syscalls still in flight.
 
 use std::collections::VecDeque;
 
-use perfscope::window::{Window, WindowBuilder};
+use analysis::window::{Window, WindowBuilder};
 use rustc_hash::FxHashMap;
 use trace::{Event, Syscall};
 

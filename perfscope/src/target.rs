@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
+use analysis::report::Database;
+use analysis::signature::Compiled;
 use anyhow::{Context, bail};
-use perfscope::report::Database;
-use perfscope::signature::Compiled;
 use sigdb::Sigdb;
 
 /// A database ready for analysis.

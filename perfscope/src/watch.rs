@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use analysis::Alarm;
 use anyhow::{Context, bail};
 use capture::{Config, EventSink, Filter, Session, StackConfig, StackSampler, monotonic_ns};
 use host::{Child, ExitStatus};
-use perfscope::Alarm;
 use trace::{Event, Syscall};
 
 use crate::alarm::{self, Incoming, Server, Signals, Waiter};
@@ -90,11 +90,7 @@ impl Watch<'_> {
 
     /// A burst of stack sampling right after an alarm, the capture drained meanwhile;
     /// the samples go into the analysed window.
-    fn sample_stacks(
-        &mut self,
-        window: &mut perfscope::window::Window,
-        warnings: &mut Vec<String>,
-    ) {
+    fn sample_stacks(&mut self, window: &mut analysis::window::Window, warnings: &mut Vec<String>) {
         let duration = Duration::from_nanos(self.a.stacks);
         let Some(sampler) = self.stacks.as_mut().filter(|_| !duration.is_zero()) else {
             return;
@@ -121,7 +117,7 @@ impl Watch<'_> {
                 "stack sampling failed, ranking from syscalls only: {e:#}"
             ));
         }
-        let mut b = perfscope::window::WindowBuilder::new(window.start, u64::MAX);
+        let mut b = analysis::window::WindowBuilder::new(window.start, u64::MAX);
         for ev in &events {
             b.push(ev);
         }

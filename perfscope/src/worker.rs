@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
+use analysis::window::Window;
+use analysis::{Alarm, Params};
 use anyhow::Context;
-use perfscope::window::Window;
-use perfscope::{Alarm, Params};
 use trace::{CaptureMode, Event, Footer, Header, Object, Syscall, TraceWriter};
 
 use crate::alarm::Waiter;
@@ -110,7 +110,7 @@ fn run(out: &Outputs, job: Job) -> Done {
         waiter,
     } = job;
     let db = &out.db;
-    let mut report = perfscope::analyze(&w, &db.compiled, db.info(), &alarm, &Params::default());
+    let mut report = analysis::analyze(&w, &db.compiled, db.info(), &alarm, &Params::default());
     let running = target::running_objects(&db.db, &pids);
     let extra = checks::window_warnings(&w, &report);
     let compare = target::compare(&db.db, &running);

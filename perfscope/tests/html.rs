@@ -2,7 +2,7 @@
 //! skipped with a reason when it is not installed). `PERFSCOPE_KEEP_HTML=DIR` keeps the
 //! page and its screenshot for a look.
 
-mod common;
+use testkit::scenario as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

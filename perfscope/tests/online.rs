@@ -3,7 +3,7 @@
 //! watcher keeps running, the silent-CPU detector raising an alarm on its own, `--pid`
 //! mode ending with its process, and a clean exit on SIGTERM that leaves no BPF link.
 
-mod common;
+use testkit::scenario as common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -373,7 +373,12 @@ fn fixture_server_injected_bug_ranks_in_the_top_5() {
         .arg(&socket)
         .arg("--report-dir")
         .arg(&reports)
-        .args(["--as-root", "--", "env", &format!("PERFSCOPE_FIXTURE_BUG={bug}")])
+        .args([
+            "--as-root",
+            "--",
+            "env",
+            &format!("PERFSCOPE_FIXTURE_BUG={bug}"),
+        ])
         .arg(fixtures.join("build").join(&server))
         .arg("-d")
         .arg(&srv)

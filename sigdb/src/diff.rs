@@ -2,7 +2,6 @@
 //! pull-request comment) and programs (CI gates): the model of a diff and how it is
 //! computed. Rendering lives in [`render`].
 
-pub mod render;
 #[cfg(test)]
 mod tests;
 

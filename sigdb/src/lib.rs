@@ -10,8 +10,6 @@
 pub mod diff;
 mod error;
 mod io;
-pub mod show;
-mod table;
 pub mod v1;
 
 pub use diff::{Diff, DiffOptions, diff, diff_with};

@@ -1,6 +1,6 @@
 //! The canonical file: round trips, and what the reader does with every kind of bad file.
 
-mod common;
+use testkit::sigdbs as common;
 
 use common::{bytes, new_db, old_db, parts, raw};
 use sigdb::{Sigdb, SigdbError, read_from};

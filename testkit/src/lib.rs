@@ -8,6 +8,12 @@
 //! * **C fixtures built one way.** [`gcc`] compiles a C file with a named [`Flags`] set;
 //!   [`fixture`] builds `fixtures/SUBDIR/NAME.c` into a temporary folder.
 //! * [`Scratch`]: a temporary folder every user can enter (suites run unprivileged).
+//! * [`scenario`]: a synthetic server's syscalls, trace and signature database, with an
+//!   injected bug, for the analysis tests and benchmark; [`sigdbs`]: two small releases
+//!   of a made-up server's signature database, for format and diff tests.
+
+pub mod scenario;
+pub mod sigdbs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -56,7 +56,7 @@ fn build_bins() -> Bins {
         "-p",
         "trainer",
         "-p",
-        "sigdb",
+        "sigdb-tool",
         "-p",
         "perfscope",
         "--bins",

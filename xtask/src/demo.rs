@@ -204,12 +204,16 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     let progress = Progress::new("demo");
-    let tools = tools::locate(&["runner", "trainer", "perfscope"], &l.logs, &progress)?;
+    let tools = tools::locate(
+        &["runner", "trainer", "perfscope", "sigdb"],
+        &l.logs,
+        &progress,
+    )?;
     let fixtures = root.join("fixtures/servers");
 
     build_fixture(&fixtures, &l, &progress)?;
     test_suite(&tools["runner"], &fixtures, server, &l, &progress)?;
-    train(&tools["trainer"], server, &l, &progress)?;
+    train(&tools["trainer"], &tools["sigdb"], server, &l, &progress)?;
     let story = watch_and_alarm(&tools["perfscope"], &fixtures, &opts, &l, &progress)?;
 
     if opts.keep.is_none() {
@@ -350,7 +354,13 @@ fn passed_tests(log: &str) -> Option<String> {
     })
 }
 
-fn train(trainer: &Path, server: Server, l: &Layout, progress: &Progress) -> anyhow::Result<()> {
+fn train(
+    trainer: &Path,
+    sigdb_bin: &Path,
+    server: Server,
+    l: &Layout,
+    progress: &Progress,
+) -> anyhow::Result<()> {
     let log = l.logs.join("trainer.log");
     let mut step = progress.step("3/9 train the signatures (trainer)");
     step.watch_log(&log);
@@ -375,13 +385,20 @@ fn train(trainer: &Path, server: Server, l: &Layout, progress: &Progress) -> any
         db.records.len(),
         c.functions_with_signatures
     ));
-    print!("{}", signature_summary(&db, &l.sigdb));
+    let show = Command::new(sigdb_bin)
+        .arg("show")
+        .arg(&l.sigdb)
+        .output()
+        .context("cannot run sigdb show")?;
+    print!(
+        "{}",
+        signature_summary(&db, &l.sigdb, &String::from_utf8_lossy(&show.stdout))
+    );
     Ok(())
 }
 
 /// The header block of `sigdb show`, then one line per function with a signature.
-fn signature_summary(db: &sigdb::Sigdb, path: &Path) -> String {
-    let text = sigdb::show::text(db, &path.display().to_string(), &[]);
+fn signature_summary(db: &sigdb::Sigdb, path: &Path, text: &str) -> String {
     let mut out = String::from("\n$ sigdb show ");
     let _ = writeln!(out, "{}", path.display());
     for line in text.lines().take_while(|l| !l.trim().is_empty()) {

@@ -1,4 +1,4 @@
-//! The project's binaries that the tasks drive (`runner`, `trainer`, `perfscope`): built
+//! The project's binaries that the tasks drive (`runner`, `trainer`, `perfscope`, `sigdb`): built
 //! in release mode with cargo and found through cargo's JSON messages. `XTASK_RUNNER`,
 //! `XTASK_TRAINER`, `XTASK_PERFSCOPE` name a binary to use instead (tests use stand-ins).
 
@@ -18,7 +18,15 @@ pub fn override_var(name: &str) -> String {
     format!("XTASK_{}", name.to_uppercase())
 }
 
-/// Paths of the binaries `names` (each the binary of the package of the same name).
+/// The package that builds binary `bin` (the package of the same name, but for `sigdb`).
+fn package_of(bin: &str) -> &str {
+    match bin {
+        "sigdb" => "sigdb-tool",
+        b => b,
+    }
+}
+
+/// Paths of the binaries `names`.
 pub fn locate(
     names: &[&str],
     log_dir: &Path,
@@ -59,7 +67,7 @@ pub fn locate(
     ])
     .current_dir(crate::workspace_root());
     for n in &build {
-        cmd.args(["-p", n, "--bin", n]);
+        cmd.args(["-p", package_of(n), "--bin", n]);
     }
     let err =
         std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;

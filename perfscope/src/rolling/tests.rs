@@ -1,7 +1,7 @@
 //! The rolling window: bounds, eviction, and snapshots equal to a direct build.
 
 use super::*;
-use perfscope::window::PENDING;
+use analysis::window::PENDING;
 
 const S: u64 = 1_000_000_000;
 

@@ -384,42 +384,6 @@ fn the_diff_serializes_and_reads_back() {
 }
 
 #[test]
-fn markdown_code_spans_survive_pipes_and_backticks() {
-    let a = db(vec![]);
-    let b = db(vec![
-        rec("operator|", Some("a.cc"), &[]),
-        rec("we`ird", None, &[]),
-        rec("`edge", None, &[]),
-    ]);
-    let md = render::markdown(&diff(&a, &b), render::Labels { old: "a", new: "b" });
-    // `|` escaped so the table keeps its columns; fences longer than the backtick runs
-    assert!(md.contains("| `operator\\|` | `a.cc` |"), "{md}");
-    assert!(md.contains("| ``we`ird`` |"), "{md}");
-    assert!(md.contains("| `` `edge `` |"), "{md}");
-    for line in md.lines().filter(|l| l.starts_with("| `")) {
-        let cells = line.replace("\\|", "").matches('|').count();
-        assert_eq!(cells, 7, "{line}");
-    }
-}
-
-#[test]
-fn stat_bars_are_scaled_to_fit() {
-    let many: Vec<(String, f64)> = (0..200).map(|i| (format!("e{i}"), 1.0)).collect();
-    let many: Vec<(&str, f64)> = many.iter().map(|(e, s)| (e.as_str(), *s)).collect();
-    let a = db(vec![rec("small", None, &[])]);
-    let b = db(vec![
-        rec("big", None, &many),
-        rec("small", None, &[("read", 1.0)]),
-    ]);
-    let stat = render::stat(&diff(&a, &b));
-    let lines: Vec<&str> = stat.lines().collect();
-    assert_eq!(lines[0], format!(" big   | 200 {}", "+".repeat(50)));
-    // a small count still shows one mark
-    assert_eq!(lines[1], " small |   1 +");
-    assert!(lines[2].starts_with(" 2 functions changed (1 added), 201 episodes added(+)"));
-}
-
-#[test]
 fn the_same_code_built_in_two_folders_has_no_diff() {
     let at = |root: &str| {
         db(vec![

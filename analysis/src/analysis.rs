@@ -187,7 +187,7 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
                 file: f.file.clone(),
                 score: sigdb::round6(s.score),
                 reasons: s.reasons.clone(),
-                stack: stack_reasons.remove(&s.func),
+                stack: stack_reasons.remove(&s.func).map(StackReason::to_report),
             }
         })
         .collect();
@@ -223,7 +223,8 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
         },
         evidence: evidence
             .iter()
-            .map(|e| describe(w, &units, &cl, &groups, e))
+            .enumerate()
+            .map(|ie| describe(w, &units, &cl, &groups, ie))
             .collect(),
         onset,
         database: Database {
@@ -277,7 +278,13 @@ fn name(nr: u16) -> String {
     trace::syscall_name(u32::from(nr)).into_owned()
 }
 
-fn describe(w: &Window, units: &[Unit], cl: &Clustering, g: &Groups, e: &Evidence) -> EvidenceOut {
+fn describe(
+    w: &Window,
+    units: &[Unit],
+    cl: &Clustering,
+    g: &Groups,
+    (id, e): (usize, &Evidence),
+) -> EvidenceOut {
     let group = g.names[e.group as usize].clone();
     let thread = e.thread.map(|t| w.threads[t as usize].label());
     let shape: Vec<(String, u32)> = match e.cluster {
@@ -341,7 +348,8 @@ fn describe(w: &Window, units: &[Unit], cl: &Clustering, g: &Groups, e: &Evidenc
         ),
     };
     EvidenceOut {
-        kind: e.kind,
+        id,
+        kind: e.kind.to_report(),
         score: sigdb::round6(e.score),
         group,
         thread,

@@ -13,9 +13,9 @@ use std::path::{Component, Path, PathBuf};
 use serde::Serialize;
 
 use super::Labels;
-use crate::diff::{Diff, EpisodeSummary, FunctionChange, FunctionSummary, Moved, percent};
 use crate::show::{plural, spell};
-use crate::{Record, Sigdb};
+use sigdb::diff::{Diff, EpisodeSummary, FunctionChange, FunctionSummary, Moved, percent};
+use sigdb::{Record, Sigdb};
 
 /// `$schema` of the log: the SARIF 2.1.0 schema as editors and validators know it.
 pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";

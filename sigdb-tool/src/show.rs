@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::table::{Align, Table};
-use crate::{Class, Coverage, Params, Record, Sigdb, Target, Training};
+use sigdb::{Class, Coverage, Params, Record, Sigdb, Target, Training};
 
 /// Version of the JSON Lines that [`json_lines`] writes: fields are only added within a
 /// version; a removal or a change of meaning bumps it.
@@ -394,7 +394,7 @@ pub fn json_lines(db: &Sigdb, path: &str, names: &[String]) -> String {
                 invocations_with_syscalls: r.invocations_with_syscalls,
                 syscalls: r.syscalls,
                 syscalls_per_invocation: (r.invocations > 0)
-                    .then(|| crate::round6(r.syscalls as f64 / r.invocations as f64)),
+                    .then(|| sigdb::round6(r.syscalls as f64 / r.invocations as f64)),
                 profile: &r.profile,
                 inclusive: &r.inclusive,
                 threads: &r.threads,

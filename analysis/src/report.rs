@@ -1,128 +1,22 @@
-//! The report of one analysis: its serializable form (JSON Lines, version 1) and its text
-//! rendering for a person at a terminal.
+//! The report of one analysis: the model, its text rendering for a person at a terminal,
+//! and its JSON Lines form in the report format ([`report::v1`], a crate of its own).
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+pub use report::REPORT_VERSION;
+pub use report::v1::{
+    Database, EvidenceKind, MatchedEpisode, Onset, Reason, Span, StackCredit, Stats, Step, Verdict,
+};
+use report::v1::{Head, Record, Warning};
 
-use crate::abnormal::Kind;
+/// A ranked function, as the report format has it.
+pub type Ranked = report::v1::Function;
 
-/// Version of the JSON Lines report format.
-pub const REPORT_VERSION: u32 = 1;
-
-/// A time span, monotonic ns.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Span {
-    pub start: u64,
-    pub end: u64,
-}
-
-impl Span {
-    pub fn seconds(&self) -> f64 {
-        self.end.saturating_sub(self.start) as f64 / 1e9
-    }
-}
-
-/// What the analysis concluded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Abnormal behaviour found and matched to functions.
-    Findings,
-    /// Abnormal behaviour found, but no function's signature matches it.
-    Unmatched,
-    /// Nothing abnormal in the window.
-    Normal,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Onset {
-    pub ts: u64,
-    pub score: f64,
-    pub detected: bool,
-    /// How the split was chosen: `detected`, `given` (command line) or `fallback`.
-    pub how: String,
-    pub normal: Span,
-    pub abnormal: Span,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Database {
-    pub target: String,
-    pub version: String,
-    pub functions: usize,
-    pub with_signatures: usize,
-}
-
-/// One episode of a function's signature that the evidence matched.
-#[derive(Clone, Debug, Serialize)]
-pub struct MatchedEpisode {
-    pub events: Vec<String>,
-    pub weight: f64,
-    /// Share of the abnormal units holding it, and of the normal units.
-    pub abnormal: f64,
-    pub normal: f64,
-}
-
-/// Why a function is on the list: one evidence's contribution.
-#[derive(Clone, Debug, Serialize)]
-pub struct Reason {
-    /// Index into [`Report::evidence`].
-    pub evidence: usize,
-    pub contribution: f64,
-    pub episodes: Vec<MatchedEpisode>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Ranked {
-    pub rank: usize,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    pub score: f64,
-    pub reasons: Vec<Reason>,
-    /// Credit from sampled stacks, when there were any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stack: Option<crate::stacks::StackReason>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct EvidenceOut {
-    pub kind: Kind,
-    pub score: f64,
-    /// Thread group (thread name).
-    pub group: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thread: Option<String>,
-    /// Units involved, and the syscalls most of them make.
-    pub units: usize,
-    pub shape: Vec<(String, u32)>,
-    pub rate_before: f64,
-    pub rate_after: f64,
-    pub median_ms_before: f64,
-    pub median_ms_after: f64,
-    pub first_ts: u64,
-    pub last_ts: u64,
-    /// One sentence for people.
-    pub summary: String,
-}
-
-/// One step of the syscall path through the worst units.
-#[derive(Clone, Debug, Serialize)]
-pub struct Step {
-    pub ts: u64,
-    pub thread: String,
-    pub syscall: String,
-    /// Consecutive repeats folded into this step.
-    pub repeat: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dur_us: Option<f64>,
-    pub ret: i64,
-    pub pending: bool,
-}
+/// One piece of evidence, as the report format has it (`id` = its index).
+pub type EvidenceOut = report::v1::Evidence;
 
 /// Per-thread activity per bin, for the timeline plot.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Activity {
     pub thread: String,
     pub bin_ns: u64,
@@ -130,28 +24,15 @@ pub struct Activity {
     pub counts: Vec<u32>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Stats {
-    pub syscalls: u64,
-    pub threads: usize,
-    pub units: usize,
-    pub patterns: usize,
-    pub clusters: usize,
-    pub lost: u64,
-    /// User stacks sampled after the alarm.
-    pub stacks: usize,
-    pub analysis_ms: f64,
-}
-
-/// Everything one analysis found.
-#[derive(Clone, Debug, Serialize)]
+/// Everything one analysis found (the model; [`Report::to_json_lines`] writes it in the
+/// report format).
+#[derive(Clone, Debug)]
 pub struct Report {
     pub version: u32,
     pub verdict: Verdict,
     /// The alarm: what raised it and when (monotonic ns; `realtime_ns` when known).
     pub alarm: String,
     pub alarm_ts: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub alarm_realtime_ns: Option<u64>,
     pub window: Span,
     pub onset: Option<Onset>,
@@ -161,7 +42,6 @@ pub struct Report {
     pub scope: f64,
     pub evidence: Vec<EvidenceOut>,
     pub path: Vec<Step>,
-    #[serde(skip)]
     pub activity: Vec<Activity>,
     pub stats: Stats,
     pub warnings: Vec<String>,
@@ -176,86 +56,35 @@ impl Report {
         }
     }
 
-    /// JSON Lines: a `report` record, then `function`, `evidence`, `step` and `warning`
-    /// records, each with a `type` field.
+    /// JSON Lines (format [`report::v1`]): a `report` record, then `function`,
+    /// `evidence`, `step` and `warning` records, each with a `type` field.
     pub fn to_json_lines(&self) -> String {
-        #[derive(Serialize)]
-        struct Head<'a> {
-            r#type: &'static str,
-            version: u32,
-            verdict: Verdict,
-            alarm: &'a str,
-            alarm_ts: u64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            alarm_realtime_ns: Option<u64>,
-            window: Span,
-            onset: &'a Option<Onset>,
-            database: &'a Database,
-            listed: usize,
-            scope: f64,
-            stats: &'a Stats,
-        }
-        #[derive(Serialize)]
-        struct Tagged<'a, T: Serialize> {
-            r#type: &'static str,
-            #[serde(flatten)]
-            inner: &'a T,
-        }
-        let mut out = String::new();
-        let mut line = |v: &dyn erased::Ser| {
-            out.push_str(&v.json());
-            out.push('\n');
-        };
-        line(&Head {
-            r#type: "report",
+        let head = Record::Report(Head {
             version: self.version,
             verdict: self.verdict,
-            alarm: &self.alarm,
+            alarm: self.alarm.clone(),
             alarm_ts: self.alarm_ts,
             alarm_realtime_ns: self.alarm_realtime_ns,
             window: self.window,
-            onset: &self.onset,
-            database: &self.database,
+            onset: self.onset.clone(),
+            database: self.database.clone(),
             listed: self.ranking.len(),
             scope: self.scope,
-            stats: &self.stats,
+            stats: self.stats.clone(),
         });
-        for r in &self.ranking {
-            line(&Tagged {
-                r#type: "function",
-                inner: r,
-            });
-        }
-        for (i, e) in self.evidence.iter().enumerate() {
-            #[derive(Serialize)]
-            struct Ev<'a> {
-                r#type: &'static str,
-                id: usize,
-                #[serde(flatten)]
-                inner: &'a EvidenceOut,
-            }
-            line(&Ev {
-                r#type: "evidence",
-                id: i,
-                inner: e,
-            });
-        }
-        for s in &self.path {
-            line(&Tagged {
-                r#type: "step",
-                inner: s,
-            });
-        }
-        for w in &self.warnings {
-            #[derive(Serialize)]
-            struct Warn<'a> {
-                r#type: &'static str,
-                message: &'a str,
-            }
-            line(&Warn {
-                r#type: "warning",
-                message: w,
-            });
+        let records = std::iter::once(head)
+            .chain(self.ranking.iter().cloned().map(Record::Function))
+            .chain(self.evidence.iter().cloned().map(Record::Evidence))
+            .chain(self.path.iter().cloned().map(Record::Step))
+            .chain(
+                self.warnings
+                    .iter()
+                    .map(|w| Record::Warning(Warning { message: w.clone() })),
+            );
+        let mut out = String::new();
+        for r in records {
+            out.push_str(&r.to_json());
+            out.push('\n');
         }
         out
     }
@@ -402,19 +231,5 @@ impl Report {
             let _ = writeln!(s, "\nwarning: {w}");
         }
         s
-    }
-}
-
-mod erased {
-    //! Lets the JSON Lines writer take records of different types through one closure.
-    pub trait Ser {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_else(|e| {
-                format!("{{\"type\":\"warning\",\"message\":\"unserializable record: {e}\"}}")
-            })
-        }
     }
 }

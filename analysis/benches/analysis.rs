@@ -6,19 +6,18 @@
 //! `varied` (30 % of requests make 1 to 3 extra syscalls drawn from 40: ~12,000 shapes,
 //! a stress for the clustering).
 //!
-//! `cargo bench -p perfscope --bench analysis`
+//! `cargo bench -p analysis --bench analysis`
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use testkit::scenario as common;
 
 use std::time::Instant;
 
+use analysis::report::Database;
+use analysis::signature::Compiled;
+use analysis::window::{Window, WindowBuilder};
+use analysis::{Alarm, Params, analyze};
 use common::{BUILD_ID, Bug, Scenario};
 use criterion::Criterion;
-use perfscope::report::Database;
-use perfscope::signature::Compiled;
-use perfscope::window::{Window, WindowBuilder};
-use perfscope::{Alarm, Params, analyze};
 
 fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -9,11 +9,11 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Change, Diff, FieldChange, FunctionChange, FunctionSummary, percent};
 use crate::show::{plural, push_json, spell};
 use crate::table::{Align, Table, width};
+use sigdb::diff::{Change, Diff, FieldChange, FunctionChange, FunctionSummary, percent};
 
-pub use sarif::{SARIF_SCHEMA, SRCROOT, SarifOptions, sarif, uri_path};
+pub use sarif::{SarifOptions, sarif};
 
 /// Version of the JSON that [`json`] writes: fields are only added within a version.
 pub const DIFF_SCHEMA: u32 = 1;
@@ -35,7 +35,7 @@ pub struct Labels<'a> {
 /// The full text report.
 pub fn text(diff: &Diff, labels: Labels<'_>) -> String {
     let mut out = String::new();
-    let side = |label: &str, s: &super::DbSummary| {
+    let side = |label: &str, s: &sigdb::diff::DbSummary| {
         format!(
             "{label}  {} {} ({} {})",
             s.target,
@@ -678,4 +678,62 @@ pub fn json(diff: &Diff, labels: Labels<'_>) -> String {
         },
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigdb::{Record, Sigdb, diff};
+    use testkit::sigdbs::{ep, header, record};
+
+    fn db(records: Vec<Record>) -> Sigdb {
+        Sigdb::new(header("1", "00"), records)
+    }
+
+    fn rec(name: &str, file: Option<&str>, eps: &[(&str, f64)]) -> Record {
+        let mut r = record(
+            name,
+            file.unwrap_or(""),
+            10,
+            eps.iter().map(|&(e, s)| ep(e, s, 1.0, 10)).collect(),
+        );
+        r.file = file.map(str::to_string);
+        r
+    }
+
+    #[test]
+    fn markdown_code_spans_survive_pipes_and_backticks() {
+        let a = db(vec![]);
+        let b = db(vec![
+            rec("operator|", Some("a.cc"), &[]),
+            rec("we`ird", None, &[]),
+            rec("`edge", None, &[]),
+        ]);
+        let md = markdown(&diff(&a, &b), Labels { old: "a", new: "b" });
+        // `|` escaped so the table keeps its columns; fences longer than the backtick runs
+        assert!(md.contains("| `operator\\|` | `a.cc` |"), "{md}");
+        assert!(md.contains("| ``we`ird`` |"), "{md}");
+        assert!(md.contains("| `` `edge `` |"), "{md}");
+        for line in md.lines().filter(|l| l.starts_with("| `")) {
+            let cells = line.replace("\\|", "").matches('|').count();
+            assert_eq!(cells, 7, "{line}");
+        }
+    }
+
+    #[test]
+    fn stat_bars_are_scaled_to_fit() {
+        let many: Vec<(String, f64)> = (0..200).map(|i| (format!("e{i}"), 1.0)).collect();
+        let many: Vec<(&str, f64)> = many.iter().map(|(e, s)| (e.as_str(), *s)).collect();
+        let a = db(vec![rec("small", None, &[])]);
+        let b = db(vec![
+            rec("big", None, &many),
+            rec("small", None, &[("read", 1.0)]),
+        ]);
+        let stat = stat(&diff(&a, &b));
+        let lines: Vec<&str> = stat.lines().collect();
+        assert_eq!(lines[0], format!(" big   | 200 {}", "+".repeat(50)));
+        // a small count still shows one mark
+        assert_eq!(lines[1], " small |   1 +");
+        assert!(lines[2].starts_with(" 2 functions changed (1 added), 201 episodes added(+)"));
+    }
 }

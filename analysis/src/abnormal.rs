@@ -3,7 +3,6 @@
 //! went silent while on CPU (a spin makes no syscalls), and threads stuck in a syscall.
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
 
 use crate::cluster::Clustering;
 use crate::unit::Unit;
@@ -67,8 +66,7 @@ impl Default for AbnormalParams {
 }
 
 /// Kinds of evidence, in the words of the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// Units of a shape the group did not show before the onset.
     New,
@@ -87,6 +85,23 @@ pub enum Kind {
     /// A thread using much more CPU than before (a CPU-bound slowdown: its syscalls may
     /// look the same, only slower or rarer).
     Busier,
+}
+
+impl Kind {
+    /// The kind as the report format names it.
+    pub fn to_report(self) -> report::v1::EvidenceKind {
+        use report::v1::EvidenceKind as R;
+        match self {
+            Kind::New => R::New,
+            Kind::MoreFrequent => R::MoreFrequent,
+            Kind::Slower => R::Slower,
+            Kind::Vanished => R::Vanished,
+            Kind::Spinning => R::Spinning,
+            Kind::Silent => R::Silent,
+            Kind::Blocked => R::Blocked,
+            Kind::Busier => R::Busier,
+        }
+    }
 }
 
 /// One piece of evidence.

@@ -1,7 +1,7 @@
 //! Drives the real `sigdb` binary: its reports (insta snapshots under tests/snapshots,
 //! refreshed with `INSTA_UPDATE=always cargo test -p sigdb --test cli`) and its exit codes.
 
-mod common;
+use testkit::sigdbs as common;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -110,7 +110,10 @@ fn show_json() {
     let out = f.run(&["show", "old.sigdb", "--format", "json"]).expect(0);
     let lines = json_lines(&out.stdout);
     assert_eq!(lines[0]["type"], "header");
-    assert_eq!(lines[0]["schema"], sigdb::show::SHOW_SCHEMA);
+    assert_eq!(
+        lines[0]["schema"], 1,
+        "the documented schema of `sigdb show --format json`"
+    );
     assert_eq!(lines[0]["records"], old_db().records.len());
     assert_eq!(lines.len(), 1 + old_db().records.len());
     assert!(lines[1..].iter().all(|l| l["type"] == "function"));

@@ -10,8 +10,6 @@
 //! `flush_journal` (10 × fsync + 1 ms sleep), `Spin` makes one worker spin without
 //! syscalls, `Hang` blocks one worker in a one-hour `clock_nanosleep`.
 
-#![allow(dead_code)] // each test binary uses a part
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -73,7 +71,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -81,7 +79,7 @@ impl Rng {
     }
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     /// Around `mean`, ±50 %.
     pub fn around(&mut self, mean: u64) -> u64 {
@@ -180,8 +178,8 @@ pub fn events(sc: &Scenario) -> Vec<Event> {
             let idle = th.rng.around(mean_gap);
             th.call("read", idle, 64);
             if sc.variety > 0.0 && th.rng.unit() < sc.variety {
-                for _ in 0..1 + th.rng.next() % 3 {
-                    let k = (th.rng.next() % VOCABULARY.len() as u64) as usize;
+                for _ in 0..1 + th.rng.next_u64() % 3 {
+                    let k = (th.rng.next_u64() % VOCABULARY.len() as u64) as usize;
                     th.quick(VOCABULARY[k]);
                 }
             }
@@ -348,12 +346,12 @@ pub fn sigdb(fillers: usize, build_id: &str) -> Sigdb {
     let mut rng = Rng::new(99);
     let mut filler_eps: Vec<Vec<String>> = Vec::new();
     for _ in 0..fillers {
-        let k = 1 + (rng.next() % 6) as usize;
+        let k = 1 + (rng.next_u64() % 6) as usize;
         let eps: Vec<String> = (0..k)
             .map(|_| {
-                let len = 1 + (rng.next() % 4) as usize;
+                let len = 1 + (rng.next_u64() % 4) as usize;
                 (0..len)
-                    .map(|_| VOCABULARY[(rng.next() % VOCABULARY.len() as u64) as usize])
+                    .map(|_| VOCABULARY[(rng.next_u64() % VOCABULARY.len() as u64) as usize])
                     .collect::<Vec<_>>()
                     .join(">")
             })

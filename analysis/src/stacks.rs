@@ -10,7 +10,6 @@
 //!   enters the code), else, less, the innermost application frame.
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Serialize;
 use trace::StackKind;
 
 use crate::abnormal::{Evidence, Groups, Kind};
@@ -19,7 +18,7 @@ use crate::symbolize::Symbolizer;
 use crate::window::{StackSample, Window};
 
 /// A function's credit from stacks.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct StackReason {
     /// Weighted credit, summed over threads.
     pub score: f64,
@@ -32,8 +31,21 @@ pub struct StackReason {
     /// `new_syscall`, `syscall`.
     pub why: String,
     /// The syscall, for the syscall reasons.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub syscall: Option<String>,
+}
+
+impl StackReason {
+    /// The credit as the report format has it.
+    pub fn to_report(self) -> report::v1::StackCredit {
+        report::v1::StackCredit {
+            score: self.score,
+            samples: self.samples,
+            of: self.of,
+            threads: self.threads,
+            why: self.why,
+            syscall: self.syscall,
+        }
+    }
 }
 
 /// Per (group, syscall): how much more often it happens after the onset, as a lift

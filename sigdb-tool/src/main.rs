@@ -5,15 +5,19 @@
 //! they differ; 2 for any error (unreadable, damaged, newer-format or non-sigdb file, bad
 //! arguments).
 
+mod render;
+mod show;
+mod table;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::render::Labels;
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use sigdb::diff::render::{self, Labels};
-use sigdb::{DiffOptions, Sigdb, SigdbError, show};
+use sigdb::{DiffOptions, Sigdb, SigdbError};
 
 #[derive(Parser)]
 #[command(

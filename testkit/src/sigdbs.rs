@@ -1,8 +1,6 @@
 //! Small fixture databases built in code: two releases of a made-up server whose
 //! differences exercise every kind of change a diff reports.
 
-#![allow(dead_code)] // each test binary uses a different part
-
 use std::collections::BTreeMap;
 use std::io::Write as _;
 

@@ -1,4 +1,5 @@
-//! perfscope: names the functions behind a hang or slowdown from a window of syscalls.
+//! perfscope's analysis: names the functions behind a hang or slowdown from a window of
+//! syscalls.
 //!
 //! The analysis is pure: a [`window::Window`] of syscalls (from a trace file, or from the
 //! online rolling buffer) and a signature database go in, a [`report::Report`] comes out.
