@@ -13,6 +13,16 @@ use crate::window::{Call, Window};
 pub struct Groups {
     pub of_thread: Vec<u32>,
     pub names: Vec<String>,
+    /// Per group: the language runtime's own threads (a JVM's GC, JIT compilers...): they
+    /// run no application code ([`crate::runtime`]).
+    pub runtime: Vec<bool>,
+}
+
+impl Groups {
+    /// Whether thread `ti` (an index into the window's threads) is a runtime thread.
+    pub fn is_runtime_thread(&self, ti: usize) -> bool {
+        self.runtime[self.of_thread[ti] as usize]
+    }
 }
 
 impl Groups {
@@ -28,6 +38,7 @@ impl Groups {
             let next = ids.len() as u32;
             let id = *ids.entry(name).or_insert_with(|| {
                 g.names.push(name.to_string());
+                g.runtime.push(crate::runtime::is_runtime(name));
                 next
             });
             g.of_thread.push(id);
@@ -64,6 +75,9 @@ impl Default for AbnormalParams {
         }
     }
 }
+
+/// The weight of evidence from a language runtime's own threads.
+const RUNTIME_WEIGHT: f64 = 0.25;
 
 /// Kinds of evidence, in the words of the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -303,6 +317,14 @@ pub fn find(
         }
     }
     threads(w, units, groups, onset, p, &mut out);
+    // a runtime's own threads (GC, JIT) follow the application's load, not its code: what
+    // they show is kept, below what the application's threads show
+    for e in &mut out {
+        if groups.runtime[e.group as usize] {
+            e.score *= RUNTIME_WEIGHT;
+        }
+    }
+    out.retain(|e| e.score >= p.min_score);
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(&b.kind)));
     out
 }

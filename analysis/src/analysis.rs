@@ -99,7 +99,7 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
                 },
             })
         }
-        (None, None) => match onset::detect(w, &groups.of_thread, &p.onset) {
+        (None, None) => match onset::detect(w, &groups.of_thread, &groups.runtime, &p.onset) {
             Some(o) => {
                 let (ts, how) = if o.detected {
                     (o.ts, "detected")

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod onset;
 pub mod rank;
 pub mod report;
+pub mod runtime;
 pub mod signature;
 pub mod stacks;
 pub mod symbolize;

@@ -41,7 +41,7 @@ pub struct Onset {
 
 /// Finds the change point of `w`; `group` maps each thread to its group. `None` when the
 /// window is too short to hold both parts.
-pub fn detect(w: &Window, group: &[u32], p: &OnsetParams) -> Option<Onset> {
+pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> Option<Onset> {
     // a process that ended stops for a known reason: its silence is no change of
     // behaviour (the processes of a start-up script, a finished job); threads that end
     // in a live process (a connection's thread) still count
@@ -75,7 +75,8 @@ pub fn detect(w: &Window, group: &[u32], p: &OnsetParams) -> Option<Onset> {
     let mut feature: FxHashMap<(u32, u16), usize> = FxHashMap::default();
     let mut counts: Vec<Vec<f64>> = Vec::new();
     for (ti, t) in w.threads.iter().enumerate() {
-        if ended.contains(&t.pid) {
+        // a runtime's own threads (GC, JIT) follow the load, not a change of the code's
+        if ended.contains(&t.pid) || runtime[group[ti] as usize] {
             continue;
         }
         for c in &t.calls {
@@ -185,7 +186,7 @@ mod tests {
             calls(0, 60, 50, &["epoll_wait", "read", "sendmsg"]),
             calls(40, 60, 300, &["fsync"]),
         ]);
-        let o = detect(&w, &[0, 1], &OnsetParams::default()).unwrap();
+        let o = detect(&w, &[0, 1], &[false, false], &OnsetParams::default()).unwrap();
         assert!(o.detected, "{o:?}");
         assert_eq!(o.ts, 40_000_000_000);
     }
@@ -193,7 +194,7 @@ mod tests {
     #[test]
     fn a_thread_that_goes_silent_marks_the_onset() {
         let w = window(vec![calls(0, 35, 100, &["epoll_wait", "read", "writev"])]);
-        let o = detect(&w, &[0], &OnsetParams::default()).unwrap();
+        let o = detect(&w, &[0], &[false], &OnsetParams::default()).unwrap();
         assert!(o.detected, "{o:?}");
         assert_eq!(o.ts, 35_000_000_000);
     }
@@ -204,7 +205,7 @@ mod tests {
             calls(0, 60, 50, &["epoll_wait", "read", "sendmsg"]),
             calls(0, 60, 10, &["clock_nanosleep"]),
         ]);
-        let o = detect(&w, &[0, 1], &OnsetParams::default()).unwrap();
+        let o = detect(&w, &[0, 1], &[false, false], &OnsetParams::default()).unwrap();
         assert!(!o.detected, "{o:?}");
     }
 
@@ -212,7 +213,7 @@ mod tests {
     fn a_window_too_short_for_both_parts_has_none() {
         let mut w = window(vec![calls(0, 3, 10, &["read"])]);
         w.end = 3_000_000_000;
-        assert_eq!(detect(&w, &[0], &OnsetParams::default()), None);
+        assert_eq!(detect(&w, &[0], &[false], &OnsetParams::default()), None);
     }
 
     #[test]
@@ -227,7 +228,13 @@ mod tests {
         w.threads[0].pid = 9;
         w.threads[0].tid = 9;
         w.threads[0].exited = Some(8_000_000_000);
-        let o = detect(&w, &[0, 1, 2], &OnsetParams::default()).unwrap();
+        let o = detect(
+            &w,
+            &[0, 1, 2],
+            &[false, false, false],
+            &OnsetParams::default(),
+        )
+        .unwrap();
         assert!(o.detected, "{o:?}");
         assert_eq!(o.ts, 40_000_000_000);
     }

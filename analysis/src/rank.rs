@@ -149,6 +149,10 @@ pub fn rank(
             }
         }
         let group_name = &groups.names[e.group as usize];
+        if groups.runtime[e.group as usize] {
+            // they run no application code: no signature can explain them
+            continue;
+        }
         for (f, (sum, eps)) in acc {
             let func = &db.funcs[f as usize];
             if func.weight <= 0.0 || func.class == sigdb::Class::Outside {

@@ -14,6 +14,9 @@ pub(crate) const STAT_DROPS: usize = 0;
 pub(crate) const STAT_NO_STATE: usize = 1;
 pub(crate) const STAT_STACK_OVERFLOW: usize = 2;
 pub(crate) const STAT_TGIDS_FULL: usize = 3;
+pub(crate) const STAT_JVM_UNREADABLE: usize = 4;
+pub(crate) const STAT_JVM_DEEP: usize = 5;
+pub(crate) const STAT_JVM_THREADS: usize = 6;
 pub(crate) const STAT_COUNT: usize = 8;
 
 /// Memory we allow the invocation counts to take before sharing rows between CPUs.

@@ -114,6 +114,13 @@ pub struct Stats {
     pub stack_overflows: u64,
     /// Events skipped because a thread's state could not be allocated.
     pub no_state: u64,
+    /// JVM threads that announced their shadow stack (the JVM agent's registration).
+    pub jvm_threads: u64,
+    /// Syscalls of JVM threads whose shadow stack could not be read (attributed to no
+    /// method), and syscalls made deeper than a JVM thread's shadow stack holds
+    /// (attributed to the deepest stored method, an ancestor of the running one).
+    pub jvm_unreadable: u64,
+    pub jvm_deep: u64,
     /// New processes not followed because their tgid was beyond the process set (never on
     /// Linux, whose tgids stay below 2^22).
     pub unfollowed: u64,
@@ -552,6 +559,9 @@ impl Session {
             objects: self.entries.len(),
             stack_overflows: self.counters.stat_total(counters::STAT_STACK_OVERFLOW),
             no_state: self.counters.stat_total(counters::STAT_NO_STATE),
+            jvm_threads: self.counters.stat_total(counters::STAT_JVM_THREADS),
+            jvm_unreadable: self.counters.stat_total(counters::STAT_JVM_UNREADABLE),
+            jvm_deep: self.counters.stat_total(counters::STAT_JVM_DEEP),
             unfollowed: self.counters.stat_total(counters::STAT_TGIDS_FULL),
             malformed: self.malformed,
             backlog_bytes: self.ring.backlog(),

@@ -172,6 +172,7 @@ pub fn save(
             path: r.path.clone(),
             build_id: r.build_id.clone(),
             functions: Vec::new(),
+            kind: trace::ObjectKind::Elf,
         })
         .collect();
     let mut tw = TraceWriter::create(path, &h)?;

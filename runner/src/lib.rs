@@ -54,12 +54,14 @@
 //! mounted); events lost in the kernel are always counted, shown and written in the
 //! footer.
 
+pub mod jvm;
 pub mod pattern;
 pub mod plan;
 mod progress;
 pub mod record;
 pub mod summary;
 
+pub use jvm::JvmOptions;
 pub use pattern::Glob;
 pub use plan::{Plan, PlanOptions};
 pub use record::{RecordOptions, Recording, record};

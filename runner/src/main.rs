@@ -65,8 +65,19 @@ struct Cli {
     skip_single_step: bool,
 
     /// Record syscalls and process events only: no function probes, no --bin needed.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["jvm_app", "jvm_jar"])]
     syscalls_only: bool,
+
+    /// JVM application code: a package prefix (`org.apache.cassandra`) whose classes the
+    /// perfscope Java agent instruments in every JVM the command starts (added through
+    /// JAVA_TOOL_OPTIONS); the JDK and other jars are library code. Repeatable.
+    #[arg(long, value_name = "PACKAGE")]
+    jvm_app: Vec<String>,
+
+    /// JVM application code: a jar or class folder whose classes are instrumented (as
+    /// --jvm-app). Repeatable.
+    #[arg(long, value_name = "JAR")]
+    jvm_jar: Vec<PathBuf>,
 
     /// Run the command as this user.
     #[arg(long, value_name = "NAME", conflicts_with = "as_root")]
@@ -193,10 +204,12 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         }
         None
     } else {
-        if cli.bins.is_empty() {
+        let jvm_only = cli.bins.is_empty() && !(cli.jvm_app.is_empty() && cli.jvm_jar.is_empty());
+        if cli.bins.is_empty() && !jvm_only {
             anyhow::bail!(
                 "no --bin given: name the ELF executables (and modules) the tests run, \
-                 e.g. --bin build/server, or pass --syscalls-only"
+                 e.g. --bin build/server, or the JVM application code (--jvm-app PACKAGE, \
+                 --jvm-jar JAR), or pass --syscalls-only"
             );
         }
         let opts = PlanOptions {
@@ -207,23 +220,29 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             exclude: cli.exclude.clone(),
             skip_single_step: cli.skip_single_step,
         };
-        let plan = plan::plan(&opts)?;
+        let plan = if jvm_only {
+            runner::Plan::default()
+        } else {
+            plan::plan(&opts)?
+        };
         let single = plan.single_step();
-        eprintln!(
-            "runner: probing {} functions in {} object{}{}",
-            plan.functions(),
-            plan.objects.len(),
-            if plan.objects.len() == 1 { "" } else { "s" },
-            if single > 0 {
-                format!(
-                    "; {single} are probed on an instruction the kernel single-steps (~10 \
+        if !jvm_only {
+            eprintln!(
+                "runner: probing {} functions in {} object{}{}",
+                plan.functions(),
+                plan.objects.len(),
+                if plan.objects.len() == 1 { "" } else { "s" },
+                if single > 0 {
+                    format!(
+                        "; {single} are probed on an instruction the kernel single-steps (~10 \
                      µs per call; the summary names the hot ones; --skip-single-step leaves \
                      them out)"
-                )
-            } else {
-                String::new()
-            }
-        );
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
         Some(plan)
     };
     let plan_time = plan_started.elapsed();
@@ -233,6 +252,10 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         command: cli.command.clone(),
         identity: who.clone(),
         plan: plan.as_ref(),
+        jvm: Some(&runner::JvmOptions {
+            packages: cli.jvm_app.clone(),
+            jars: cli.jvm_jar.clone(),
+        }),
         ring_bytes: cli.ring_size,
         max_frames: cli.max_frames,
         flush_every: Duration::from_secs(1),

@@ -206,6 +206,7 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
                 file_offset: f.file_offset,
                 probe_offset: (f.probe_offset != f.file_offset).then_some(f.probe_offset),
                 entry: entry_class(f.entry),
+                descriptor: None,
             });
         }
         op.probed = functions.len();
@@ -214,6 +215,7 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
             path: table.path.to_string_lossy().into_owned(),
             build_id: table.build_id.clone(),
             functions,
+            kind: trace::ObjectKind::Elf,
         });
     }
     if plan.functions() > 0 {

@@ -20,6 +20,7 @@ use host::signals;
 use host::{Command, ExitStatus};
 use trace::{CaptureMode, Event, Footer, FunctionId, Header, TraceError, TraceWriter};
 
+use crate::jvm::{JvmOptions, JvmRun, JvmSetupError};
 use crate::plan::Plan;
 use crate::progress::Progress;
 
@@ -30,8 +31,11 @@ pub struct RecordOptions<'a> {
     /// Program and arguments.
     pub command: Vec<OsString>,
     pub identity: Identity,
-    /// The probes; `None` records syscalls only.
+    /// The probes; `None` records syscalls only (unless `jvm` is given).
     pub plan: Option<&'a Plan>,
+    /// JVM application code to instrument with the agent (a Full capture even without
+    /// `plan`).
+    pub jvm: Option<&'a JvmOptions>,
     pub ring_bytes: usize,
     pub max_frames: u8,
     /// Flush the trace (and record invocation counts) this often.
@@ -86,6 +90,8 @@ pub enum RecordError {
     },
     #[error("cannot install the signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    Jvm(#[from] JvmSetupError),
 }
 
 /// Removes a trace file that never got a released command behind it.
@@ -107,16 +113,37 @@ impl Drop for Unfinished<'_> {
 struct Out {
     writer: TraceWriter<BufWriter<File>>,
     error: Option<TraceError>,
-    counts: Vec<(FunctionId, u64)>,
+    counts: std::collections::BTreeMap<FunctionId, u64>,
+    jvm: Option<JvmRun>,
+    /// JVM methods new to the trace, written before the event that names them.
+    new_objects: Vec<trace::Object>,
 }
 
 impl Out {
-    fn put(&mut self, ev: Event) {
+    fn put(&mut self, mut ev: Event) {
+        if let Some(j) = &mut self.jvm {
+            if !j.translate(&mut ev, &mut self.new_objects) {
+                return;
+            }
+            if !self.new_objects.is_empty() {
+                let objs = std::mem::take(&mut self.new_objects);
+                self.add_objects(&objs);
+            }
+        }
         if let Event::Invocations { counts, .. } = &ev {
-            self.counts.clone_from(counts);
+            // cumulative per function: ELF counts from the capture, JVM ones from the agents
+            self.counts.extend(counts.iter().copied());
         }
         if self.error.is_none()
             && let Err(e) = self.writer.write(&ev)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn add_objects(&mut self, objs: &[trace::Object]) {
+        if self.error.is_none()
+            && let Err(e) = self.writer.add_objects(objs)
         {
             self.error = Some(e);
         }
@@ -159,18 +186,33 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
     // Contained: nothing the suite starts outlives the runner, even one killed by SIGKILL.
     cmd.args(args).contain("runner");
     opts.identity.apply(&mut cmd);
+    let first_jvm_id = opts.plan.map_or(0, Plan::functions) as FunctionId;
+    let jvm = match opts.jvm.filter(|j| !j.is_empty()) {
+        Some(j) => {
+            let (run, tool_options) = JvmRun::prepare(j, &opts.identity, first_jvm_id)?;
+            tracing::info!("JAVA_TOOL_OPTIONS={tool_options}");
+            cmd.env("JAVA_TOOL_OPTIONS", tool_options);
+            Some(run)
+        }
+        None => None,
+    };
     let paused = cmd.spawn_paused()?;
     let root = paused.pid();
 
     let setup_started = Instant::now();
     let filter = Filter::Tree { root };
-    let mut config = match opts.plan {
-        Some(plan) => {
+    let mut config = match (opts.plan, &jvm) {
+        (Some(plan), _) => {
             let mut c = Config::full(filter, Vec::new());
             c.function_capacity = Some(plan.functions() as u32);
             c
         }
-        None => Config::syscalls_only(filter),
+        (None, Some(_)) => {
+            let mut c = Config::full(filter, Vec::new());
+            c.function_capacity = Some(0);
+            c
+        }
+        (None, None) => Config::syscalls_only(filter),
     };
     config.ring_bytes = opts.ring_bytes;
     config.max_frames = opts.max_frames;
@@ -221,7 +263,9 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
     let mut out = Out {
         writer,
         error: None,
-        counts: Vec::new(),
+        counts: Default::default(),
+        jvm,
+        new_objects: Vec::new(),
     };
 
     let mut child = paused.release()?;
@@ -286,6 +330,27 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
 
     let finish_started = Instant::now();
     let stats = session.finish(&mut |ev| out.put(ev))?;
+    if let Some(mut j) = out.jvm.take() {
+        let (objects, counts, jvm_notes) = j.finish(capture::monotonic_ns());
+        out.add_objects(&objects);
+        if let Some(ev) = counts {
+            out.put(ev);
+        }
+        notes.extend(jvm_notes);
+        if stats.jvm_unreadable + stats.jvm_deep > 0 {
+            notes.push(format!(
+                "JVM: {} syscalls of JVM threads whose shadow stack could not be read, {} made \
+                 deeper than the shadow stack holds (attributed to an ancestor)",
+                stats.jvm_unreadable, stats.jvm_deep
+            ));
+        }
+        if j.dropped_agent_syscalls > 0 {
+            tracing::info!(
+                "{} syscalls of the agent's own threads left out",
+                j.dropped_agent_syscalls
+            );
+        }
+    }
     let finish = finish_started.elapsed();
     if let Some(e) = out.error.take() {
         return Err(trace_err(e));
@@ -335,7 +400,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         setup,
         attach,
         finish,
-        invocations: out.counts,
+        invocations: out.counts.into_iter().collect(),
         notes,
     })
 }

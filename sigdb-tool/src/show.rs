@@ -223,7 +223,7 @@ fn function_table(records: &[&Record], out: &mut String) {
             top.push(format!("+{} more", r.episodes.len() - TOP_EPISODES));
         }
         t.row([
-            r.name.clone(),
+            r.full_name(),
             r.file.clone().unwrap_or_else(|| "-".into()),
             r.class.as_str().into(),
             r.invocations.to_string(),
@@ -240,7 +240,7 @@ fn function_table(records: &[&Record], out: &mut String) {
 }
 
 fn function_details(r: &Record, out: &mut String) {
-    let _ = writeln!(out, "{}", r.name);
+    let _ = writeln!(out, "{}", r.full_name());
     let mut t = Table::new(&[Align::Left, Align::Left]);
     let place = match (&r.file, r.line) {
         (Some(f), Some(l)) => format!("{f}:{l}"),
@@ -335,6 +335,8 @@ struct FunctionLine<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    descriptor: Option<&'a str>,
     file: Option<&'a str>,
     line: Option<u32>,
     linkage_name: Option<&'a str>,
@@ -385,6 +387,7 @@ pub fn json_lines(db: &Sigdb, path: &str, names: &[String]) -> String {
             &FunctionLine {
                 kind: "function",
                 name: &r.name,
+                descriptor: r.descriptor.as_deref(),
                 file: r.file.as_deref(),
                 line: r.line,
                 linkage_name: r.linkage_name.as_deref(),

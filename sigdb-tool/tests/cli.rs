@@ -477,7 +477,7 @@ fn verify_reports_each_file() {
     let out = f.run(&["verify", "old.sigdb", "new.sigdb"]).expect(0);
     assert_eq!(
         out.stdout,
-        "ok old.sigdb (7 records, format v1)\nok new.sigdb (8 records, format v1)\n"
+        "ok old.sigdb (7 records, format v2)\nok new.sigdb (8 records, format v2)\n"
     );
     let mut cut = bytes(&old_db());
     cut.truncate(cut.len() / 2);
@@ -502,7 +502,7 @@ fn verify_reports_each_file() {
 fn bad_files_are_errors_that_say_what_to_do() {
     let f = Fixture::new();
     let (mut header, lines) = parts(&old_db());
-    header["version"] = 2.into();
+    header["version"] = 3.into();
     f.put("newer.sigdb", &raw(header, &lines));
     let mut flipped = bytes(&old_db());
     let mid = flipped.len() / 2;
@@ -516,7 +516,7 @@ fn bad_files_are_errors_that_say_what_to_do() {
     let cases = [
         (
             "newer.sigdb",
-            "newer than this build reads (1); upgrade perfscope",
+            "newer than this build reads (2); upgrade perfscope",
         ),
         ("flipped.sigdb", "train again to re-create it"),
         ("cut.sigdb", "train again to re-create it"),

@@ -270,15 +270,16 @@ pub fn source_root(records: &[Record]) -> String {
     }
 }
 
-/// A record's matching key: its name, and its file relative to `root` when under it.
-fn relative_key<'r>(r: &'r Record, root: &str) -> (&'r str, &'r str) {
-    let (name, file) = r.key();
+/// A record's matching key: its name and descriptor, and its file relative to `root`
+/// when under it.
+fn relative_key<'r>(r: &'r Record, root: &str) -> ((&'r str, &'r str), &'r str) {
+    let (name, file, descriptor) = r.key();
     let rel = if root.is_empty() {
         file
     } else {
         file.strip_prefix(root).unwrap_or(file)
     };
-    (name, rel)
+    ((name, descriptor), rel)
 }
 
 /// Whether two relative paths name the same file: equal, or one is the other with more

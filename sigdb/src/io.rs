@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::v1::{Header, Record};
+use crate::v2::{Header, Record};
 use crate::{FORMAT_NAME, FORMAT_VERSION, Sigdb, SigdbError};
 
 /// zstd level: databases are small and written once, read many times.
@@ -226,7 +226,7 @@ fn parse_header(line: &[u8]) -> Result<Header, SigdbError> {
             supported: FORMAT_VERSION,
         });
     }
-    if version != FORMAT_VERSION {
+    if version < crate::OLDEST_VERSION {
         return Err(SigdbError::UnsupportedVersion { found: version });
     }
     serde_json::from_value(v).map_err(|e| SigdbError::Malformed {

@@ -10,18 +10,21 @@
 pub mod diff;
 mod error;
 mod io;
-pub mod v1;
+pub mod v2;
 
 pub use diff::{Diff, DiffOptions, diff, diff_with};
 pub use error::SigdbError;
 pub use io::{read, read_from, write, write_to};
-pub use v1::*;
+pub use v2::*;
 
 /// The `format` field of every sigdb header.
 pub const FORMAT_NAME: &str = "perfscope-sigdb";
 
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this build reads (its files read as version 2 files).
+pub const OLDEST_VERSION: u32 = 1;
 
 /// A whole signature database in memory (they are small: one record per function).
 #[derive(Clone, Debug, PartialEq)]

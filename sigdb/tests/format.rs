@@ -63,16 +63,44 @@ fn any_finite_float_survives_a_round_trip() {
 #[test]
 fn newer_version_is_reported_as_newer() {
     let (mut header, lines) = parts(&old_db());
-    header["version"] = 2.into();
+    header["version"] = 3.into();
     // a newer format may have fields this build does not know
     header["future_field"] = true.into();
     match read_from(raw(header, &lines).as_slice()) {
-        Err(SigdbError::NewerVersion {
-            found: 2,
-            supported: 1,
-        }) => {}
+        Err(
+            e @ SigdbError::NewerVersion {
+                found: 3,
+                supported: 2,
+            },
+        ) => assert!(e.to_string().contains("upgrade perfscope"), "{e}"),
         other => panic!("expected NewerVersion, got {other:?}"),
     }
+}
+
+#[test]
+fn a_version_1_database_reads_as_version_2() {
+    // version 1 is version 2 without JVM descriptors and damage counts
+    let (mut header, lines) = parts(&old_db());
+    header["version"] = 1.into();
+    let db = read_from(raw(header, &lines).as_slice()).expect("a version 1 file reads");
+    assert_eq!(db.header.version, 1);
+    assert_eq!(db.records, old_db().records);
+    assert!(db.records.iter().all(|r| r.descriptor.is_none()));
+}
+
+#[test]
+fn jvm_overloads_are_records_of_their_own() {
+    let mut a = testkit::sigdbs::record("org.x.Srv.handle", "org/x/Srv.java", 3, vec![]);
+    a.descriptor = Some("(I)V".into());
+    let mut b = a.clone();
+    b.descriptor = Some("(J)V".into());
+    let db = sigdb::Sigdb::new(testkit::sigdbs::header("1", "00"), vec![b, a]);
+    let back = read_from(bytes(&db).as_slice()).unwrap();
+    assert_eq!(back.records.len(), 2);
+    assert_eq!(
+        back.records[0].display_key(),
+        "org.x.Srv.handle(I)V (org/x/Srv.java)"
+    );
 }
 
 #[test]

@@ -250,6 +250,7 @@ pub fn write_trace(path: &Path, sc: &Scenario, build_id: &str) -> u64 {
         path: "/srv/demo/bin/demo-server".into(),
         build_id: Some(build_id.into()),
         functions: Vec::new(),
+        kind: trace::ObjectKind::Elf,
     }];
     let mut w = TraceWriter::create(path, &h).unwrap();
     let mut n = 0;
@@ -410,6 +411,7 @@ pub fn sigdb(fillers: usize, build_id: &str) -> Sigdb {
                 threads: BTreeMap::from([(thread.clone(), 100)]),
                 ranges: Vec::new(),
                 episodes,
+                descriptor: None,
             }
         })
         .collect();

@@ -50,6 +50,8 @@ pub fn header(version: &str, build_id: &str) -> Header {
                 syscalls: 3_100,
                 lost: 0,
                 truncated: false,
+                unknown_frames: 0,
+                unread_bytes: 0,
             }],
         },
         coverage: Coverage {
@@ -99,6 +101,7 @@ pub fn record(name: &str, file: &str, invocations: u64, episodes: Vec<Episode>) 
         threads: BTreeMap::new(),
         ranges: Vec::new(),
         episodes,
+        descriptor: None,
     }
 }
 

@@ -217,6 +217,8 @@ pub fn sigdb_verify(db: &Path) -> (bool, String) {
 #[derive(Debug)]
 pub struct TraceFile {
     pub header: Header,
+    /// The header's objects, then those of later object chunks (JVM methods, modules).
+    pub objects: Vec<trace::Object>,
     pub footer: Option<Footer>,
     pub truncated: Option<String>,
     pub events: Vec<Event>,
@@ -231,6 +233,7 @@ impl TraceFile {
         }
         TraceFile {
             header: r.header().clone(),
+            objects: r.objects().cloned().collect(),
             footer: r.footer().cloned(),
             truncated: r.truncation().map(|t| t.reason.clone()),
             events,

@@ -20,7 +20,9 @@ pub enum TraceError {
          upgrade perfscope to read it"
     )]
     NewerVersion { found: u16, supported: u16 },
-    #[error("trace format version {found} is not supported (this build reads {supported})")]
+    #[error(
+        "trace format version {found} is not supported (this build reads versions 1 to {supported})"
+    )]
     UnsupportedVersion { found: u16, supported: u16 },
     #[error("the trace is empty or cut off before its header chunk")]
     MissingHeader,

@@ -1,6 +1,7 @@
 //! What a trace is about: the header chunk (what was traced, the function table) and the
 //! footer chunk (how the capture ended). Both are JSON inside their chunks; these are the
-//! frozen on-disk types of format version 1.
+//! on-disk types of format version 2 (version 1 is the same without JVM objects: its
+//! files read as version 2 files that hold none).
 
 use serde::{Deserialize, Serialize};
 
@@ -70,13 +71,37 @@ pub struct Function {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_offset: Option<u64>,
     pub entry: EntryClass,
+    /// A JVM method's descriptor (`(Ljava/lang/String;)V`): with `name`
+    /// (`org.example.Server.handle`) it names one method among overloads. Format 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub descriptor: Option<String>,
+}
+
+/// What kind of code an object holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    /// An ELF executable or shared object; functions are probed at file offsets.
+    #[default]
+    Elf,
+    /// JVM classes of one code source (a jar or a class folder), instrumented by the
+    /// perfscope agent; functions are methods (no addresses). Format 2.
+    Jvm,
+}
+
+impl ObjectKind {
+    fn is_elf(&self) -> bool {
+        *self == ObjectKind::Elf
+    }
 }
 
 /// One traced ELF object and its probed functions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Object {
     pub path: String,
-    /// GNU build-id, lowercase hex.
+    #[serde(default, skip_serializing_if = "ObjectKind::is_elf")]
+    pub kind: ObjectKind,
+    /// GNU build-id, lowercase hex (ELF); SHA-256 of the file, lowercase hex (a jar).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
     pub functions: Vec<Function>,

@@ -25,7 +25,9 @@ mod writer;
 
 pub use error::TraceError;
 pub use event::{CodeLocation, Event, Frame, MAX_FRAMES, StackKind, Syscall};
-pub use header::{CaptureMode, EntryClass, Footer, Function, FunctionClass, Header, Object};
+pub use header::{
+    CaptureMode, EntryClass, Footer, Function, FunctionClass, Header, Object, ObjectKind,
+};
 pub use reader::{TraceReader, Truncation};
 pub use sysno::{syscall_name, syscall_number};
 pub use writer::{TraceWriter, WriterStats};
@@ -33,8 +35,11 @@ pub use writer::{TraceWriter, WriterStats};
 /// The first eight bytes of every trace file.
 pub const MAGIC: [u8; 8] = *b"PSTRACE\n";
 
-/// The on-disk format version this crate writes; it reads this version only.
-pub const FORMAT_VERSION: u16 = 1;
+/// The on-disk format version this crate writes.
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The oldest format version this crate reads (version 1 has no JVM objects).
+pub const OLDEST_VERSION: u16 = 1;
 
 /// A function's id: dense, global over all objects of a trace, and the BPF cookie of its
 /// probe. Frames and invocation counts refer to functions by this id.

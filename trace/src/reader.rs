@@ -73,7 +73,7 @@ impl<R: Read> TraceReader<R> {
                 supported: FORMAT_VERSION,
             });
         }
-        if version != FORMAT_VERSION {
+        if version < crate::OLDEST_VERSION {
             return Err(TraceError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,

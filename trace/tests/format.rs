@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use trace::{
     CaptureMode, CodeLocation, EntryClass, Event, Footer, Frame, Function, FunctionClass, Header,
-    Object, StackKind, Syscall, TraceError, TraceReader, TraceWriter,
+    Object, ObjectKind, StackKind, Syscall, TraceError, TraceReader, TraceWriter,
 };
 
 fn header() -> Header {
@@ -11,6 +11,7 @@ fn header() -> Header {
     h.command = vec!["make".into(), "check".into()];
     h.objects = vec![Object {
         path: "/srv/bin/server".into(),
+        kind: ObjectKind::Elf,
         build_id: Some("abcd".into()),
         functions: vec![Function {
             id: 0,
@@ -24,6 +25,7 @@ fn header() -> Header {
             file_offset: 0x1130,
             probe_offset: None,
             entry: EntryClass::Emulated,
+            descriptor: None,
         }],
     }];
     h
@@ -214,16 +216,37 @@ fn a_trace_without_footer_is_reported_as_unfinished() {
 #[test]
 fn a_newer_format_is_a_clear_error() {
     let mut bytes = write_all(&[], Some(Footer::default()));
-    bytes[8] = 2;
+    bytes[8] = 3;
     let err = read_all(&bytes).err().expect("newer version must fail");
     assert!(matches!(
         err,
         TraceError::NewerVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     ));
     assert!(err.to_string().contains("upgrade"), "{err}");
+}
+
+#[test]
+fn a_version_1_trace_still_reads() {
+    // Version 1 is version 2 without JVM objects: the same bytes but for the version.
+    let mut bytes = write_all(
+        &[Event::Mark {
+            ts: 1,
+            label: "x".into(),
+        }],
+        Some(Footer::default()),
+    );
+    bytes[8] = 1;
+    let (back, r) = read_all(&bytes).unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(r.header().objects[0].kind, ObjectKind::Elf);
+    bytes[8] = 0;
+    assert!(matches!(
+        read_all(&bytes),
+        Err(TraceError::UnsupportedVersion { found: 0, .. })
+    ));
 }
 
 #[test]
@@ -269,6 +292,7 @@ fn objects_added_late_are_visible_after_their_chunk() {
     .unwrap();
     let module = Object {
         path: "/srv/modules/mod_x.so".into(),
+        kind: ObjectKind::Elf,
         build_id: None,
         functions: Vec::new(),
     };

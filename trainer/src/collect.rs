@@ -38,6 +38,8 @@ pub(crate) struct FunctionInfo {
     pub linkage_name: Option<String>,
     pub object: String,
     pub class: sigdb::Class,
+    /// A JVM method's descriptor: with the name and file, the key.
+    pub descriptor: Option<String>,
 }
 
 /// One function of the registry and what was collected for it.
@@ -93,7 +95,7 @@ pub struct Collected {
 pub struct Collector {
     params: Params,
     functions: Vec<FunctionData>,
-    by_key: FxHashMap<(String, Option<String>), u32>,
+    by_key: FxHashMap<(String, Option<String>, Option<String>), u32>,
     syscalls: SyscallTable,
     traces: Vec<sigdb::TraceSummary>,
     objects: BTreeSet<sigdb::ObjectRef>,
@@ -165,12 +167,13 @@ impl Collector {
                 linkage_name: None,
                 object: String::new(),
                 class: sigdb::Class::Outside,
+                descriptor: None,
             },
             params.expiry_ns.is_some(),
         );
         let mut by_key = FxHashMap::default();
         // a real function could only take this key by being named like it: it would merge
-        by_key.insert((OUTSIDE_NAME.to_string(), None), OUTSIDE);
+        by_key.insert((OUTSIDE_NAME.to_string(), None, None), OUTSIDE);
         Collector {
             params: params.clone(),
             functions: vec![outside],
@@ -418,6 +421,8 @@ impl Collector {
             syscalls,
             lost: lost.max(footer_lost),
             truncated: end.truncation.is_some(),
+            unknown_frames: 0,
+            unread_bytes: 0,
         });
         Ok(())
     }
@@ -437,8 +442,13 @@ impl Collector {
                     linkage_name: f.linkage_name.clone(),
                     object: object.clone(),
                     class: class_of(f.class),
+                    descriptor: f.descriptor.clone(),
                 };
-                let key = (info.name.clone(), info.file.clone());
+                let key = (
+                    info.name.clone(),
+                    info.file.clone(),
+                    info.descriptor.clone(),
+                );
                 let global = match self.by_key.get(&key) {
                     Some(&g) => {
                         merge_info(&mut self.functions[g as usize].info, info);
@@ -452,7 +462,8 @@ impl Collector {
                     }
                 };
                 let ranges = &mut self.functions[global as usize].ranges;
-                if !ranges.contains(&[f.file_offset, f.size]) {
+                // JVM methods have no code ranges in a file
+                if f.size > 0 && !ranges.contains(&[f.file_offset, f.size]) {
                     ranges.push([f.file_offset, f.size]);
                 }
                 let id = f.id as usize;

@@ -267,6 +267,7 @@ pub fn header(program: &Program) -> Header {
         file_offset: 0x1000 + 0x40 * id as u64,
         probe_offset: None,
         entry: EntryClass::Emulated,
+        descriptor: None,
     };
     let mut functions: Vec<Function> = (0..program.functions.len())
         .map(|i| func(i, format!("fn_{i}"), FunctionClass::App))
@@ -280,6 +281,7 @@ pub fn header(program: &Program) -> Header {
         path: "/srv/bin/synthetic".into(),
         build_id: Some("00112233445566778899aabbccddeeff".into()),
         functions,
+        kind: trace::ObjectKind::Elf,
     }];
     h
 }

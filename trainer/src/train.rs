@@ -159,6 +159,7 @@ pub fn build(collected: Collected, opts: &TrainOptions) -> Trained {
             threads,
             ranges,
             episodes,
+            descriptor: f.info.descriptor,
         });
     }
     if s.events == 0 {

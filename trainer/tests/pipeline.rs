@@ -511,6 +511,7 @@ fn functions_of_late_objects_are_attributed() {
         path: "/srv/lib/plugin.so".into(),
         build_id: None,
         functions: vec![late],
+        kind: trace::ObjectKind::Elf,
     }])
     .unwrap();
     w.write(&sc(2, 5, OPENAT, &[(1, 2), (0, 1)])).unwrap();

@@ -17,6 +17,15 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Linux 6.17+: the syscall a uprobe trampoline makes when the kernel optimizes a probe on
  * a 5-byte NOP into a call. It is the tracer's own work, never the application's. */
 #define NR_uprobe 336
+#define NR_lseek 8
+
+/* The JVM agent (jvm/agent/README.md) announces a thread's shadow stack, once, with
+ * lseek(fd, JVM_MARK | addr, SEEK_SET): the high 16 bits of the offset are "PS". */
+#define JVM_MARK_SHIFT 48
+#define JVM_MARK 0x5053ULL
+#define JVM_ADDR_MASK ((1ULL << JVM_MARK_SHIFT) - 1)
+#define JVM_HEADER 16
+#define JVM_FRAME 16
 
 /* Syscalls-only sessions send a thread's completed syscalls in batches of up to BATCH
  * records: one ring-buffer reservation (a lock and two atomics) per batch instead of per
@@ -65,6 +74,7 @@ struct shadow_frame {
  * frees it with the task, so threads we never see exit cannot leak entries. */
 struct thread_state {
 	u64 calls; /* function entries so far: call numbers */
+	u64 jvm; /* the JVM agent's shadow stack of this thread (user address), or 0 */
 	u32 top; /* ring indices of the shadow stack: depth = top - bottom */
 	u32 bottom;
 	u32 pending; /* rec holds a syscall that has entered and not exited */
@@ -275,6 +285,50 @@ static __always_inline void attribute(struct thread_state *st, u64 sp)
 	st->rec.h.depth = depth;
 }
 
+/* A JVM thread's frames come from the agent's shadow stack in its own memory: depth at
+ * offset 0, capacity at 4, frames of (method id, 0, call number) from offset 16, the
+ * outermost first. The innermost stored max_frames are copied, marked FRAME_JVM. */
+static __always_inline void attribute_jvm(struct thread_state *st)
+{
+	u32 head[2] = {};
+	st->rec.h.depth = 0;
+	if (bpf_probe_read_user(head, sizeof(head), (void *)st->jvm) != 0) {
+		stat_inc(STAT_JVM_UNREADABLE);
+		return;
+	}
+	u32 stored = head[0];
+	if (stored > head[1]) {
+		/* the innermost frames did not fit: the deepest stored one is an ancestor */
+		stored = head[1];
+		stat_inc(STAT_JVM_DEEP);
+	}
+	u32 n = stored;
+	if (n > cfg.max_frames)
+		n = cfg.max_frames;
+	if (n > REC_MAX_FRAMES)
+		n = REC_MAX_FRAMES;
+	if (n == 0)
+		return;
+	struct rec_frame buf[REC_MAX_FRAMES];
+	u64 from = st->jvm + JVM_HEADER + (u64)(stored - n) * JVM_FRAME;
+	u32 size = n * sizeof(struct rec_frame);
+	if (size > sizeof(buf))
+		size = sizeof(buf);
+	if (bpf_probe_read_user(buf, size, (void *)from) != 0) {
+		stat_inc(STAT_JVM_UNREADABLE);
+		return;
+	}
+	for (int i = 0; i < REC_MAX_FRAMES; i++) {
+		if (i >= n)
+			break;
+		struct rec_frame *f = &buf[(n - 1 - i) & (REC_MAX_FRAMES - 1)];
+		st->rec.frames[i].func = f->func | FRAME_JVM;
+		st->rec.frames[i]._pad = 0;
+		st->rec.frames[i].call = f->call;
+	}
+	st->rec.h.depth = n;
+}
+
 static __always_inline void send_syscall(struct thread_state *st)
 {
 	u32 depth = st->rec.h.depth;
@@ -335,6 +389,14 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 		return 0;
 	}
 
+	if (cfg.full && nr == NR_lseek && regs->dx == 0 /* SEEK_SET */ &&
+	    (regs->si >> JVM_MARK_SHIFT) == JVM_MARK) {
+		/* The agent's announcement, not the application's syscall: not recorded. */
+		st->jvm = regs->si & JVM_ADDR_MASK;
+		stat_inc(STAT_JVM_THREADS);
+		return 0;
+	}
+
 	u64 sp = regs->sp;
 	fill_head(&st->rec.h, REC_SYSCALL, tgid, task->pid);
 	st->rec.dur = DUR_NONE;
@@ -342,8 +404,12 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 	st->rec.sp = sp;
 	st->rec.nr = nr;
 	st->rec._pad = 0;
-	if (cfg.full)
-		attribute(st, sp);
+	if (cfg.full) {
+		if (st->jvm)
+			attribute_jvm(st);
+		else
+			attribute(st, sp);
+	}
 
 	/* These never return: send them now. */
 	if (nr == NR_exit || nr == NR_exit_group) {
@@ -405,11 +471,12 @@ emit:
 	 * so that its call numbers never repeat those inherited frames'. */
 	if (cfg.full && child->mm != parent->mm) {
 		struct thread_state *pst = bpf_task_storage_get(&threads, parent, 0, 0);
-		if (pst && pst->top != pst->bottom) {
+		if (pst && (pst->top != pst->bottom || pst->jvm)) {
 			struct thread_state *cst = bpf_task_storage_get(
 				&threads, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 			if (cst) {
 				cst->calls = pst->calls;
+				cst->jvm = pst->jvm;
 				cst->top = pst->top;
 				cst->bottom = pst->bottom;
 				cst->pending = 0;
@@ -445,6 +512,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (st) {
 		st->top = 0;
 		st->bottom = 0;
+		st->jvm = 0;
 	}
 
 	struct rec_exec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);

@@ -31,6 +31,10 @@ struct rec_head {
 	__u32 tid;
 };
 
+/* A frame whose function id has this bit is a JVM method: the id (bits 0-30) is the
+ * method's id in its process's method table (jvm/agent/README.md), not a trace id. */
+#define FRAME_JVM 0x80000000U
+
 struct rec_frame {
 	__u32 func;
 	__u32 _pad;
@@ -89,6 +93,9 @@ struct rec_comm {
 #define STAT_NO_STATE 1 /* no per-thread state (storage busy or out of memory) */
 #define STAT_STACK_OVERFLOW 2 /* shadow stack full: the outermost frame was dropped */
 #define STAT_TGIDS_FULL 3 /* process set full: a child was not followed */
+#define STAT_JVM_UNREADABLE 4 /* a JVM thread's shadow stack could not be read at a syscall */
+#define STAT_JVM_DEEP 5 /* a JVM thread was deeper than its shadow stack holds */
+#define STAT_JVM_THREADS 6 /* JVM threads that announced their shadow stack */
 #define STAT_COUNT 8
 
 #define FILTER_TGIDS 0

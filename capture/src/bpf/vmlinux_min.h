@@ -72,6 +72,9 @@ enum {
  * what bpf_task_pt_regs() returns. orig_ax is the syscall number while in a syscall. */
 struct pt_regs {
 	unsigned long bp;
+	unsigned long di; /* syscall arguments 1-3 */
+	unsigned long si;
+	unsigned long dx;
 	unsigned long orig_ax;
 	unsigned long sp;
 	unsigned long ip;

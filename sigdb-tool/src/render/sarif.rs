@@ -283,13 +283,17 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
-    /// The record `(name, file)` of `db`.
+    /// The (first) record `(name, file)` of `db`: overloads of a JVM method share both.
     fn find<'d>(db: &'d Sigdb, name: &str, file: Option<&str>) -> Option<&'d Record> {
         let key = (name, file.unwrap_or(""));
-        db.records
-            .binary_search_by(|r| r.key().cmp(&key))
-            .ok()
-            .map(|i| &db.records[i])
+        let i = db.records.partition_point(|r| {
+            let (n, f, _) = r.key();
+            (n, f) < key
+        });
+        db.records.get(i).filter(|r| {
+            let (n, f, _) = r.key();
+            (n, f) == key
+        })
     }
 
     /// The location of function `name` declared in `file`, looked up in the new

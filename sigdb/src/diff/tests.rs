@@ -66,6 +66,7 @@ fn rec(name: &str, file: Option<&str>, eps: &[(&str, f64)]) -> Record {
                 weight: 1.0,
             })
             .collect(),
+        descriptor: None,
     }
 }
 

@@ -32,6 +32,7 @@ pub fn function(id: u32, name: &str, class: FunctionClass) -> Function {
         file_offset: 0x1000 + 0x100 * u64::from(id),
         probe_offset: None,
         entry: EntryClass::Emulated,
+        descriptor: None,
     }
 }
 
@@ -47,6 +48,7 @@ pub fn header(funcs: &[(&str, FunctionClass)]) -> Header {
             .enumerate()
             .map(|(i, (n, c))| function(i as u32, n, *c))
             .collect(),
+        kind: trace::ObjectKind::Elf,
     }];
     h
 }

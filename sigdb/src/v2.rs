@@ -1,5 +1,11 @@
-//! Format version 1: the frozen on-disk types. Never change a field here; a new format
-//! version gets its own module and a conversion.
+//! Format version 2: the on-disk types. Never change a field's meaning; a new format
+//! version gets its own module (these types then freeze) and a conversion.
+//!
+//! Version 2 = version 1 plus JVM methods (a record's `descriptor`, part of its key) and
+//! what was lost of the training traces (`unread_bytes`, `unknown_frames`). Every
+//! version 1 file is a valid version 2 file without those fields, so the reader reads
+//! both through these types; a version 1 build refuses version 2 files ("newer version:
+//! upgrade perfscope").
 
 use std::collections::BTreeMap;
 
@@ -11,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub struct Header {
     /// Always [`crate::FORMAT_NAME`].
     pub format: String,
-    /// Always 1 in this module.
+    /// 2 (or 1 for a file read from version 1).
     pub version: u32,
     pub target: Target,
     pub training: Training,
@@ -90,6 +96,26 @@ pub struct TraceSummary {
     pub lost: u64,
     /// The trace ended without its footer.
     pub truncated: bool,
+    /// Bytes of the trace after the last chunk that could be read (a cut or damaged
+    /// file): what the training never saw. Version 2.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unread_bytes: u64,
+    /// Syscall frames naming a function the trace's function table does not hold
+    /// (skipped). Version 2.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unknown_frames: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl TraceSummary {
+    /// Whether the trace lost part of what was captured: events the kernel dropped, a
+    /// cut or damaged file, frames of unknown functions.
+    pub fn is_damaged(&self) -> bool {
+        self.lost > 0 || self.truncated || self.unread_bytes > 0 || self.unknown_frames > 0
+    }
 }
 
 /// How much of the program the training saw.
@@ -139,8 +165,12 @@ impl Class {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
-    /// Demangled name; the key together with `file`.
+    /// Demangled name (a JVM method: `org.example.Server.handle`); the key together with
+    /// `file` and `descriptor`.
     pub name: String,
+    /// A JVM method's descriptor (`(I)V`): overloads share a name and a file. Version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub descriptor: Option<String>,
     /// Declaring source file, when DWARF said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -175,16 +205,29 @@ pub struct Record {
 }
 
 impl Record {
-    /// The sort and identity key: `(name, file)`.
-    pub fn key(&self) -> (&str, &str) {
-        (&self.name, self.file.as_deref().unwrap_or(""))
+    /// The sort and identity key: `(name, file, descriptor)`.
+    pub fn key(&self) -> (&str, &str, &str) {
+        (
+            &self.name,
+            self.file.as_deref().unwrap_or(""),
+            self.descriptor.as_deref().unwrap_or(""),
+        )
     }
 
-    /// `name` or `name (file)`, as people read it.
-    pub fn display_key(&self) -> String {
-        match &self.file {
-            Some(f) => format!("{} ({f})", self.name),
+    /// `name`, or `name(descriptor)` for a JVM method: the name among overloads.
+    pub fn full_name(&self) -> String {
+        match &self.descriptor {
+            Some(d) => format!("{}{d}", self.name),
             None => self.name.clone(),
+        }
+    }
+
+    /// [`Record::full_name`], with ` (file)` when there is one: as people read it.
+    pub fn display_key(&self) -> String {
+        let name = self.full_name();
+        match &self.file {
+            Some(f) => format!("{name} ({f})"),
+            None => name,
         }
     }
 }

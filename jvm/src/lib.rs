@@ -1,0 +1,150 @@
+//! perfscope's JVM support, on the Rust side.
+//!
+//! The Java agent itself is the Maven project `jvm/agent` (built and embedded by the
+//! runner's build script): it rewrites application classes so that each thread keeps a
+//! shadow stack of (method id, call number) in its own memory, where the capture's BPF
+//! program reads it at every syscall (protocol: `jvm/agent/README.md`). This crate is
+//! pure: it reads and writes files, never spawns a process.
+//!
+//! * [`AgentArgs`]: the `-javaagent:` option a tracer adds to `JAVA_TOOL_OPTIONS`.
+//! * [`methods`]: the agent's per-process method tables, and [`methods::Catalog`], which
+//!   turns (process, method id) into trace function ids and function-table entries.
+//! * [`counts`]: the agent's per-process invocation counts.
+//! * [`perfmap`]: the JIT's perf map (`/tmp/perf-PID.map`), to name JIT-compiled frames
+//!   of sampled stacks.
+
+pub mod counts;
+pub mod methods;
+pub mod perfmap;
+
+use std::path::{Path, PathBuf};
+
+/// What the agent is told: which classes are the application's, where its side files go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentArgs {
+    /// Package prefixes (dotted) of application classes.
+    pub packages: Vec<String>,
+    /// Jar files or class folders whose classes are the application's.
+    pub jars: Vec<PathBuf>,
+    /// The folder the agent writes `PID.methods` and `PID.counts` into.
+    pub out: PathBuf,
+}
+
+/// Why agent arguments cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum JvmError {
+    #[error("no application packages or jars given: name them (e.g. --jvm-app org.example)")]
+    NoApplication,
+    #[error(
+        "{what} {value:?} holds a character the agent's arguments cannot carry (',', ':', '=' or a space)"
+    )]
+    BadArgument { what: &'static str, value: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} line {line}: {reason}")]
+    Format {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+impl AgentArgs {
+    /// `-javaagent:JAR=app=...,jars=...,out=...` for the agent at `jar`.
+    pub fn java_option(&self, jar: &Path) -> Result<String, JvmError> {
+        if self.packages.is_empty() && self.jars.is_empty() {
+            return Err(JvmError::NoApplication);
+        }
+        let clean = |what: &'static str, v: &str| {
+            if v.is_empty() || v.contains([',', ':', '=', ' ', '\t', '\n']) {
+                Err(JvmError::BadArgument {
+                    what,
+                    value: v.to_string(),
+                })
+            } else {
+                Ok(v.to_string())
+            }
+        };
+        let mut parts = Vec::new();
+        if !self.packages.is_empty() {
+            let p: Result<Vec<String>, _> = self
+                .packages
+                .iter()
+                .map(|p| clean("package", p.trim_end_matches('.')))
+                .collect();
+            parts.push(format!("app={}", p?.join(":")));
+        }
+        if !self.jars.is_empty() {
+            let j: Result<Vec<String>, _> = self
+                .jars
+                .iter()
+                .map(|j| clean("jar", &j.to_string_lossy()))
+                .collect();
+            parts.push(format!("jars={}", j?.join(":")));
+        }
+        parts.push(format!(
+            "out={}",
+            clean("folder", &self.out.to_string_lossy())?
+        ));
+        Ok(format!(
+            "-javaagent:{}={}",
+            clean("agent jar", &jar.to_string_lossy())?,
+            parts.join(",")
+        ))
+    }
+}
+
+/// Whether a thread named `comm` is one of the agent's own (its counts writers): their
+/// syscalls are the tracer's work, not the application's.
+pub fn is_agent_thread(comm: &str) -> bool {
+    comm.starts_with("perfscope-count")
+}
+
+/// `JAVA_TOOL_OPTIONS` with `option` appended to what it already held.
+pub fn tool_options(existing: Option<&str>, option: &str) -> String {
+    match existing.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) => format!("{e} {option}"),
+        None => option.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_option_names_packages_jars_and_the_folder() {
+        let a = AgentArgs {
+            packages: vec!["org.apache.cassandra.".into(), "com.x".into()],
+            jars: vec!["/opt/lib/app.jar".into()],
+            out: "/tmp/ps".into(),
+        };
+        assert_eq!(
+            a.java_option(Path::new("/tmp/agent.jar")).unwrap(),
+            "-javaagent:/tmp/agent.jar=app=org.apache.cassandra:com.x,jars=/opt/lib/app.jar,out=/tmp/ps"
+        );
+        let none = AgentArgs {
+            out: "/tmp".into(),
+            ..AgentArgs::default()
+        };
+        assert!(matches!(
+            none.java_option(Path::new("/a.jar")),
+            Err(JvmError::NoApplication)
+        ));
+        let bad = AgentArgs {
+            packages: vec!["a,b".into()],
+            out: "/tmp".into(),
+            ..AgentArgs::default()
+        };
+        assert!(bad.java_option(Path::new("/a.jar")).is_err());
+        assert_eq!(
+            tool_options(Some(" -Xmx1g "), "-javaagent:x"),
+            "-Xmx1g -javaagent:x"
+        );
+        assert_eq!(tool_options(None, "-javaagent:x"), "-javaagent:x");
+    }
+}

@@ -1,0 +1,325 @@
+//! JVM code through the whole pipeline (needs root, a JDK and the agent): the attribution
+//! scenarios of `fixtures/jvm` run under `runner --jvm-app`, and every recognisable
+//! syscall of a scenario's thread must carry the frames `fixtures/jvm/README.md` lists
+//! (innermost first): a method's own syscall against its callee's, a lambda body, a
+//! virtual call, an exception that unwound through methods, a JIT-inlined callee, several
+//! threads, and a child process. Then the Java fixture servers' own suite trains a database
+//! with the facts of their code.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use tests::{Fact, Scratch, TraceFile, can_trace, check_facts, runner};
+use trace::Event;
+
+use Fact::*;
+
+/// Whether the JVM tests can run here (root, BTF, java and javac, the agent).
+fn can_run_jvm(test: &str) -> bool {
+    can_trace(test)
+        && testkit::require_tool(test, "java")
+        && testkit::require_tool(test, "javac")
+        && testkit::require(
+            test,
+            runner::jvm::agent_jar().is_ok(),
+            format!(
+                "no JVM agent: {}",
+                runner::jvm::agent_jar().err().unwrap_or_default()
+            ),
+        )
+}
+
+/// fixtures/jvm built once per test process into a folder every user can read.
+fn built() -> &'static Path {
+    static BUILT: OnceLock<(Scratch, PathBuf)> = OnceLock::new();
+    &BUILT
+        .get_or_init(|| {
+            let dir = Scratch::new();
+            let out = dir.join("jvm");
+            let st = std::process::Command::new("sh")
+                .arg(tests::workspace().join("fixtures/jvm/build.sh"))
+                .arg(&out)
+                .env_remove("JAVA_TOOL_OPTIONS")
+                .status()
+                .expect("running fixtures/jvm/build.sh");
+            assert!(st.success(), "fixtures/jvm/build.sh failed");
+            (dir, out)
+        })
+        .1
+}
+
+/// Names of the trace's functions by id, without the fixture's class prefix.
+fn names(t: &TraceFile) -> HashMap<u32, String> {
+    t.objects
+        .iter()
+        .flat_map(|o| &o.functions)
+        .map(|f| {
+            let n = f.name.trim_start_matches("perfscope.fixture.Attribution$");
+            (f.id, n.to_string())
+        })
+        .collect()
+}
+
+/// Runs one scenario under the runner; returns, per syscall name made in the scenario's
+/// threads, the frame lists seen (innermost first, fixture class prefix dropped).
+fn scenario(case: &str) -> HashMap<(String, String), Vec<Vec<String>>> {
+    let dir = Scratch::new();
+    let trace_path = dir.join(format!("{case}.trace"));
+    let classes = built().join("classes");
+    let run = runner(
+        [
+            "--jvm-app",
+            "perfscope.fixture",
+            "--user",
+            "nobody",
+            "-o",
+            trace_path.to_str().unwrap(),
+            "--",
+            "java",
+            "-XX:+UseSerialGC",
+            "-cp",
+            classes.to_str().unwrap(),
+            "perfscope.fixture.Attribution",
+            case,
+            "--repeat",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "runner: {}", run.stderr);
+    let t = TraceFile::read(&trace_path);
+    let names = names(&t);
+    let mut comm: HashMap<u32, String> = HashMap::new();
+    let mut out: HashMap<(String, String), Vec<Vec<String>>> = HashMap::new();
+    for ev in &t.events {
+        match ev {
+            Event::Comm { tid, comm: c, .. } => {
+                comm.insert(*tid, c.clone());
+            }
+            Event::Syscall(s) => {
+                let thread = comm.get(&s.tid).cloned().unwrap_or_default();
+                if !thread.starts_with(case) {
+                    continue;
+                }
+                let sys = trace::syscall_name(s.nr).into_owned();
+                let frames: Vec<String> = s
+                    .frames()
+                    .iter()
+                    .map(|f| {
+                        names
+                            .get(&f.func)
+                            .cloned()
+                            .unwrap_or_else(|| format!("#{}", f.func))
+                    })
+                    .collect();
+                out.entry((thread, sys)).or_default().push(frames);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Every syscall `sys` of thread `thread` has exactly `frames` (innermost first; the
+/// frames recorded are at most 8, so a deeper stack is compared on its innermost part).
+fn expect(
+    seen: &HashMap<(String, String), Vec<Vec<String>>>,
+    thread: &str,
+    sys: &str,
+    count: usize,
+    frames: &[&str],
+) {
+    let got = seen
+        .get(&(thread.to_string(), sys.to_string()))
+        .unwrap_or_else(|| panic!("no {sys} in thread {thread}; seen: {:?}", seen.keys()));
+    assert_eq!(got.len(), count, "{thread} {sys}: {got:?}");
+    for f in got {
+        assert_eq!(f, frames, "{thread} {sys}");
+    }
+}
+
+#[test]
+fn jvm_attribution_follows_the_code() {
+    if !can_run_jvm("jvm_attribution_follows_the_code") {
+        return;
+    }
+    let s = scenario("own");
+    expect(
+        &s,
+        "own",
+        "readlink",
+        2,
+        &["Own.callee", "Own.caller", "CaseThread.run"],
+    );
+    expect(&s, "own", "fdatasync", 2, &["Own.caller", "CaseThread.run"]);
+
+    let s = scenario("lambda");
+    expect(
+        &s,
+        "lambda",
+        "getdents64",
+        12,
+        &[
+            "Lambdas.lambda$viaForEach$0",
+            "Lambdas.viaForEach",
+            "CaseThread.run",
+        ],
+    );
+    expect(
+        &s,
+        "lambda",
+        "readlink",
+        2,
+        &[
+            "Lambdas.lambda$viaFuture$1",
+            "Lambdas.viaFuture",
+            "CaseThread.run",
+        ],
+    );
+    expect(
+        &s,
+        "lambda",
+        "fsync",
+        2,
+        &[
+            "Lambdas.lambda$viaRunnable$2",
+            "Lambdas.viaRunnable",
+            "CaseThread.run",
+        ],
+    );
+
+    let s = scenario("virtual");
+    expect(
+        &s,
+        "virtual",
+        "fsync",
+        2,
+        &[
+            "Virtual$FsyncProbe.probe",
+            "Virtual.callProbe",
+            "CaseThread.run",
+        ],
+    );
+    expect(
+        &s,
+        "virtual",
+        "fdatasync",
+        2,
+        &[
+            "Virtual$DatasyncToucher.touch",
+            "Virtual.callToucher",
+            "CaseThread.run",
+        ],
+    );
+
+    let s = scenario("exception");
+    expect(
+        &s,
+        "exception",
+        "readlink",
+        2,
+        &["Exceptions.thrower", "Exceptions.caller", "CaseThread.run"],
+    );
+    expect(
+        &s,
+        "exception",
+        "fsync",
+        2,
+        &["Exceptions.caller", "CaseThread.run"],
+    );
+    expect(
+        &s,
+        "exception",
+        "getdents64",
+        4,
+        &[
+            "Exceptions.deep",
+            "Exceptions.mid",
+            "Exceptions.top",
+            "Exceptions.outer",
+            "CaseThread.run",
+        ],
+    );
+    expect(
+        &s,
+        "exception",
+        "fdatasync",
+        2,
+        &["Exceptions.outer", "CaseThread.run"],
+    );
+
+    // compiled and inlined into loop after the first calls: still tick's
+    let s = scenario("inlined");
+    expect(
+        &s,
+        "inlined",
+        "pread64",
+        60,
+        &["Inlined.tick", "Inlined.loop", "CaseThread.run"],
+    );
+
+    let s = scenario("threads");
+    for w in 0..4 {
+        expect(
+            &s,
+            &format!("threads-{w}"),
+            "readlink",
+            20,
+            &["Threads.work", "Threads$Worker.run"],
+        );
+    }
+}
+
+#[test]
+fn jvm_fixture_suites_train_their_facts() {
+    if !can_run_jvm("jvm_fixture_suites_train_their_facts")
+        || !testkit::require_tool("jvm_fixture_suites_train_their_facts", "python3")
+    {
+        return;
+    }
+    let dir = Scratch::new();
+    let trace_path = dir.join("suite.trace");
+    let out = built();
+    let run = runner(
+        [
+            "--jvm-app",
+            "perfscope.fixture",
+            "--user",
+            "nobody",
+            "-o",
+            trace_path.to_str().unwrap(),
+            "--",
+            "sh",
+            tests::workspace()
+                .join("fixtures/jvm/check.sh")
+                .to_str()
+                .unwrap(),
+            "--no-build",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "runner: {}", run.stderr);
+    let db_path = dir.join("suite.sigdb");
+    tests::train(&trace_path, &db_path);
+    let db = sigdb::read(&db_path).expect("a readable sigdb");
+    check_facts(
+        &db,
+        &[
+            Episode("perfscope.fixture.JThreadSrv.readRequest", "read"),
+            Episode("perfscope.fixture.JThreadSrv.writeResponse", "writev"),
+            Episode("perfscope.fixture.JThreadSrv.logRequest", "write"),
+            Episode("perfscope.fixture.JThreadSrv.storeFsync", "fsync"),
+            Makes("perfscope.fixture.JThreadSrv.readFile", "openat"),
+            Never("perfscope.fixture.JThreadSrv.storeAppend", "fsync"),
+            Episode("perfscope.fixture.JLoopSrv.aofFlush", "fdatasync"),
+            Makes("perfscope.fixture.JLoopSrv.eventLoop", "epoll_wait"),
+            // pure in-memory work: no I/O (a JVM's safepoint or GC wait may still show
+            // as a rare futex in any method)
+            Never("perfscope.fixture.JLoopSrv.kvGet", "read"),
+            Never("perfscope.fixture.JLoopSrv.kvGet", "write"),
+            NoSignature("perfscope.fixture.JLoopSrv.kvGet"),
+        ],
+    );
+}
