@@ -103,8 +103,8 @@ pub enum Kind {
 
 impl Kind {
     /// The kind as the report format names it.
-    pub fn to_report(self) -> report::v1::EvidenceKind {
-        use report::v1::EvidenceKind as R;
+    pub fn to_report(self) -> report::v2::EvidenceKind {
+        use report::v2::EvidenceKind as R;
         match self {
             Kind::New => R::New,
             Kind::MoreFrequent => R::MoreFrequent,

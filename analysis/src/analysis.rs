@@ -43,10 +43,11 @@ pub struct Alarm {
 pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Params) -> Report {
     let started = Instant::now();
     let mut warnings = Vec::new();
+    let mut damage = Vec::new();
     if w.lost > 0 {
-        warnings.push(format!(
-            "{} events were lost in the kernel during the window: rare behaviour may be missing \
-             (raise --ring-mb)",
+        damage.push(format!(
+            "{} events were lost in the kernel during the window (the ring buffer was full): \
+             what the bug did may be among them (raise --ring-mb)",
             w.lost
         ));
     }
@@ -206,7 +207,7 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
         (true, true) => Verdict::Normal,
     };
     let total = db.total_functions();
-    Report {
+    let mut report = Report {
         version: REPORT_VERSION,
         verdict,
         alarm: alarm.source.clone(),
@@ -246,7 +247,10 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
             analysis_ms: started.elapsed().as_secs_f64() * 1e3,
         },
         warnings,
-    }
+        damage: Vec::new(),
+    };
+    report.add_damage(damage);
+    report
 }
 
 /// Adds the stack credits to the signature scores. Each side is taken as a share of its

@@ -1,19 +1,19 @@
 //! The report of one analysis: the model, its text rendering for a person at a terminal,
-//! and its JSON Lines form in the report format ([`report::v1`], a crate of its own).
+//! and its JSON Lines form in the report format ([`report::v2`], a crate of its own).
 
 use std::fmt::Write as _;
 
 pub use report::REPORT_VERSION;
-pub use report::v1::{
+pub use report::v2::{
     Database, EvidenceKind, MatchedEpisode, Onset, Reason, Span, StackCredit, Stats, Step, Verdict,
 };
-use report::v1::{Head, Record, Warning};
+use report::v2::{Head, Record, Warning};
 
 /// A ranked function, as the report format has it.
-pub type Ranked = report::v1::Function;
+pub type Ranked = report::v2::Function;
 
 /// One piece of evidence, as the report format has it (`id` = its index).
-pub type EvidenceOut = report::v1::Evidence;
+pub type EvidenceOut = report::v2::Evidence;
 
 /// Per-thread activity per bin, for the timeline plot.
 #[derive(Clone, Debug)]
@@ -45,18 +45,35 @@ pub struct Report {
     pub activity: Vec<Activity>,
     pub stats: Stats,
     pub warnings: Vec<String>,
+    /// What keeps the analysis from being trusted, said first ([`Report::add_damage`]).
+    pub damage: Vec<String>,
 }
 
 impl Report {
-    /// Exit code convention: 0 nothing abnormal, 1 findings.
+    /// Exit code convention: 0 nothing abnormal, 1 findings, 2 inconclusive (a damaged
+    /// window or database, and nothing found: "nothing abnormal" cannot be said).
     pub fn exit_code(&self) -> i32 {
         match self.verdict {
             Verdict::Normal => 0,
             Verdict::Findings | Verdict::Unmatched => 1,
+            Verdict::Inconclusive => 2,
         }
     }
 
-    /// JSON Lines (format [`report::v1`]): a `report` record, then `function`,
+    /// Records what keeps this analysis from being trusted (each once, in order): it
+    /// comes first in every rendering, and a "nothing abnormal" becomes "inconclusive".
+    pub fn add_damage(&mut self, what: impl IntoIterator<Item = String>) {
+        for d in what {
+            if !self.damage.contains(&d) {
+                self.damage.push(d);
+            }
+        }
+        if !self.damage.is_empty() && self.verdict == Verdict::Normal {
+            self.verdict = Verdict::Inconclusive;
+        }
+    }
+
+    /// JSON Lines (format [`report::v2`]): a `report` record, then `function`,
     /// `evidence`, `step` and `warning` records, each with a `type` field.
     pub fn to_json_lines(&self) -> String {
         let head = Record::Report(Head {
@@ -68,6 +85,7 @@ impl Report {
             window: self.window,
             onset: self.onset.clone(),
             database: self.database.clone(),
+            damage: self.damage.clone(),
             listed: self.ranking.len(),
             scope: self.scope,
             stats: self.stats.clone(),
@@ -93,6 +111,9 @@ impl Report {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let rel = |ts: u64| (ts as f64 - self.alarm_ts as f64) / 1e9;
+        for d in &self.damage {
+            let _ = writeln!(s, "perfscope: cannot be trusted: {d}");
+        }
         let _ = writeln!(
             s,
             "perfscope: {} ({}, {} functions, {} with signatures)",
@@ -100,6 +121,7 @@ impl Report {
                 Verdict::Findings => "abnormal behaviour found",
                 Verdict::Unmatched => "abnormal behaviour found, no signature matches it",
                 Verdict::Normal => "nothing abnormal in the window",
+                Verdict::Inconclusive => "inconclusive: nothing found, but the input is damaged",
             },
             format!("{} {}", self.database.target, self.database.version).trim_end(),
             self.database.functions,

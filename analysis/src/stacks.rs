@@ -36,8 +36,8 @@ pub struct StackReason {
 
 impl StackReason {
     /// The credit as the report format has it.
-    pub fn to_report(self) -> report::v1::StackCredit {
-        report::v1::StackCredit {
+    pub fn to_report(self) -> report::v2::StackCredit {
+        report::v2::StackCredit {
             score: self.score,
             samples: self.samples,
             of: self.of,

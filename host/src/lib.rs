@@ -8,6 +8,7 @@
 //! (`cargo xtask tidy` checks it).
 
 pub mod caps;
+pub mod cli;
 mod error;
 pub mod guard;
 pub mod identity;

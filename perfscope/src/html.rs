@@ -39,6 +39,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 .findings{background:#c62828} .unmatched{background:#ef6c00} .normal{background:#2e7d32}
 .warn{background:#fff8e1;border:1px solid #ffd54f;border-radius:6px;padding:8px 12px;margin:12px 0}
 .warn li{margin:2px 0}
+.damage{background:#ffebee;border:1px solid #e57373;border-radius:6px;padding:8px 12px;margin:8px 0;font-weight:600}
 table{border-collapse:collapse;width:100%} table.path{width:auto;min-width:60%} th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eef0f4;vertical-align:top}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#5b6475}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -61,6 +62,7 @@ pub fn page(r: &Report, w: &Window) -> String {
             Verdict::Findings => "findings",
             Verdict::Unmatched => "unmatched abnormal behaviour",
             Verdict::Normal => "nothing abnormal",
+            Verdict::Inconclusive => "inconclusive",
         }
     );
     let _ = writeln!(
@@ -96,7 +98,11 @@ fn header(s: &mut String, r: &Report) {
         Verdict::Findings => ("findings", "abnormal behaviour found"),
         Verdict::Unmatched => ("unmatched", "abnormal, no signature matches"),
         Verdict::Normal => ("normal", "nothing abnormal"),
+        Verdict::Inconclusive => ("unmatched", "inconclusive: damaged input"),
     };
+    for d in &r.damage {
+        let _ = writeln!(s, "<p class=\"damage\">cannot be trusted: {}</p>", esc(d));
+    }
     let _ = writeln!(
         s,
         "<h1><span class=\"verdict {class}\">{text}</span>{} {}</h1>",

@@ -25,7 +25,7 @@ fn main() {
         cli::Cmd::Analyze(a) => offline::run(a),
     };
     let code = result.unwrap_or_else(|e| {
-        eprintln!("perfscope: error: {e:#}");
+        eprintln!("perfscope: error: {}", host::cli::error_text(e.as_ref()));
         2
     });
     std::process::exit(code);

@@ -175,10 +175,15 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<i32> {
     while let Some(ev) = r.next_event()? {
         b.push(&ev);
     }
-    if let Some(t) = r.truncation() {
-        warnings.push(format!(
-            "the trace is cut short at byte {} ({}): events after that are missing",
-            t.offset, t.reason
+    let mut damage = loaded.doubts();
+    if let Some(d) = r.damage() {
+        damage.push(format!(
+            "the window's trace is damaged ({}){}: what happened after that is missing",
+            d.reason,
+            d.unread_share()
+                .filter(|&f| f > 0.0)
+                .map(|f| format!(", {:.1} % of the file unread", 100.0 * f))
+                .unwrap_or_default()
         ));
     }
     let recorded: Vec<Running> = r
@@ -188,7 +193,9 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<i32> {
             build_id: o.build_id.clone(),
         })
         .collect();
-    warnings.extend(target::compare(&loaded.db, &recorded));
+    let mismatch = target::compare(&loaded.db, &recorded);
+    damage.extend(target::refuse_other_program(&mismatch, a.force)?);
+    warnings.extend(mismatch.into_warnings());
     let mut w = b.finish();
     w.objects = recorded
         .iter()
@@ -209,8 +216,9 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<i32> {
     let mut report: Report =
         analysis::analyze(&w, &loaded.compiled, loaded.info(), &alarm, &params);
     if x.events == 0 {
-        warnings.push("the trace holds no events".into());
+        damage.push("the trace holds no events: there is nothing to analyse".into());
     }
+    report.add_damage(damage);
     let extra = checks::window_warnings(&w, &report);
     checks::add(&mut report, warnings.into_iter().chain(extra));
     output::print(&output::render(&report, a.format));

@@ -17,6 +17,16 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// What makes the database untrustworthy (a training on damaged traces, no
+    /// signatures), for the first lines of every report.
+    pub fn doubts(&self) -> Vec<String> {
+        self.db
+            .doubts()
+            .into_iter()
+            .map(|d| format!("the signature database: {d}"))
+            .collect()
+    }
+
     pub fn info(&self) -> Database {
         Database {
             target: self.db.header.target.name.clone(),
@@ -123,21 +133,84 @@ pub fn build_id(path: &Path) -> Option<String> {
     Some(id.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Warnings about the database against what runs: another build of a trained object,
-/// or none of the trained objects running at all (another target).
-pub fn compare(db: &Sigdb, running: &[Running]) -> Vec<String> {
+/// The database against what runs (or was recorded): another build of a trained object,
+/// or another program altogether.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The database is for another program: none of its objects runs, or the running
+    /// object of that name shares too few of its functions.
+    pub other_program: Option<String>,
+    /// Another build of a trained object (functions may have changed).
+    pub other_builds: Vec<String>,
+    /// The database cannot be checked (it names no objects).
+    pub unchecked: Option<String>,
+}
+
+impl Mismatch {
+    /// The warnings of a report that went ahead (another program is said as damage).
+    pub fn into_warnings(self) -> Vec<String> {
+        self.unchecked
+            .into_iter()
+            .chain(self.other_builds)
+            .collect()
+    }
+}
+
+/// With a database for another program: an error (exit 2) unless `force`, in which case
+/// the mismatch is the first thing the report says.
+pub fn refuse_other_program(m: &Mismatch, force: bool) -> anyhow::Result<Vec<String>> {
+    match &m.other_program {
+        None => Ok(Vec::new()),
+        Some(why) if force => Ok(vec![format!("{why} (analysed anyway: --force)")]),
+        Some(why) => bail!(
+            "{why}; give the database of this program (or pass --force to rank its functions \
+             anyway)"
+        ),
+    }
+}
+
+/// Share of the database's functions of object `base_name` that the ELF file at `path`
+/// defines, when it can be read and the database has enough of them to tell.
+fn shared_functions(db: &Sigdb, base_name: &str, path: &Path) -> Option<f64> {
+    use object::{Object as _, ObjectSymbol as _};
+    let trained: Vec<&str> = db
+        .records
+        .iter()
+        .filter(|r| r.object == base_name && r.class == sigdb::Class::App)
+        .map(|r| r.name.as_str())
+        .collect();
+    if trained.len() < 10 {
+        return None;
+    }
+    let data = std::fs::read(path).ok()?;
+    let elf = object::File::parse(&*data).ok()?;
+    let names: std::collections::HashSet<&str> = elf
+        .symbols()
+        .chain(elf.dynamic_symbols())
+        .filter_map(|s| s.name().ok())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let shared = trained.iter().filter(|n| names.contains(**n)).count();
+    Some(shared as f64 / trained.len() as f64)
+}
+
+/// Compares the database with what runs (or was recorded): another build of a trained
+/// object, or none of the trained objects at all (another target).
+pub fn compare(db: &Sigdb, running: &[Running]) -> Mismatch {
     let t = &db.header.target;
-    let mut warnings = Vec::new();
+    let mut m = Mismatch::default();
     if running.is_empty() {
-        return warnings;
+        return m;
     }
     if t.objects.is_empty() {
-        warnings.push(format!(
+        m.unchecked = Some(format!(
             "the signature database ({} {}) names no trained objects: cannot check that it \
              matches the running build",
             t.name, t.version
         ));
-        return warnings;
+        return m;
     }
     let mut matched = false;
     for o in &t.objects {
@@ -146,7 +219,21 @@ pub fn compare(db: &Sigdb, running: &[Running]) -> Vec<String> {
             if let (Some(want), Some(have)) = (&o.build_id, &r.build_id)
                 && want != have
             {
-                warnings.push(format!(
+                // another build of the same program, or another program of that name?
+                let share = shared_functions(db, base(&o.path), Path::new(&r.path));
+                if share.is_some_and(|f| f < 0.5) {
+                    m.other_program = Some(format!(
+                        "the signature database is for another program: {} ({}) defines \
+                         only {:.0} % of the {} functions the database has for {}",
+                        r.path,
+                        short(have),
+                        100.0 * share.unwrap_or(0.0),
+                        t.name,
+                        base(&o.path)
+                    ));
+                    continue;
+                }
+                m.other_builds.push(format!(
                     "trained on build {} of {}, running build {} ({}): another build (or the \
                      same source built elsewhere); functions may have changed",
                     short(want),
@@ -160,16 +247,16 @@ pub fn compare(db: &Sigdb, running: &[Running]) -> Vec<String> {
     if !matched {
         let trained: Vec<&str> = t.objects.iter().map(|o| base(&o.path)).collect();
         let seen: Vec<&str> = running.iter().map(|r| base(&r.path)).collect();
-        warnings.push(format!(
+        m.other_program = Some(format!(
             "the signature database is for {} {} ({}), but the traced processes run {}: it is \
-             probably for another target, and its ranking is not to be trusted",
+             for another program",
             t.name,
             t.version,
             trained.join(", "),
             seen.join(", ")
         ));
     }
-    warnings
+    m
 }
 
 fn short(id: &str) -> &str {
@@ -230,8 +317,13 @@ mod tests {
     #[test]
     fn the_same_build_is_quiet_another_build_is_named() {
         let d = db(&[("/build/demo", Some("aaaa"))]);
-        assert!(compare(&d, &[run("/srv/demo", Some("aaaa"))]).is_empty());
-        let w = compare(&d, &[run("/srv/demo", Some("bbbb"))]);
+        assert_eq!(
+            compare(&d, &[run("/srv/demo", Some("aaaa"))]),
+            Mismatch::default()
+        );
+        let m = compare(&d, &[run("/srv/demo", Some("bbbb"))]);
+        assert_eq!(m.other_program, None, "another build, not another program");
+        let w = m.into_warnings();
         assert_eq!(w.len(), 1);
         assert!(
             w[0].contains("trained on build aaaa of demo, running build bbbb"),
@@ -242,9 +334,37 @@ mod tests {
     #[test]
     fn another_target_is_named() {
         let d = db(&[("/build/demo", Some("aaaa"))]);
-        let w = compare(&d, &[run("/usr/bin/python3", Some("cccc"))]);
-        assert!(w[0].contains("probably for another target"), "{w:?}");
-        assert!(w[0].contains("python3"), "{w:?}");
+        let m = compare(&d, &[run("/usr/bin/python3", Some("cccc"))]);
+        let why = m.other_program.clone().expect("another program");
+        assert!(
+            why.contains("for another program") && why.contains("python3"),
+            "{why}"
+        );
+        // refused unless forced, and then said first
+        let e = refuse_other_program(&m, false).unwrap_err();
+        assert!(e.to_string().contains("--force"), "{e}");
+        let said = refuse_other_program(&m, true).unwrap();
+        assert!(said[0].contains("--force"), "{said:?}");
+    }
+
+    #[test]
+    fn a_binary_of_the_same_name_with_other_functions_is_another_program() {
+        // a database whose "demo" has functions this test binary lacks
+        let mut d = db(&[("/build/demo", Some("aaaa"))]);
+        d.records = (0..20)
+            .map(|i| {
+                let mut r = testkit::sigdbs::record(&format!("demo_fn_{i}"), "demo.c", 1, vec![]);
+                r.object = "demo".into();
+                r
+            })
+            .collect();
+        let me = std::env::current_exe().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let demo = dir.path().join("demo");
+        std::fs::copy(&me, &demo).unwrap();
+        let m = compare(&d, &[run(demo.to_str().unwrap(), Some("bbbb"))]);
+        let why = m.other_program.expect("another program of the same name");
+        assert!(why.contains("defines only 0 %"), "{why}");
     }
 
     #[test]

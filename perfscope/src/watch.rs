@@ -345,6 +345,13 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
         );
         (Filter::Tree { root: a.pid[0] }, a.pid.clone(), None, what)
     };
+    if paused.is_none() && !seeds.is_empty() {
+        // processes that already run: a database of another program is refused now
+        let m = target::compare(&loaded.db, &target::running_objects(&loaded.db, &seeds));
+        for d in target::refuse_other_program(&m, a.force)? {
+            eprintln!("perfscope: warning: {d}");
+        }
+    }
     let mut cfg = Config::syscalls_only(filter);
     cfg.ring_bytes = a.ring_mb.clamp(1, 1024) << 20;
     let poll_interval = cfg.poll_interval;

@@ -113,10 +113,16 @@ fn run(out: &Outputs, job: Job) -> Done {
     let mut report = analysis::analyze(&w, &db.compiled, db.info(), &alarm, &Params::default());
     let running = target::running_objects(&db.db, &pids);
     let extra = checks::window_warnings(&w, &report);
-    let compare = target::compare(&db.db, &running);
+    let mismatch = target::compare(&db.db, &running);
+    let mut damage = db.doubts();
+    damage.extend(mismatch.other_program.clone());
+    report.add_damage(damage);
     checks::add(
         &mut report,
-        warnings.into_iter().chain(compare).chain(extra),
+        warnings
+            .into_iter()
+            .chain(mismatch.into_warnings())
+            .chain(extra),
     );
     let code = report.exit_code();
     let mut where_ = String::new();

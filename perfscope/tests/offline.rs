@@ -91,7 +91,7 @@ fn the_injected_function_ranks_first_and_the_exit_code_says_findings() {
     let recs = records(&r.stdout);
     let head = &recs[0];
     assert_eq!(head["type"], "report");
-    assert_eq!(head["version"], 1);
+    assert_eq!(head["version"], report::REPORT_VERSION);
     assert_eq!(head["verdict"], "findings");
     let funcs = of_type(&recs, "function");
     assert_eq!(funcs[0]["name"], INJECTED, "{}", r.stdout);
@@ -214,16 +214,31 @@ fn custom_trace(path: &Path, t0: u64, events: &[Event], end: u64) {
     .unwrap();
 }
 
+/// The report record's `damage` list: what keeps the analysis from being trusted.
+fn damage(recs: &[serde_json::Value]) -> String {
+    recs[0]["damage"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn an_empty_window_is_said_not_analysed() {
     let c = Case::new();
     let p = c.dir.path().join("empty.trace");
     custom_trace(&p, T0, &[], T0 + 10 * S);
     let r = c.analyze(&p, &["--format", "json"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let w = warnings(&records(&r.stdout)).join("\n");
-    assert!(w.contains("holds no syscalls"), "{w}");
-    assert!(w.contains("holds no events"), "{w}");
+    // never "nothing abnormal" about a window with nothing in it
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let recs = records(&r.stdout);
+    assert_eq!(recs[0]["verdict"], "inconclusive");
+    assert!(damage(&recs).contains("holds no events"), "{}", r.stdout);
+    assert!(warnings(&recs).join("\n").contains("holds no syscalls"));
 }
 
 #[test]
@@ -287,8 +302,17 @@ fn lost_events_are_said_so() {
     let r = c.analyze(&p, &["--format", "json"]);
     let recs = records(&r.stdout);
     assert_eq!(recs[0]["stats"]["lost"], 1234);
-    let w = warnings(&recs).join("\n");
-    assert!(w.contains("1234 events were lost"), "{w}");
+    assert!(
+        damage(&recs).contains("1234 events were lost"),
+        "{}",
+        r.stdout
+    );
+    // the text report says it first
+    let text = c.analyze(&p, &[]).stdout;
+    assert!(
+        text.starts_with("perfscope: cannot be trusted: 1234 events were lost"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -327,16 +351,23 @@ fn another_build_is_named_in_a_warning() {
 }
 
 #[test]
-fn a_trace_cut_short_is_analysed_with_a_warning() {
+fn a_trace_cut_short_is_analysed_and_never_said_normal() {
     let c = Case::new();
     let t = c.trace(&Scenario::default());
     let bytes = std::fs::read(&t).unwrap();
-    let cut = c.dir.path().join("cut.trace");
-    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    let r = c.analyze(&cut, &["--format", "json"]);
-    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
-    let w = warnings(&records(&r.stdout)).join("\n");
-    assert!(w.contains("cut short"), "{w}");
+    for share in [10, 50, 67, 90] {
+        let cut = c.dir.path().join(format!("cut{share}.trace"));
+        std::fs::write(&cut, &bytes[..bytes.len() * share / 100]).unwrap();
+        let r = c.analyze(&cut, &["--format", "json"]);
+        // findings (1) or inconclusive (2), never "nothing abnormal" (0)
+        assert!(r.code == 1 || r.code == 2, "cut at {share} %: {}", r.stderr);
+        let recs = records(&r.stdout);
+        let d = damage(&recs);
+        assert!(
+            d.contains("the window's trace is damaged"),
+            "cut at {share} %: {d}"
+        );
+    }
 }
 
 #[test]
@@ -372,7 +403,7 @@ fn bad_files_and_times_are_errors_with_a_reason() {
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
 
-/// The JSON Lines records are exactly the report format's (`report::v1`): each line reads
+/// The JSON Lines records are exactly the report format's (`report::v2`): each line reads
 /// as a record of the format and writes back byte for byte, so no field outside the
 /// format's types exists; every record type shows up. (Field values: tests/tests/golden.rs.)
 #[test]
@@ -388,9 +419,9 @@ fn json_records_are_the_report_format() {
         let r = c.analyze(&t, &["--format", "json", "--expect-target", "x", "--force"]);
         report::read_json_lines(&r.stdout).expect("a report in the documented format");
         for line in r.stdout.lines() {
-            let rec: report::v1::Record = serde_json::from_str(line).unwrap();
+            let rec: report::v2::Record = serde_json::from_str(line).unwrap();
             assert_eq!(rec.to_json(), line, "a field outside the format");
-            use report::v1::Record as R;
+            use report::v2::Record as R;
             seen.insert(match rec {
                 R::Report(_) => "report",
                 R::Function(_) => "function",

@@ -3,16 +3,19 @@
 //! These are on-disk and wire formats read by other programs, so their types live here,
 //! frozen per version, apart from the analysis's own model.
 //!
-//! * [`v1`]: the report as JSON Lines: one `report` record, then `function`, `evidence`,
+//! * [`v2`]: the report as JSON Lines (version 2; version 1 reports read too): one `report` record, then `function`, `evidence`,
 //!   `step` and `warning` records, each with a `type` field. [`read_json_lines`] reads a
 //!   report back (bounded: a line longer than [`MAX_LINE`] is an error).
 //! * [`alarm`]: the alarm socket protocol, one JSON line each way.
 
 pub mod alarm;
-pub mod v1;
+pub mod v2;
 
-/// Version of the JSON Lines report format this crate writes and reads.
-pub const REPORT_VERSION: u32 = 1;
+/// Version of the JSON Lines report format this crate writes.
+pub const REPORT_VERSION: u32 = 2;
+
+/// The oldest version this crate reads (its reports read as version 2 ones).
+pub const OLDEST_REPORT_VERSION: u32 = 1;
 
 /// The longest record line a reader accepts.
 pub const MAX_LINE: usize = 16 << 20;
@@ -30,12 +33,14 @@ pub enum ReportError {
     LineTooLong { line: usize },
     #[error("the first record is not a `report` record")]
     NoHead,
-    #[error("report format version {found}; this reader knows version {REPORT_VERSION}")]
+    #[error(
+        "report format version {found}; this reader knows versions {OLDEST_REPORT_VERSION} to {REPORT_VERSION}"
+    )]
     Version { found: u32 },
 }
 
 /// Reads a JSON Lines report: its `report` record first, then the others in order.
-pub fn read_json_lines(text: &str) -> Result<(v1::Head, Vec<v1::Record>), ReportError> {
+pub fn read_json_lines(text: &str) -> Result<(v2::Head, Vec<v2::Record>), ReportError> {
     let mut head = None;
     let mut rest = Vec::new();
     for (i, line) in text
@@ -46,13 +51,13 @@ pub fn read_json_lines(text: &str) -> Result<(v1::Head, Vec<v1::Record>), Report
         if line.len() > MAX_LINE {
             return Err(ReportError::LineTooLong { line: i + 1 });
         }
-        let r: v1::Record = serde_json::from_str(line).map_err(|source| ReportError::Json {
+        let r: v2::Record = serde_json::from_str(line).map_err(|source| ReportError::Json {
             line: i + 1,
             source,
         })?;
         match r {
-            v1::Record::Report(h) if head.is_none() => {
-                if h.version != REPORT_VERSION {
+            v2::Record::Report(h) if head.is_none() => {
+                if !(OLDEST_REPORT_VERSION..=REPORT_VERSION).contains(&h.version) {
                     return Err(ReportError::Version { found: h.version });
                 }
                 head = Some(h);

@@ -1,7 +1,9 @@
 //! `sigdb`: look at, check and compare perfscope signature databases.
 //!
 //! Exit codes, like grep and diff: `show` 0, or 1 when a `--function` was not found;
-//! `verify` 0 when every file is good; `diff` 0 when the signatures are the same, 1 when
+//! `verify` 0 when every file is good, 1 when a file is well formed but not to be trusted
+//! (trained on damaged traces, or without any signature); `diff` 0 when the signatures are
+//! the same, 1 when
 //! they differ; 2 for any error (unreadable, damaged, newer-format or non-sigdb file, bad
 //! arguments).
 
@@ -156,21 +158,32 @@ struct VerifyLine<'a> {
     version: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    doubts: Vec<String>,
 }
 
 fn run_verify(a: &VerifyArgs) -> anyhow::Result<u8> {
-    let mut failed = false;
+    let (mut failed, mut doubted) = (false, false);
     for p in &a.dbs {
         let path = p.display().to_string();
         let result = open(p);
         failed |= result.is_err();
+        let doubts = result.as_ref().map(Sigdb::doubts).unwrap_or_default();
+        doubted |= !doubts.is_empty();
         match a.format {
             Format::Text => match &result {
-                Ok(db) => emit(&format!(
-                    "ok {path} ({} records, format v{})\n",
-                    db.records.len(),
-                    db.header.version
-                ))?,
+                Ok(db) => {
+                    let verdict = if doubts.is_empty() { "ok" } else { "doubtful" };
+                    let mut out = format!(
+                        "{verdict} {path} ({} records, format v{})\n",
+                        db.records.len(),
+                        db.header.version
+                    );
+                    for d in &doubts {
+                        out.push_str(&format!("  {d}\n"));
+                    }
+                    emit(&out)?;
+                }
                 Err(e) => eprintln!("sigdb: error: {e:#}"),
             },
             Format::Json => {
@@ -181,12 +194,19 @@ fn run_verify(a: &VerifyArgs) -> anyhow::Result<u8> {
                     records: result.as_ref().ok().map(|db| db.records.len()),
                     version: result.as_ref().ok().map(|db| db.header.version),
                     error: result.as_ref().err().map(|e| format!("{e:#}")),
+                    doubts,
                 };
                 emit(&(serde_json::to_string(&line)? + "\n"))?;
             }
         }
     }
-    Ok(if failed { 2 } else { 0 })
+    Ok(if failed {
+        2
+    } else if doubted {
+        1
+    } else {
+        0
+    })
 }
 
 fn run_diff(a: &DiffArgs) -> anyhow::Result<u8> {

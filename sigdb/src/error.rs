@@ -33,6 +33,11 @@ pub enum SigdbError {
     Checksum { expected: String, found: String },
     #[error("records out of order or duplicated at line {line}: {key:?}")]
     Order { line: usize, key: String },
+    /// A bound of the reader was hit: the file is damaged or crafted, not a database.
+    #[error(
+        "refusing to read further: {what} (bound: {limit}); the file is damaged or not a signature database"
+    )]
+    Bound { what: String, limit: String },
     /// Raised by the writer instead of producing a file that the reader would reject.
     #[error("refusing to write a signature database that could not be read back: {reason}")]
     Unwritable { reason: String },

@@ -12,6 +12,20 @@ use crate::{FORMAT_NAME, FORMAT_VERSION, Sigdb, SigdbError};
 /// zstd level: databases are small and written once, read many times.
 const LEVEL: i32 = 12;
 
+/// Bounds of the reader: a damaged or crafted file (a decompression bomb: a few KB of
+/// zstd that expand to gigabytes of one line) is refused before it costs memory or time,
+/// and the error says which bound it hit.
+/// The header line at most.
+pub const MAX_HEADER_LINE: usize = 1 << 20;
+/// One record line at most (a real record is a few kilobytes).
+pub const MAX_RECORD_LINE: usize = 16 << 20;
+/// Records at most, whatever the header says.
+pub const MAX_RECORDS: u64 = 16_000_000;
+/// Decompressed bytes per compressed byte at most (JSON Lines of signatures compresses
+/// 5-30 times), beyond a floor of [`RATIO_FLOOR`] bytes.
+pub const MAX_RATIO: u64 = 1000;
+pub const RATIO_FLOOR: u64 = 64 << 20;
+
 /// Writes `db` in canonical form (records sorted, checksum and count recomputed).
 ///
 /// Refuses (with [`SigdbError::Unwritable`]) what [`read_from`] would reject: duplicate
@@ -109,21 +123,51 @@ pub fn read_from(mut input: impl Read) -> Result<Sigdb, SigdbError> {
             "the file does not start with the zstd magic number".into(),
         ));
     }
-    let dec = zstd::Decoder::new(std::io::Cursor::new(magic).chain(input))
-        .map_err(|e| SigdbError::NotASigdb(e.to_string()))?;
+    let compressed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let counted = Counting {
+        inner: std::io::Cursor::new(magic).chain(input),
+        bytes: compressed.clone(),
+    };
+    let dec = zstd::Decoder::new(counted).map_err(|e| SigdbError::NotASigdb(e.to_string()))?;
     let mut lines = BufReader::new(dec);
     let mut line = Vec::new();
-    if next_line(&mut lines, &mut line, 1)? == 0 {
+    let mut plain = 0u64;
+    if next_line(&mut lines, &mut line, 1, MAX_HEADER_LINE)? == 0 {
         return Err(SigdbError::Empty);
     }
+    plain += line.len() as u64;
     let header = parse_header(&line)?;
+    if header.records > MAX_RECORDS {
+        return Err(SigdbError::Bound {
+            what: format!("the header announces {} records", header.records),
+            limit: format!("{MAX_RECORDS} records"),
+        });
+    }
     let mut records = Vec::new();
     let mut hasher = Sha256::new();
     let mut n = 1;
     loop {
         n += 1;
-        if next_line(&mut lines, &mut line, n)? == 0 {
+        if next_line(&mut lines, &mut line, n, MAX_RECORD_LINE)? == 0 {
             break;
+        }
+        plain += line.len() as u64;
+        let allowed = RATIO_FLOOR.max(compressed.get().saturating_mul(MAX_RATIO));
+        if plain > allowed {
+            return Err(SigdbError::Bound {
+                what: format!(
+                    "{plain} bytes decompressed from {} compressed (a decompression bomb, or a \
+                     damaged file)",
+                    compressed.get()
+                ),
+                limit: format!("{MAX_RATIO} times the compressed size, or {RATIO_FLOOR} bytes"),
+            });
+        }
+        if records.len() as u64 >= header.records {
+            return Err(SigdbError::RecordCount {
+                expected: header.records,
+                found: records.len() as u64 + 1,
+            });
         }
         if !line.ends_with(b"\n") {
             return Err(SigdbError::Malformed {
@@ -179,15 +223,43 @@ fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, SigdbError
     Ok(got)
 }
 
-/// Reads line `n` (with its `\n`) into `line`; 0 at the end of the file.
-fn next_line(input: &mut impl BufRead, line: &mut Vec<u8>, n: usize) -> Result<usize, SigdbError> {
+/// Reads line `n` (with its `\n`) into `line`, `max` bytes at most; 0 at the end of the
+/// file.
+fn next_line(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    n: usize,
+    max: usize,
+) -> Result<usize, SigdbError> {
     line.clear();
-    input
+    let got = input
+        .take(max as u64 + 1)
         .read_until(b'\n', line)
         .map_err(|e| SigdbError::Malformed {
             line: n,
             reason: format!("cannot decompress, the file is damaged or cut short: {e}"),
-        })
+        })?;
+    if got > max {
+        return Err(SigdbError::Bound {
+            what: format!("line {n} is longer than {max} bytes"),
+            limit: format!("{max} bytes per line"),
+        });
+    }
+    Ok(got)
+}
+
+/// Counts the bytes read through it (the compressed size, for the ratio bound).
+struct Counting<R> {
+    inner: R,
+    bytes: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.set(self.bytes.get() + n as u64);
+        Ok(n)
+    }
 }
 
 /// Reads and fully checks the database at `path`.

@@ -44,6 +44,46 @@ impl Sigdb {
         Sigdb { header, records }
     }
 
+    /// What makes this well-formed database untrustworthy, in sentences: a training on
+    /// damaged traces (what each lost), or no signature at all. Empty for a sound one.
+    /// `sigdb verify` and perfscope say these before anything else.
+    pub fn doubts(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in self
+            .header
+            .training
+            .traces
+            .iter()
+            .filter(|t| t.is_damaged())
+        {
+            let mut parts = Vec::new();
+            if t.truncated {
+                parts.push("cut short (no footer)".to_string());
+            }
+            if t.unread_bytes > 0 {
+                parts.push(format!("{} bytes never read", t.unread_bytes));
+            }
+            if t.lost > 0 {
+                parts.push(format!("{} events lost in the kernel", t.lost));
+            }
+            if t.unknown_frames > 0 {
+                parts.push(format!("{} frames of unknown functions", t.unknown_frames));
+            }
+            out.push(format!(
+                "trained on a damaged trace {}: {} (trained with --keep-going)",
+                t.name,
+                parts.join(", ")
+            ));
+        }
+        if self.header.training.traces.is_empty() {
+            out.push("trained on no trace".into());
+        }
+        if self.header.coverage.functions_with_signatures == 0 {
+            out.push("no function has a signature: nothing can be matched".into());
+        }
+        out
+    }
+
     /// The record named `name` (the first of several, when static functions share it).
     pub fn get(&self, name: &str) -> Option<&Record> {
         let i = self.records.partition_point(|r| r.name.as_str() < name);

@@ -273,3 +273,54 @@ fn writer_refuses_what_the_reader_would_reject() {
     db.header.training.params.min_support = f64::INFINITY;
     assert!(sigdb::write_to(&db, Vec::new()).is_err());
 }
+
+/// A zstd stream of a valid header then `body` bytes produced by `fill`, written in
+/// pieces so the test itself never holds the expanded data.
+fn bomb(records: u64, body: u64, fill: u8) -> Vec<u8> {
+    use std::io::Write as _;
+    let (mut header, _) = parts(&old_db());
+    header["records"] = records.into();
+    header["checksum"] = "sha256:0".into();
+    let mut enc = zstd::Encoder::new(Vec::new(), 3).unwrap();
+    enc.write_all(serde_json::to_string(&header).unwrap().as_bytes())
+        .unwrap();
+    enc.write_all(b"\n").unwrap();
+    let piece = vec![fill; 1 << 20];
+    let mut left = body;
+    while left > 0 {
+        let n = left.min(piece.len() as u64) as usize;
+        enc.write_all(&piece[..n]).unwrap();
+        left -= n as u64;
+    }
+    enc.finish().unwrap()
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_by_a_bound_that_is_named() {
+    // one line of 1 GiB in a few hundred KB: refused at the line bound, early
+    let file = bomb(7, 1 << 30, b'a');
+    assert!(file.len() < 1 << 20, "{}", file.len());
+    let t = std::time::Instant::now();
+    match read_from(file.as_slice()) {
+        Err(e @ SigdbError::Bound { .. }) => {
+            assert!(e.to_string().contains("bytes per line"), "{e}");
+        }
+        other => panic!("expected a bound, got {other:?}"),
+    }
+    // (the bound is hit after 16 MiB, not after the gigabyte)
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    // many short lines: past the announced record count, or the ratio bound
+    let lines = bomb(7, 200 << 20, b'\n');
+    assert!(matches!(
+        read_from(lines.as_slice()),
+        Err(SigdbError::RecordCount { .. }
+            | SigdbError::Bound { .. }
+            | SigdbError::Malformed { .. })
+    ));
+    // a header announcing more records than any database holds
+    let huge = bomb(u64::MAX, 0, b'\n');
+    match read_from(huge.as_slice()) {
+        Err(e @ SigdbError::Bound { .. }) => assert!(e.to_string().contains("records"), "{e}"),
+        other => panic!("expected a bound, got {other:?}"),
+    }
+}

@@ -28,7 +28,7 @@ pub use event::{CodeLocation, Event, Frame, MAX_FRAMES, StackKind, Syscall};
 pub use header::{
     CaptureMode, EntryClass, Footer, Function, FunctionClass, Header, Object, ObjectKind,
 };
-pub use reader::{TraceReader, Truncation};
+pub use reader::{Damage, TraceReader, Truncation};
 pub use sysno::{syscall_name, syscall_number};
 pub use writer::{TraceWriter, WriterStats};
 

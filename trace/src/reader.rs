@@ -14,12 +14,41 @@ use crate::{FORMAT_VERSION, MAGIC};
 /// A chunk that claims more than this uncompressed is taken as corrupt.
 const MAX_CHUNK_BYTES: u32 = 256 << 20;
 
+/// A chunk that claims to expand more than this many times is taken as corrupt (a
+/// decompression bomb, or a damaged length): the writer's chunks expand 2 to 20 times.
+const MAX_RATIO: u64 = 4096;
+
 /// Why a trace ended before its footer: everything before `offset` was read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Truncation {
     /// Byte offset of the first chunk that could not be read.
     pub offset: u64,
     pub reason: String,
+    /// Bytes of the file from `offset` on, never read (known when the reader was opened
+    /// on a file): what was lost.
+    pub unread_bytes: Option<u64>,
+}
+
+/// What a reader could not read of a trace: the events of a cut or damaged file, or a
+/// capture that did not finish. `None` from [`TraceReader::damage`] means the whole file
+/// was read and ended with its footer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// One sentence for people, with the numbers.
+    pub reason: String,
+    /// Bytes that were never read (0 when the file ends cleanly without a footer).
+    pub unread_bytes: u64,
+    /// The file's size, when known.
+    pub file_bytes: Option<u64>,
+}
+
+impl Damage {
+    /// The share of the file that was not read, when the size is known.
+    pub fn unread_share(&self) -> Option<f64> {
+        self.file_bytes
+            .filter(|&n| n > 0)
+            .map(|n| self.unread_bytes as f64 / n as f64)
+    }
 }
 
 /// Reads a trace as a stream of events.
@@ -35,6 +64,10 @@ pub struct TraceReader<R: Read> {
     pos: usize,
     prev_ts: u64,
     done: bool,
+    /// The file's size, when opened from a file.
+    file_len: Option<u64>,
+    /// Bytes found after the footer.
+    trailing: u64,
 }
 
 impl TraceReader<BufReader<File>> {
@@ -44,7 +77,14 @@ impl TraceReader<BufReader<File>> {
             path: path.to_owned(),
             source,
         })?;
-        TraceReader::new(BufReader::with_capacity(1 << 16, file))
+        let len = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        let mut r = TraceReader::new(BufReader::with_capacity(1 << 16, file))?;
+        r.file_len = len;
+        Ok(r)
     }
 }
 
@@ -73,6 +113,17 @@ impl<R: Read> TraceReader<R> {
                 supported: FORMAT_VERSION,
             });
         }
+        // flags and reserved bytes: a writer of this version sets none
+        if pre[10..16] != [0; 6] {
+            return Err(TraceError::Corrupt {
+                offset: 10,
+                reason: format!(
+                    "preamble flags/reserved bytes {:02x?} are not zero: a damaged file, or a \
+                     writer this build does not know",
+                    &pre[10..16]
+                ),
+            });
+        }
         if version < crate::OLDEST_VERSION {
             return Err(TraceError::UnsupportedVersion {
                 found: version,
@@ -91,6 +142,8 @@ impl<R: Read> TraceReader<R> {
             pos: 0,
             prev_ts: 0,
             done: false,
+            file_len: None,
+            trailing: 0,
         };
         match r.read_chunk()? {
             ChunkRead::Chunk(KIND_HEADER) => {
@@ -123,6 +176,33 @@ impl<R: Read> TraceReader<R> {
     /// Set when the stream ended without a footer (the capture was killed or the file cut).
     pub fn truncation(&self) -> Option<&Truncation> {
         self.truncation.as_ref()
+    }
+
+    /// Bytes found after the footer (once the reader reached it): the file was appended
+    /// to, or damaged.
+    pub fn trailing_bytes(&self) -> u64 {
+        self.trailing
+    }
+
+    /// What could not be read, once [`Self::next_event`] returned `Ok(None)`: a cut or
+    /// damaged file, a capture that never wrote its footer, bytes after the footer.
+    /// Events the kernel lost are counted in the events themselves (`Event::Lost`).
+    pub fn damage(&self) -> Option<Damage> {
+        if let Some(t) = &self.truncation {
+            return Some(Damage {
+                reason: t.reason.clone(),
+                unread_bytes: t.unread_bytes.unwrap_or(0),
+                file_bytes: self.file_len,
+            });
+        }
+        (self.trailing > 0).then(|| Damage {
+            reason: format!(
+                "{} bytes follow the footer: the file was appended to or damaged",
+                self.trailing
+            ),
+            unread_bytes: self.trailing,
+            file_bytes: self.file_len,
+        })
     }
 
     /// The next event; `Ok(None)` at the end (check [`Self::truncation`] then).
@@ -169,6 +249,7 @@ impl<R: Read> TraceReader<R> {
                     self.chunk.clear();
                     self.pos = 0;
                     self.done = true;
+                    self.trailing = std::io::copy(&mut self.input, &mut std::io::sink())?;
                 }
                 ChunkRead::Chunk(kind) => {
                     return Err(TraceError::Corrupt {
@@ -181,13 +262,16 @@ impl<R: Read> TraceReader<R> {
                         offset: self.offset,
                         reason: "the trace has no footer: the capture did not finish cleanly"
                             .into(),
+                        unread_bytes: Some(0),
                     });
                     self.done = true;
                 }
                 ChunkRead::Cut(reason) => {
+                    let unread = self.file_len.map(|n| n.saturating_sub(self.chunk_offset));
                     self.truncation = Some(Truncation {
                         offset: self.chunk_offset,
                         reason,
+                        unread_bytes: unread,
                     });
                     self.done = true;
                 }
@@ -218,9 +302,20 @@ impl<R: Read> TraceReader<R> {
                 reason: format!("implausible chunk header (raw {raw_len}, compressed {comp_len})"),
             });
         }
-        let mut comp = vec![0u8; comp_len as usize];
-        let n = read_full(&mut self.input, &mut comp)?;
-        if n < comp.len() {
+        if u64::from(raw_len) > u64::from(comp_len).max(1) * MAX_RATIO {
+            return Err(TraceError::Corrupt {
+                offset: at,
+                reason: format!(
+                    "implausible chunk header: {comp_len} bytes claim to expand to {raw_len}"
+                ),
+            });
+        }
+        // read what is there (a damaged length must not allocate what the file lacks)
+        let mut comp = Vec::new();
+        let n = (&mut self.input)
+            .take(u64::from(comp_len))
+            .read_to_end(&mut comp)?;
+        if n < comp_len as usize {
             return Ok(ChunkRead::Cut(format!(
                 "file ends inside a chunk ({n} of {comp_len} bytes)"
             )));

@@ -42,6 +42,7 @@ fn mining(c: &mut Criterion) {
         target_name: "synthetic".into(),
         target_version: "0".into(),
         params: p.clone(),
+        keep_going: false,
     };
     g.bench_function("10M_syscalls_trace_end_to_end", |b| {
         b.iter(|| {

@@ -88,6 +88,20 @@ pub struct Collected {
     pub(crate) syscalls_outside_app: u64,
     /// Thread names by id.
     pub(crate) comms: Vec<String>,
+    /// Per damaged trace, what it lost, in a sentence with the numbers.
+    pub damage: Vec<String>,
+}
+
+impl Collected {
+    /// [`TrainError::Damaged`] when a trace lost part of itself, unless `keep_going`.
+    pub fn check_damage(&self, keep_going: bool) -> Result<(), TrainError> {
+        if self.damage.is_empty() || keep_going {
+            return Ok(());
+        }
+        Err(TrainError::Damaged {
+            list: self.damage.join("\n  "),
+        })
+    }
 }
 
 /// Reads traces one after another into one registry.
@@ -103,6 +117,7 @@ pub struct Collector {
     syscalls_outside_app: u64,
     comms: Vec<String>,
     comm_ids: FxHashMap<String, u32>,
+    damage: Vec<String>,
 }
 
 /// Where closed invocations go: the registry, the per-trace count of invocations seen
@@ -185,6 +200,7 @@ impl Collector {
             syscalls_outside_app: 0,
             comms: Vec::new(),
             comm_ids: FxHashMap::default(),
+            damage: Vec::new(),
         }
     }
 
@@ -201,6 +217,7 @@ impl Collector {
                 source,
             },
         })?;
+        let file_len = file.metadata().map(|m| m.len()).ok();
         let bytes = Arc::new(AtomicU64::new(0));
         let input = BufReader::with_capacity(
             1 << 16,
@@ -213,7 +230,7 @@ impl Collector {
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
         );
-        self.read(&name, path, input, &mut |events| {
+        self.read(&name, path, input, file_len, &mut |events| {
             progress(Progress {
                 bytes: bytes.load(Ordering::Relaxed),
                 events,
@@ -223,7 +240,7 @@ impl Collector {
 
     /// Reads a trace from `input`, named `name` in the database.
     pub fn add_reader(&mut self, name: &str, input: impl Read + Send) -> Result<(), TrainError> {
-        self.read(name, Path::new(name), input, &mut |_| {})
+        self.read(name, Path::new(name), input, None, &mut |_| {})
     }
 
     fn read(
@@ -231,6 +248,7 @@ impl Collector {
         name: &str,
         path: &Path,
         input: impl Read + Send,
+        file_len: Option<u64>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(), TrainError> {
         let err = |source| TrainError::Trace {
@@ -363,16 +381,60 @@ impl Collector {
                 build_id: o.build_id.clone(),
             });
         }
+        // what the reader could not read: a cut file's unread bytes counted from the
+        // file's size when the reader could not know it
+        let unread_bytes = match (&end.damage, &end.truncation) {
+            (Some(d), Some(t)) if d.file_bytes.is_none() => {
+                file_len.map_or(d.unread_bytes, |n| n.saturating_sub(t.offset))
+            }
+            (Some(d), _) => d.unread_bytes,
+            (None, _) => 0,
+        };
+        let total_lost = lost.max(footer_lost);
+        let mut lost_parts = Vec::new();
+        if let Some(d) = &end.damage {
+            lost_parts.push(match file_len.filter(|&n| n > 0) {
+                Some(n) if unread_bytes > 0 => format!(
+                    "{} ({unread_bytes} of {n} bytes, {:.1} % of the file, never read)",
+                    d.reason,
+                    100.0 * unread_bytes as f64 / n as f64
+                ),
+                _ => d.reason.clone(),
+            });
+        }
+        if total_lost > 0 {
+            lost_parts.push(format!(
+                "{total_lost} events lost in the kernel ({:.2} % of those captured)",
+                100.0 * total_lost as f64 / (events + total_lost) as f64
+            ));
+        }
+        if att.unknown_frames > 0 {
+            lost_parts.push(format!(
+                "{} frames name functions missing from its function table",
+                att.unknown_frames
+            ));
+        }
+        if !lost_parts.is_empty() {
+            self.damage
+                .push(format!("trace {name}: {}", lost_parts.join("; ")));
+        }
         let warn = &mut self.warnings;
         if events == 0 {
             warn.push(format!(
                 "trace {name} holds no events: it adds nothing to the signatures"
             ));
         }
-        if let Some(t) = &end.truncation {
+        if let Some(d) = &end.damage {
             warn.push(format!(
-                "trace {name} is truncated at byte {} ({}): used the {events} events before it",
-                t.offset, t.reason
+                "trace {name} is damaged ({}): used the {events} events before it{}",
+                d.reason,
+                match file_len.filter(|&n| n > 0 && unread_bytes > 0) {
+                    Some(n) => format!(
+                        "; {unread_bytes} of {n} bytes ({:.1} %) were not read",
+                        100.0 * unread_bytes as f64 / n as f64
+                    ),
+                    None => String::new(),
+                }
             ));
         }
         if header.mode == CaptureMode::SyscallsOnly {
@@ -419,10 +481,10 @@ impl Collector {
             command: header.command,
             events,
             syscalls,
-            lost: lost.max(footer_lost),
+            lost: total_lost,
             truncated: end.truncation.is_some(),
-            unknown_frames: 0,
-            unread_bytes: 0,
+            unknown_frames: att.unknown_frames,
+            unread_bytes,
         });
         Ok(())
     }
@@ -489,6 +551,7 @@ impl Collector {
             warnings: self.warnings,
             syscalls_outside_app: self.syscalls_outside_app,
             comms: self.comms,
+            damage: self.damage,
         }
     }
 }

@@ -26,4 +26,10 @@ pub enum TrainError {
     TooManyEvents { name: String },
     #[error("no trace given: pass at least one trace file")]
     NoTraces,
+    #[error(
+        "refusing to train on damaged traces: signatures learnt from them would miss what was \
+         lost:\n  {list}\nrecord the suite again, or pass --keep-going to train anyway (the \
+         database then records the damage, and `sigdb verify` and perfscope report it)"
+    )]
+    Damaged { list: String },
 }

@@ -21,6 +21,8 @@ pub(crate) enum Item<'a> {
 pub(crate) struct End {
     pub footer: Option<Footer>,
     pub truncation: Option<Truncation>,
+    /// What the reader could not read (a cut file, no footer, bytes after the footer).
+    pub damage: Option<trace::Damage>,
 }
 
 enum Packet {
@@ -58,6 +60,7 @@ pub(crate) fn pump<R: Read + Send, E>(
         Ok(End {
             footer: None,
             truncation: None,
+            damage: None,
         })
     })
 }
@@ -102,6 +105,7 @@ fn decode<R: Read>(
                 break Ok(End {
                     footer: r.footer().cloned(),
                     truncation: r.truncation().cloned(),
+                    damage: r.damage(),
                 });
             }
             Err(e) => break Err(e),

@@ -82,6 +82,12 @@ struct Cli {
     #[arg(long, default_value_t = Params::default().max_candidates)]
     max_candidates: usize,
 
+    /// Train even on damaged traces (cut or damaged files, events the kernel lost,
+    /// frames of unknown functions): the database records what each trace lost, and
+    /// `sigdb verify` and perfscope say so. Without it such traces are refused (exit 2).
+    #[arg(long)]
+    keep_going: bool,
+
     /// Worker threads for mining [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
@@ -160,29 +166,14 @@ fn parse_duration(s: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    host::cli::init_logging(cli.verbose);
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("trainer: error: {}", host::cli::error_text(e.as_ref()));
             ExitCode::from(2)
         }
     }
-}
-
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
 }
 
 fn params(cli: &Cli) -> Params {
@@ -220,6 +211,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         target_name: cli.target_name.clone().unwrap_or_default(),
         target_version: cli.target_version.clone(),
         params: params(cli),
+        keep_going: cli.keep_going,
     };
     opts.params.validate()?;
 
@@ -245,9 +237,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         "read the traces in {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    let collected = collector.finish();
+    if let Err(e) = collected.check_damage(cli.keep_going) {
+        bar.finish_and_clear();
+        return Err(e.into());
+    }
+    if !collected.damage.is_empty() {
+        tracing::warn!(
+            "training on damaged traces (--keep-going):\n  {}",
+            collected.damage.join("\n  ")
+        );
+    }
     bar.set_message("mining episodes");
     let mining = Instant::now();
-    let collected = collector.finish();
     let mut trained = trainer::build(collected, &opts);
     bar.finish_and_clear();
     tracing::info!("mined in {:.2} s", mining.elapsed().as_secs_f64());

@@ -19,6 +19,9 @@ pub struct TrainOptions {
     pub target_name: String,
     pub target_version: String,
     pub params: Params,
+    /// Train on damaged traces too (the database records the damage); otherwise they are
+    /// refused with [`TrainError::Damaged`].
+    pub keep_going: bool,
 }
 
 /// The result of a training run.
@@ -44,7 +47,9 @@ pub fn train(
     for (i, p) in paths.iter().enumerate() {
         c.add_trace(p, &mut |pr| progress(i, pr))?;
     }
-    Ok(build(c.finish(), opts))
+    let collected = c.finish();
+    collected.check_damage(opts.keep_going)?;
+    Ok(build(collected, opts))
 }
 
 /// Mines what was collected and builds the database.
@@ -59,6 +64,7 @@ pub fn build(collected: Collected, opts: &TrainOptions) -> Trained {
         mut warnings,
         syscalls_outside_app,
         comms,
+        damage: _,
     } = collected;
 
     // heaviest first, so that one big function does not start last on a busy pool

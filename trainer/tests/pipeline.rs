@@ -369,13 +369,27 @@ fn a_truncated_trace_is_used_and_marked() {
     full.truncate(full.len() - last_chunk_len(&full));
     let p = dir.path().join("cut.trace");
     std::fs::write(&p, &full).unwrap();
-    let t = train(&[p], loose());
+    // refused unless told to keep going, saying what was lost
+    let refused = trainer::train(std::slice::from_ref(&p), &opts(loose()), &mut |_, _| {});
+    match refused {
+        Err(e @ trainer::TrainError::Damaged { .. }) => {
+            assert!(e.to_string().contains("cut.trace"), "{e}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let t = train_keep_going(&[p], loose());
     let ts = &t.sigdb.header.training.traces[0];
     assert!(ts.truncated);
     assert_eq!(ts.syscalls, 10);
     assert_eq!(record(&t, "f").syscalls, 10);
     assert_eq!(t.summary.truncated_traces, 1);
-    assert!(t.summary.warnings.iter().any(|w| w.contains("truncated")));
+    assert!(t.summary.warnings.iter().any(|w| w.contains("damaged")));
+    assert!(
+        t.sigdb
+            .doubts()
+            .iter()
+            .any(|d| d.contains("damaged trace cut.trace"))
+    );
 }
 
 fn last_chunk_len(bytes: &[u8]) -> usize {

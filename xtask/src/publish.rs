@@ -106,12 +106,13 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// The recipe's Debian source package, at the recipe's version.
+    /// The recipe's own source (a Debian source package, or Maven Central), at the
+    /// recipe's version.
     pub fn debian(recipe: &Recipe) -> Provenance {
         Provenance {
             version: recipe.version.clone(),
-            source: format!("debian:{}", recipe.fetch.apt_source),
-            debian_version: Some(recipe.debian_version.clone()),
+            source: recipe.origin(),
+            debian_version: recipe.debian_version.clone(),
             commit: None,
         }
     }

@@ -1,5 +1,7 @@
-//! Target recipes (`targets/NAME.toml`, schema 1): how to fetch, build, probe and test one
-//! real server. The schema is documented field by field in `targets/README.md`.
+//! Target recipes (`targets/NAME.toml`, schema 1 or 2): how to fetch, build, probe and test
+//! one real server. The schema is documented field by field in `targets/README.md`.
+//! Schema 2 adds servers fetched by Maven (`fetch.maven`, no `debian_version`) and JVM
+//! application code to probe (`probe.jvm`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,8 +10,8 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-/// The recipe format version this xtask reads.
-pub const SCHEMA: u32 = 1;
+/// The newest recipe format version this xtask reads (it reads 1 too).
+pub const SCHEMA: u32 = 2;
 
 /// The environment every build and root step starts from (plus `build.env`); nothing is
 /// inherited from the caller, so a build does not depend on who runs it.
@@ -21,21 +23,42 @@ pub struct Recipe {
     pub schema: u32,
     pub name: String,
     pub version: String,
-    pub debian_version: String,
+    /// The Debian source version (with `fetch.apt_source`).
+    #[serde(default)]
+    pub debian_version: Option<String>,
     pub fetch: Fetch,
     pub deps: Deps,
     pub build: Build,
     pub probe: Probe,
     pub test: Test,
+    /// The folder the recipe was read from (`targets/`): its `NAME/` holds the recipe's
+    /// files (a POM, scripts), given to fetch steps as `RECIPE_DIR`.
+    #[serde(skip)]
+    pub dir: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Fetch {
-    pub apt_source: String,
+    /// `apt-get source` argument (a Debian source package).
+    #[serde(default)]
+    pub apt_source: Option<String>,
+    /// A Maven project in `targets/` whose goals lay out the tree (schema 2).
+    #[serde(default)]
+    pub maven: Option<Maven>,
     #[serde(default)]
     pub unpack: Vec<String>,
     pub tree: String,
+}
+
+/// How Maven fetches a server: `mvn -B -q GOALS` per entry of `goals`, in a download
+/// folder holding a copy of `pom`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Maven {
+    /// Relative to `targets/`.
+    pub pom: String,
+    pub goals: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -57,12 +80,27 @@ pub struct Build {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Probe {
+    #[serde(default)]
     pub binaries: Vec<String>,
     #[serde(default)]
     pub modules: Vec<String>,
+    #[serde(default)]
     pub app_roots: Vec<String>,
     #[serde(default)]
     pub library_roots: Vec<String>,
+    /// JVM application code (schema 2): the perfscope agent instruments it.
+    #[serde(default)]
+    pub jvm: Option<JvmProbe>,
+}
+
+/// Which JVM classes are the application's: package prefixes and/or jars in the tree.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JvmProbe {
+    #[serde(default)]
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub jars: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -113,6 +151,8 @@ impl Recipe {
                 path.display()
             )
         })?;
+        let mut recipe = recipe;
+        recipe.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         let mut problems = recipe.problems();
         if stem != recipe.name {
@@ -150,11 +190,14 @@ impl Recipe {
     /// Everything wrong with the recipe, as sentences; empty when it is usable.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        if self.schema != SCHEMA {
+        if !(1..=SCHEMA).contains(&self.schema) {
             p.push(format!(
-                "schema {} is not supported: this xtask reads schema {SCHEMA}",
+                "schema {} is not supported: this xtask reads schemas 1 to {SCHEMA}",
                 self.schema
             ));
+        }
+        if self.schema < 2 && (self.fetch.maven.is_some() || self.probe.jvm.is_some()) {
+            p.push("fetch.maven and probe.jvm need schema = 2".into());
         }
         if !valid_name(&self.name) {
             p.push(format!(
@@ -162,24 +205,37 @@ impl Recipe {
                 self.name
             ));
         }
-        for (field, v) in [
-            ("version", &self.version),
-            ("debian_version", &self.debian_version),
-        ] {
+        let word = |p: &mut Vec<String>, field: &str, v: &str| {
             if v.trim().is_empty() || v.contains(char::is_whitespace) {
                 p.push(format!("{field} {v:?} must be one non-empty word"));
             }
-        }
-        let src = &self.fetch.apt_source;
-        if src.is_empty() || src.contains(char::is_whitespace) {
-            p.push(format!(
-                "fetch.apt_source {src:?} must be one argument of apt-get source, e.g. PKG=VERSION"
-            ));
+        };
+        word(&mut p, "version", &self.version);
+        match (&self.fetch.apt_source, &self.fetch.maven) {
+            (Some(src), None) => {
+                if src.is_empty() || src.contains(char::is_whitespace) {
+                    p.push(format!(
+                        "fetch.apt_source {src:?} must be one argument of apt-get source, e.g. \
+                         PKG=VERSION"
+                    ));
+                }
+                match &self.debian_version {
+                    Some(v) => word(&mut p, "debian_version", v),
+                    None => p.push("debian_version is missing (fetch.apt_source needs it)".into()),
+                }
+            }
+            (None, Some(m)) => {
+                relative(&mut p, "fetch.maven.pom", &m.pom, false);
+                if m.goals.is_empty() || m.goals.iter().any(|g| g.trim().is_empty()) {
+                    p.push("fetch.maven.goals must list one or more mvn goal lines".into());
+                }
+            }
+            _ => p.push("fetch needs exactly one of apt_source and maven".into()),
         }
         relative(&mut p, "fetch.tree", &self.fetch.tree, false);
         steps(&mut p, "fetch.unpack", &self.fetch.unpack, true);
         if self.deps.apt.is_empty() {
-            p.push("deps.apt is empty: list at least dpkg-dev (apt-get source needs it)".into());
+            p.push("deps.apt is empty: list at least dpkg-dev (apt-get source) or maven".into());
         }
         for pkg in &self.deps.apt {
             if !valid_name(pkg) {
@@ -191,8 +247,33 @@ impl Recipe {
         for o in &self.build.outputs {
             relative(&mut p, "build.outputs", o, false);
         }
-        if self.probe.binaries.is_empty() {
-            p.push("probe.binaries is empty: name the server executable".into());
+        let jvm = self
+            .probe
+            .jvm
+            .as_ref()
+            .is_some_and(|j| !j.packages.is_empty() || !j.jars.is_empty());
+        if self.probe.binaries.is_empty() && !jvm {
+            p.push(
+                "probe.binaries is empty: name the server executable (or its JVM code in \
+                 probe.jvm)"
+                    .into(),
+            );
+        }
+        if let Some(j) = &self.probe.jvm {
+            for pkg in &j.packages {
+                if pkg.is_empty()
+                    || !pkg
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || "._$".contains(c))
+                {
+                    p.push(format!(
+                        "probe.jvm.packages: {pkg:?} is not a Java package name"
+                    ));
+                }
+            }
+            for jar in &j.jars {
+                relative(&mut p, "probe.jvm.jars", jar, false);
+            }
         }
         for b in &self.probe.binaries {
             relative(&mut p, "probe.binaries", b, false);
@@ -200,7 +281,7 @@ impl Recipe {
         for m in &self.probe.modules {
             relative(&mut p, "probe.modules", m, false);
         }
-        if self.probe.app_roots.is_empty() {
+        if self.probe.app_roots.is_empty() && !self.probe.binaries.is_empty() {
             p.push("probe.app_roots is empty: name the folders of application code".into());
         }
         for r in &self.probe.app_roots {
@@ -246,6 +327,11 @@ impl Recipe {
         p
     }
 
+    /// `targets/NAME/`: the recipe's own files.
+    pub fn files_dir(&self) -> PathBuf {
+        self.dir.join(&self.name)
+    }
+
     /// The source tree inside a fetch folder.
     pub fn tree_in(&self, fetch_dir: &Path) -> PathBuf {
         fetch_dir.join(&self.fetch.tree)
@@ -279,11 +365,26 @@ impl Recipe {
         })
     }
 
-    /// The package name given to `apt-get source` (without `=VERSION` or `/SUITE`).
+    /// The package name given to `apt-get source` (without `=VERSION` or `/SUITE`), or
+    /// the recipe's name for a Maven recipe.
     pub fn source_package(&self) -> &str {
-        let s = &self.fetch.apt_source;
-        let end = s.find(['=', '/']).unwrap_or(s.len());
-        &s[..end]
+        match &self.fetch.apt_source {
+            Some(s) => {
+                let end = s.find(['=', '/']).unwrap_or(s.len());
+                &s[..end]
+            }
+            None => &self.name,
+        }
+    }
+
+    /// Where the download comes from, for stamps and the index: `debian:PKG=V` or
+    /// `maven:POM`.
+    pub fn origin(&self) -> String {
+        match (&self.fetch.apt_source, &self.fetch.maven) {
+            (Some(a), _) => format!("debian:{a}"),
+            (None, Some(m)) => format!("maven:{}", m.pom),
+            (None, None) => "none".into(),
+        }
     }
 }
 
@@ -407,10 +508,30 @@ mod tests {
         let t = lighttpd_text();
         check_error(&t, "lighty", &["differs from the file name \"lighty\""]);
         check_error(
-            &t.replace("schema = 1", "schema = 2"),
+            &t.replace("schema = 1", "schema = 3"),
             "lighttpd",
-            &["schema 2 is not supported"],
+            &["schema 3 is not supported"],
         );
+        // schema 2: Maven fetches and JVM probes, each checked
+        check_error(
+            &t.replace(
+                "apt_source = \"lighttpd=1.4.69-1\"",
+                "maven = { pom = \"x/pom.xml\", goals = [] }",
+            ),
+            "lighttpd",
+            &["need schema = 2", "fetch.maven.goals"],
+        );
+        check_error(
+            &t.replace("schema = 1", "schema = 2")
+                .replace("apt_source = \"lighttpd=1.4.69-1\"\n", ""),
+            "lighttpd",
+            &["fetch needs exactly one of apt_source and maven"],
+        );
+        let jvm = t.replace("schema = 1", "schema = 2").replace(
+            "binaries = [\"src/lighttpd\"]",
+            "binaries = []\njvm = { packages = [\"org.x\", \"a b\"] }",
+        );
+        check_error(&jvm, "lighttpd", &["\"a b\" is not a Java package name"]);
         check_error(
             &t.replace("tree = \"lighttpd-1.4.69\"", "tree = \"../x\""),
             "lighttpd",

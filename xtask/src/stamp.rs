@@ -59,6 +59,32 @@ impl Stamp {
         Ok(self.add(name, hash))
     }
 
+    /// The SHA-256 of every file under `dir` (relative path and content, in order), so a
+    /// change to any of them changes the stamp.
+    pub fn add_tree(&mut self, name: &str, dir: &Path) -> anyhow::Result<&mut Stamp> {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, String)>) -> anyhow::Result<()> {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .with_context(|| format!("cannot read {}", dir.display()))?
+                .filter_map(Result::ok)
+                .collect();
+            entries.sort_by_key(|e| e.file_name());
+            for e in entries {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, base, out)?;
+                } else {
+                    let rel = p.strip_prefix(base).unwrap_or(&p).display().to_string();
+                    out.push((rel, file_sha256(&p)?));
+                }
+            }
+            Ok(())
+        }
+        let mut files = Vec::new();
+        walk(dir, dir, &mut files)?;
+        let json = serde_json::to_string(&files).unwrap_or_default();
+        Ok(self.add(name, json))
+    }
+
     /// Hex SHA-256 over the version and every input, unambiguously framed.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();

@@ -552,6 +552,16 @@ pub fn runner_args(
             a.push(tree.join(r).display().to_string());
         }
     }
+    if let Some(j) = &recipe.probe.jvm {
+        for p in &j.packages {
+            a.push("--jvm-app".to_string());
+            a.push(p.clone());
+        }
+        for jar in &j.jars {
+            a.push("--jvm-jar".to_string());
+            a.push(tree.join(jar).display().to_string());
+        }
+    }
     a.extend([
         "--user".to_string(),
         recipe.test.user.clone(),
@@ -746,6 +756,9 @@ fn ensure_train(
         .arg(&db)
         .args(["--target-name", &recipe.name, "--target-version", version])
         .args(["--format", "json"])
+        // with --keep-going the xtask trains on what the run left, the trainer too; the
+        // database then records the damage
+        .args(ctx.keep_going.then_some("--keep-going"))
         .arg(trace)
         .env("NO_COLOR", "1")
         .stdout(out)

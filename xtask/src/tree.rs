@@ -154,20 +154,31 @@ pub fn missing_packages(wanted: &[String]) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// Downloads the recipe's source package once and checks its version.
+/// Downloads the recipe's source once: its Debian source package (and checks its
+/// version), or what its Maven goals lay out.
 pub fn ensure_download(
     recipe: &Recipe,
     layout: &Layout,
     progress: &Progress,
 ) -> anyhow::Result<Stamp> {
     let mut st = Stamp::new("download");
-    st.add("apt_source", recipe.fetch.apt_source.as_str())
-        .add("debian_version", recipe.debian_version.as_str());
+    st.add("origin", recipe.origin());
+    if let Some(v) = &recipe.debian_version {
+        st.add("debian_version", v.as_str());
+    }
+    if let Some(m) = &recipe.fetch.maven {
+        st.add_file("pom", &recipe.dir.join(&m.pom))?
+            .add_list("goals", &m.goals);
+    }
     let dir = layout.download();
     let stamp_path = layout.base.join("download.stamp");
     let mut step = progress.step("download");
-    if st.matches(&stamp_path) && find_dsc(recipe, &dir).is_ok() {
-        step.reused(&recipe.fetch.apt_source);
+    let present = match &recipe.fetch.apt_source {
+        Some(_) => find_dsc(recipe, &dir).is_ok(),
+        None => dir.join(&recipe.fetch.tree).is_dir(),
+    };
+    if st.matches(&stamp_path) && present {
+        step.reused(&recipe.origin());
         return Ok(st);
     }
     stamp::clear(&stamp_path)?;
@@ -177,22 +188,42 @@ pub fn ensure_download(
     make_dir(&layout.logs())?;
     let log = layout.logs().join("download.log");
     step.watch_log(&log);
+    let (step, done) = match (&recipe.fetch.apt_source, &recipe.fetch.maven) {
+        (Some(apt_source), _) => apt_download(recipe, apt_source, &tmp, &log, step)?,
+        (None, Some(m)) => maven_download(recipe, m, &tmp, &log, step)?,
+        (None, None) => bail!("{}: fetch has neither apt_source nor maven", recipe.name),
+    };
+    remove_dir(&dir)?;
+    std::fs::rename(&tmp, &dir)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), dir.display()))?;
+    st.write(&stamp_path)?;
+    step.done(&done);
+    Ok(st)
+}
+
+/// `apt-get source --download-only` into `tmp`, and the version check.
+fn apt_download(
+    recipe: &Recipe,
+    apt_source: &str,
+    tmp: &Path,
+    log: &Path,
+    mut step: crate::progress::Step,
+) -> anyhow::Result<(crate::progress::Step, String)> {
     let mut cmd = Command::new("apt-get");
-    cmd.args(["source", "--download-only", &recipe.fetch.apt_source])
-        .current_dir(&tmp)
+    cmd.args(["source", "--download-only", apt_source])
+        .current_dir(tmp)
         .env_clear()
         .env("PATH", BASE_PATH)
         .env("LC_ALL", "C.UTF-8")
         .env("HOME", "/root");
-    let end = procs::run_logged("apt-get source", &mut cmd, &log, None, &mut || step.tick())?;
+    let end = procs::run_logged("apt-get source", &mut cmd, log, None, &mut || step.tick())?;
     if !end.success() {
         step.failed(&end.describe());
-        let tail = procs::log_tail(&log, 8);
+        let tail = procs::log_tail(log, 8);
         let why = if tail.contains("Can not find version") {
             format!(
-                "the recipe is out of date: the archive no longer has {}; re-verify the \
-                 recipe against `{}/bookworm` (targets/README.md)",
-                recipe.fetch.apt_source,
+                "the recipe is out of date: the archive no longer has {apt_source}; re-verify \
+                 the recipe against `{}/bookworm` (targets/README.md)",
                 recipe.source_package()
             )
         } else if tail.contains("deb-src") || tail.contains("Unable to find a source package") {
@@ -204,23 +235,65 @@ pub fn ensure_download(
         };
         bail!("{why}; see {}:\n{tail}", log.display());
     }
-    let dsc = find_dsc(recipe, &tmp)?;
+    let dsc = find_dsc(recipe, tmp)?;
     let version = dsc_version(&dsc)?;
-    if version != recipe.debian_version {
+    let want = recipe.debian_version.as_deref().unwrap_or_default();
+    if version != want {
         step.failed("version mismatch");
         bail!(
-            "{} is version {version}, the recipe was verified with {}: update the recipe \
+            "{} is version {version}, the recipe was verified with {want}: update the recipe \
              (and the cases' patches) or pin apt_source",
             dsc.display(),
-            recipe.debian_version
         );
     }
-    remove_dir(&dir)?;
-    std::fs::rename(&tmp, &dir)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), dir.display()))?;
-    st.write(&stamp_path)?;
-    step.done(&format!("{} {version}", recipe.source_package()));
-    Ok(st)
+    let done = format!("{} {version}", recipe.source_package());
+    Ok((step, done))
+}
+
+/// The recipe's POM copied into `tmp`, and `mvn -B -q GOALS` for each goal line: what the
+/// goals lay out (the tree) is the download.
+fn maven_download(
+    recipe: &Recipe,
+    m: &crate::recipe::Maven,
+    tmp: &Path,
+    log: &Path,
+    mut step: crate::progress::Step,
+) -> anyhow::Result<(crate::progress::Step, String)> {
+    let pom = recipe.dir.join(&m.pom);
+    std::fs::copy(&pom, tmp.join("pom.xml"))
+        .with_context(|| format!("cannot copy {} into {}", pom.display(), tmp.display()))?;
+    for (i, goals) in m.goals.iter().enumerate() {
+        let mut cmd = Command::new("mvn");
+        cmd.args(["-B", "-q"])
+            .args(goals.split_whitespace())
+            .current_dir(tmp)
+            .env_clear()
+            .env("PATH", BASE_PATH)
+            .env("LC_ALL", "C.UTF-8")
+            .env("HOME", "/root");
+        let name = format!("fetch.maven.goals[{i}]");
+        let end = procs::run_logged(&name, &mut cmd, log, None, &mut || step.tick())?;
+        if !end.success() {
+            step.failed(&end.describe());
+            bail!(
+                "mvn {goals} failed ({}): Maven Central must be reachable and the artifacts \
+                 served; see {}:\n{}",
+                end.describe(),
+                log.display(),
+                procs::log_tail(log, 12)
+            );
+        }
+    }
+    if !tmp.join(&recipe.fetch.tree).is_dir() {
+        step.failed("no tree");
+        bail!(
+            "the Maven goals laid out no {} in {}: fix fetch.tree or fetch.maven",
+            recipe.fetch.tree,
+            tmp.display()
+        );
+    }
+    let done = format!("{} {} from Maven Central", recipe.name, recipe.version);
+    Ok((step, done))
 }
 
 fn find_dsc(recipe: &Recipe, dir: &Path) -> anyhow::Result<PathBuf> {
@@ -308,9 +381,15 @@ pub fn ensure_built(req: &Request<'_>, progress: &Progress) -> anyhow::Result<Bu
     } = *req;
     let mut fetch = Stamp::new("fetch");
     match source {
-        Source::Download { stamp, .. } => fetch
-            .add("download", stamp.hash())
-            .add_list("unpack", &recipe.fetch.unpack),
+        Source::Download { stamp, .. } => {
+            fetch
+                .add("download", stamp.hash())
+                .add_list("unpack", &recipe.fetch.unpack);
+            if recipe.files_dir().is_dir() {
+                fetch.add_tree("recipe files", &recipe.files_dir())?;
+            }
+            &mut fetch
+        }
         // the checkout's content, not its path: a moved checkout is the same source
         Source::Checkout(c) => fetch.add("checkout", format!("{}:{}", c.method, c.state)),
     };
@@ -441,6 +520,9 @@ fn unpack(
     log: &Path,
     tick: &mut dyn FnMut(),
 ) -> anyhow::Result<()> {
+    if recipe.fetch.apt_source.is_none() {
+        return copy_download(recipe, download_dir, dir, root_env, log, tick);
+    }
     let dsc = find_dsc(recipe, download_dir)?;
     for e in std::fs::read_dir(download_dir)
         .with_context(|| format!("cannot read {}", download_dir.display()))?
@@ -467,6 +549,46 @@ fn unpack(
     }
     for (name, mut cmd) in steps {
         cmd.current_dir(dir).env_clear().envs(root_env);
+        let end = procs::run_logged(&name, &mut cmd, log, None, tick)?;
+        if !end.success() {
+            bail!(
+                "{name} failed in {} ({}); see {}:\n{}",
+                dir.display(),
+                end.describe(),
+                log.display(),
+                procs::log_tail(log, 10)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A Maven download's tree copied (hard links where possible) into the fetch folder,
+/// then `fetch.unpack` with `RECIPE_DIR` set to the recipe's files.
+fn copy_download(
+    recipe: &Recipe,
+    download_dir: &Path,
+    dir: &Path,
+    root_env: &BTreeMap<String, String>,
+    log: &Path,
+    tick: &mut dyn FnMut(),
+) -> anyhow::Result<()> {
+    let mut steps: Vec<(String, Command)> = Vec::new();
+    let mut cp = Command::new("cp");
+    cp.args(["-a", "--reflink=auto"])
+        .arg(download_dir.join(&recipe.fetch.tree))
+        .arg(dir);
+    steps.push(("copy the download".to_string(), cp));
+    for (i, u) in recipe.fetch.unpack.iter().enumerate() {
+        let mut c = Command::new("bash");
+        c.arg("-c").arg(u);
+        steps.push((format!("fetch.unpack[{i}]"), c));
+    }
+    for (name, mut cmd) in steps {
+        cmd.current_dir(dir)
+            .env_clear()
+            .envs(root_env)
+            .env("RECIPE_DIR", recipe.files_dir());
         let end = procs::run_logged(&name, &mut cmd, log, None, tick)?;
         if !end.success() {
             bail!(

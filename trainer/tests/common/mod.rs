@@ -101,11 +101,19 @@ pub fn opts(params: Params) -> TrainOptions {
         target_name: "server".into(),
         target_version: "1.0".into(),
         params,
+        keep_going: false,
     }
 }
 
 pub fn train(paths: &[PathBuf], params: Params) -> Trained {
     trainer::train(paths, &opts(params), &mut |_, _| {}).unwrap()
+}
+
+/// Trains on `paths` even when they are damaged (`--keep-going`).
+pub fn train_keep_going(paths: &[PathBuf], params: Params) -> Trained {
+    let mut o = opts(params);
+    o.keep_going = true;
+    trainer::train(paths, &o, &mut |_, _| {}).unwrap()
 }
 
 /// Trains on in-memory traces.

@@ -72,7 +72,7 @@ fn fake_recipe() -> Recipe {
     )
     .unwrap();
     r.name = "fake".into();
-    r.fetch.apt_source = "fake=1.0".into();
+    r.fetch.apt_source = Some("fake=1.0".into());
     r.fetch.tree = "fake-1.0".into();
     r.build.env = [("CFLAGS".to_string(), "-O1".to_string())].into();
     r.build.steps = vec!["cp msg.txt out.txt && echo \"$CFLAGS\" >> out.txt".into()];

@@ -1,6 +1,10 @@
-//! Report format version 1: the frozen record types of the JSON Lines report. Never change
-//! a field's meaning here; new optional fields may be added (readers ignore what they do
-//! not know), anything else is a new version in a module of its own.
+//! Report format version 2: the record types of the JSON Lines report. Never change a
+//! field's meaning here; new optional fields may be added (readers ignore what they do not
+//! know), anything else is a new version in a module of its own.
+//!
+//! Version 2 = version 1 plus the `inconclusive` verdict and the `damage` list of the
+//! report record (what keeps the analysis from being trusted: a damaged window, a doubtful
+//! database, a database of another program). A version 1 report reads as a version 2 one.
 //!
 //! The records, in order: one [`Head`] (`"type": "report"`), then [`Function`]s (the
 //! ranking, rank 1 first), [`Evidence`], [`Step`]s (the syscall path) and [`Warning`]s.
@@ -41,6 +45,9 @@ pub enum Verdict {
     Unmatched,
     /// Nothing abnormal in the window.
     Normal,
+    /// The window or the database could not be trusted and nothing was found: "nothing
+    /// abnormal" cannot be said (the `damage` list says why). Version 2.
+    Inconclusive,
 }
 
 /// The first record: what was analysed and what came out.
@@ -56,6 +63,10 @@ pub struct Head {
     pub window: Span,
     pub onset: Option<Onset>,
     pub database: Database,
+    /// What keeps this analysis from being trusted, said first (a damaged window, a
+    /// database trained on damaged traces or for another program). Version 2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub damage: Vec<String>,
     /// Functions ranked.
     pub listed: usize,
     /// Functions listed / functions in the database.
