@@ -33,8 +33,8 @@ fn redacted_json(jsonl: &str) -> String {
     let (head, records) = report::read_json_lines(jsonl).expect("a readable report");
     let mut head = head;
     head.stats.analysis_ms = 0.0;
-    let mut out = vec![report::v1::Record::Report(head).to_json()];
-    out.extend(records.iter().map(report::v1::Record::to_json));
+    let mut out = vec![report::v2::Record::Report(head).to_json()];
+    out.extend(records.iter().map(report::v2::Record::to_json));
     out.join("\n")
 }
 
