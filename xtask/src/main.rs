@@ -2,26 +2,10 @@
 //! `Options` struct and a `run(opts)` function; add one by adding a variant to
 //! [`Command`].
 
-mod case;
-mod ci;
-mod demo;
-mod eval;
-mod glob;
-mod procs;
-mod progress;
-mod publish;
-mod recipe;
-mod score;
-mod stamp;
-mod timeline;
-mod tools;
-mod train;
-mod tree;
-
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use xtask::{ci, demo, eval, procs, train};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "perfscope developer tasks")]
@@ -40,33 +24,6 @@ enum Command {
     Eval(eval::Options),
     Demo(demo::Options),
     Ci(ci::Options),
-}
-
-/// Options that train and eval share.
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct Common {
-    /// Work folder: source trees, traces and logs under `targets/NAME/`, case runs
-    /// under `eval/` [default: WORKSPACE/work].
-    #[arg(long, value_name = "DIR")]
-    pub work: Option<PathBuf>,
-
-    /// Folder of the target recipes [default: WORKSPACE/targets].
-    #[arg(long, value_name = "DIR")]
-    pub targets: Option<PathBuf>,
-
-    /// Where trained databases are published, with index.json [default: WORKSPACE/sigdb].
-    #[arg(long, value_name = "DIR")]
-    pub publish_dir: Option<PathBuf>,
-
-    /// Build parallelism: sets OMP_NUM_THREADS, which `nproc` (and so the recipes'
-    /// `make -j"$(nproc)"`) honours [default: all cores].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: Option<u32>,
-}
-
-/// The workspace root (set by .cargo/config.toml for every build in the workspace).
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_WORKSPACE_DIR"))
 }
 
 fn main() -> ExitCode {
@@ -92,7 +49,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("xtask: error: {}", host::cli::error_text(e.as_ref()));
             ExitCode::from(2)
         }
     }
@@ -102,6 +59,7 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::path::PathBuf;
 
     #[test]
     fn the_command_line_is_consistent() {
