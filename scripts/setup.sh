@@ -14,6 +14,8 @@ packages=(
   clang llvm libelf-dev zlib1g-dev pkg-config make gcc g++
   # fixtures, tests and recipes
   binutils python3 curl procps util-linux dpkg-dev
+  # the JVM agent (built with Maven by the runner's build script) and the JVM fixtures
+  openjdk-17-jdk-headless maven
   # the HTML report test renders the page in headless Chromium
   chromium
   # peers measured by the benchmarks

@@ -168,11 +168,21 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
     let mut stack_reasons: FxHashMap<u32, StackReason> = FxHashMap::default();
     if !w.stacks.is_empty() {
         let lift = stacks::syscall_lift(w, &groups, split_at);
-        let mut sym = Symbolizer::new(db).with_recorded(&w.objects);
+        let mut sym = Symbolizer::new(db)
+            .with_recorded(&w.objects)
+            .with_jit(&w.jit);
         let time = stacks::time_shares(w, split_at, &p.units.wait_syscalls);
         let from_stacks =
             stacks::score(w, &groups, &evidence, &lift, &time, split_at, db, &mut sym);
         warnings.append(&mut sym.warnings);
+        if sym.jit_unnamed > 0 {
+            warnings.push(format!(
+                "{} sampled frames in JIT-compiled or interpreted JVM code could not be \
+                 named (the interpreter, stubs, or methods the database does not have); \
+                 a JVM started with -XX:+PreserveFramePointer gives walkable Java frames",
+                sym.jit_unnamed
+            ));
+        }
         combine(&mut scored, &from_stacks);
         stack_reasons = from_stacks.into_iter().collect();
     }

@@ -189,7 +189,7 @@ pub fn score(
         // the frame below, when it is a known function of the same file
         let mut below: Option<(&str, u32)> = None;
         for (i, loc) in s.frames.iter().enumerate() {
-            let f = sym.function(&loc.path, loc.offset);
+            let f = sym.frame(s.pid, &loc.path, loc.offset);
             if i > 0
                 && let (Some((path, callee)), Some(target)) =
                     (below, sym.call_target(&loc.path, loc.offset))

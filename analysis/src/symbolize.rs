@@ -41,6 +41,11 @@ pub struct Symbolizer<'a> {
     files: FxHashMap<String, Option<FileMap>>,
     /// Build-ids recorded at capture, by path.
     recorded: FxHashMap<String, String>,
+    /// JIT-compiled code per process: (start, end, database function or none).
+    jit: FxHashMap<u32, Vec<(u64, u64, Option<u32>)>>,
+    /// Frames in anonymous memory of a process with a JIT map that no compiled method
+    /// covers (the interpreter, stubs), and those naming a method the database lacks.
+    pub jit_unnamed: u64,
     /// What could not be symbolized and why, once per file.
     pub warnings: Vec<String>,
 }
@@ -75,8 +80,49 @@ impl<'a> Symbolizer<'a> {
             by_object,
             files: FxHashMap::default(),
             recorded: FxHashMap::default(),
+            jit: FxHashMap::default(),
+            jit_unnamed: 0,
             warnings: Vec::new(),
         }
+    }
+
+    /// The JIT maps of the window's processes (a JVM's perf map): frames in their
+    /// anonymous memory are named through them.
+    pub fn with_jit(mut self, maps: &[(u32, Vec<(u64, u64, String)>)]) -> Self {
+        for (pid, ranges) in maps {
+            let named = ranges
+                .iter()
+                .map(|(a, b, name)| {
+                    let f = jvm::perfmap::method_name(name)
+                        .and_then(|n| self.by_name.get(n.as_str()).copied());
+                    (*a, *b, f)
+                })
+                .collect();
+            self.jit.insert(*pid, named);
+        }
+        self
+    }
+
+    /// The database function holding a sampled frame of process `pid`: a file location,
+    /// or JIT-compiled code (an empty path, the address as offset).
+    pub fn frame(&mut self, pid: u32, path: &str, offset: u64) -> Option<u32> {
+        // a Java frame of a thread dump, named already
+        if let Some(name) = path.strip_prefix("jvm:") {
+            return self.by_name.get(name).copied();
+        }
+        if !path.is_empty() {
+            return self.function(path, offset);
+        }
+        let ranges = self.jit.get(&pid)?;
+        let i = ranges.partition_point(|r| r.0 <= offset);
+        let found = ranges
+            .get(i.checked_sub(1)?)
+            .filter(|r| offset < r.1)
+            .and_then(|r| r.2);
+        if found.is_none() {
+            self.jit_unnamed += 1;
+        }
+        found
     }
 
     /// Build-ids of the mapped files as recorded at capture: a file that cannot be read

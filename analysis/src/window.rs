@@ -122,6 +122,34 @@ pub struct Window {
     /// Build-ids of the executables as recorded at capture (path, build-id), so stacks
     /// can be named on another machine through the database's code ranges.
     pub objects: Vec<(String, Option<String>)>,
+    /// JIT-compiled code per process (a JVM's perf map read after the alarm): (start, end,
+    /// name) sorted by start, to name stack frames in anonymous memory.
+    pub jit: Vec<(u32, Vec<(u64, u64, String)>)>,
+}
+
+impl Window {
+    /// The JIT maps of a trace's objects (kind `jit_map`, path `jit:PID`).
+    pub fn jit_from_objects<'o>(
+        objects: impl IntoIterator<Item = &'o trace::Object>,
+    ) -> Vec<(u32, Vec<(u64, u64, String)>)> {
+        let mut out: Vec<(u32, Vec<(u64, u64, String)>)> = Vec::new();
+        for o in objects {
+            if o.kind != trace::ObjectKind::JitMap {
+                continue;
+            }
+            let Some(pid) = o.path.strip_prefix("jit:").and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            let mut ranges: Vec<(u64, u64, String)> = o
+                .functions
+                .iter()
+                .map(|f| (f.vaddr, f.vaddr.saturating_add(f.size), f.name.clone()))
+                .collect();
+            ranges.sort();
+            out.push((pid, ranges));
+        }
+        out
+    }
 }
 
 impl Window {

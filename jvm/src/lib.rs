@@ -10,10 +10,12 @@
 //! * [`methods`]: the agent's per-process method tables, and [`methods::Catalog`], which
 //!   turns (process, method id) into trace function ids and function-table entries.
 //! * [`counts`]: the agent's per-process invocation counts.
+//! * [`dump`]: HotSpot thread dumps (`jcmd PID Thread.print`), to name Java frames.
 //! * [`perfmap`]: the JIT's perf map (`/tmp/perf-PID.map`), to name JIT-compiled frames
 //!   of sampled stacks.
 
 pub mod counts;
+pub mod dump;
 pub mod methods;
 pub mod perfmap;
 

@@ -38,6 +38,14 @@ impl PerfMap {
         self.entries.is_empty()
     }
 
+    /// (start, end, name), sorted by start.
+    pub fn ranges(&self) -> Vec<(u64, u64, String)> {
+        self.entries
+            .iter()
+            .map(|(a, n, name)| (*a, a + n, name.clone()))
+            .collect()
+    }
+
     /// The compiled method holding `addr`, as HotSpot names it (`Lorg/x/Srv;::handle`, or
     /// `org.x.Srv::handle(int)` depending on the JDK).
     pub fn lookup(&self, addr: u64) -> Option<&str> {

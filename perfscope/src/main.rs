@@ -7,6 +7,7 @@ mod checks;
 mod cli;
 mod detector;
 mod html;
+mod jvm;
 mod offline;
 mod output;
 mod procstat;

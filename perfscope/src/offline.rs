@@ -188,6 +188,7 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<i32> {
     }
     let recorded: Vec<Running> = r
         .objects()
+        .filter(|o| o.kind != trace::ObjectKind::JitMap)
         .map(|o| Running {
             path: o.path.clone(),
             build_id: o.build_id.clone(),
@@ -197,6 +198,7 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<i32> {
     damage.extend(target::refuse_other_program(&mismatch, a.force)?);
     warnings.extend(mismatch.into_warnings());
     let mut w = b.finish();
+    w.jit = analysis::window::Window::jit_from_objects(r.objects());
     w.objects = recorded
         .iter()
         .map(|o| (o.path.clone(), o.build_id.clone()))

@@ -95,7 +95,12 @@ pub fn running_objects(db: &Sigdb, pids: &[u32]) -> Vec<Running> {
     let mut out: Vec<Running> = Vec::new();
     let mut add = |path: String, file: &Path| {
         if !out.iter().any(|r| r.path == path) {
-            let build_id = build_id(file);
+            // a jar's build-id is its SHA-256 (as the runner recorded it), an ELF's its note
+            let build_id = if path.ends_with(".jar") {
+                jvm::methods::jar_hash(file)
+            } else {
+                build_id(file)
+            };
             out.push(Running { path, build_id });
         }
     };
@@ -103,6 +108,18 @@ pub fn running_objects(db: &Sigdb, pids: &[u32]) -> Vec<Running> {
         if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
             let path = exe.to_string_lossy().into_owned();
             add(path, Path::new(&format!("/proc/{pid}/exe")));
+        }
+        // the jars a JVM has open (it reads them, it does not map them)
+        if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for fd in fds.flatten() {
+                let Ok(target) = std::fs::read_link(fd.path()) else {
+                    continue;
+                };
+                let path = target.to_string_lossy().into_owned();
+                if path.ends_with(".jar") && wanted.contains(&base(&path)) {
+                    add(path.clone(), &fd.path());
+                }
+            }
         }
         let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
             continue;

@@ -21,6 +21,10 @@ use crate::rolling::{Store, StoreStats};
 use crate::target;
 use crate::worker::{Job, Outputs, Worker};
 
+/// Thread dumps of each JVM per stack-sampling burst (`jcmd PID Thread.print`): each
+/// brings the JVM to a safepoint for a few milliseconds.
+const JVM_DUMPS: u32 = 4;
+
 /// An alarm of any source, waiting for its snapshot.
 struct Raised {
     source: String,
@@ -92,20 +96,32 @@ impl Watch<'_> {
     /// the samples go into the analysed window.
     fn sample_stacks(&mut self, window: &mut analysis::window::Window, warnings: &mut Vec<String>) {
         let duration = Duration::from_nanos(self.a.stacks);
+        let jvms = crate::jvm::jvms(&self.pids());
         let Some(sampler) = self.stacks.as_mut().filter(|_| !duration.is_zero()) else {
             return;
         };
         let mut events = Vec::new();
+        let dumps = if jvms.is_empty() { 0 } else { JVM_DUMPS };
+        let mut dumped = 0;
         let mut sink = |ev: Event| events.push(ev);
+        let mut dump_warnings = Vec::new();
         let result = (|| -> anyhow::Result<()> {
             let mut burst = sampler.start().context("starting the stack sampling")?;
-            let until = std::time::Instant::now() + duration;
+            let started = std::time::Instant::now();
+            let until = started + duration;
             while std::time::Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(10));
                 burst
                     .poll(&mut sink)
                     .context("draining the stack samples")?;
                 drain_into(&mut self.session, &mut self.store, &mut self.det)?;
+                // thread dumps of the JVMs, spread over the burst
+                if dumped < dumps && started.elapsed() >= duration * dumped / dumps {
+                    for ev in crate::jvm::dump_stacks(&jvms, monotonic_ns(), &mut dump_warnings) {
+                        sink(ev);
+                    }
+                    dumped += 1;
+                }
             }
             burst
                 .finish(&mut sink)
@@ -117,11 +133,14 @@ impl Watch<'_> {
                 "stack sampling failed, ranking from syscalls only: {e:#}"
             ));
         }
+        warnings.append(&mut dump_warnings);
         let mut b = analysis::window::WindowBuilder::new(window.start, u64::MAX);
         for ev in &events {
             b.push(ev);
         }
         window.stacks.extend(b.finish().stacks);
+        // the JVMs' compiled code, named by the JIT
+        window.jit = crate::jvm::perf_maps(&jvms, warnings);
     }
 
     /// The processes to sample: the seeds, every process seen since, the cgroup's.

@@ -180,6 +180,7 @@ pub fn save(
             functions: Vec::new(),
             kind: trace::ObjectKind::Elf,
         })
+        .chain(crate::jvm::objects(&w.jit))
         .collect();
     let mut tw = TraceWriter::create(path, &h)?;
     for t in &w.threads {

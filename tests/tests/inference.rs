@@ -37,27 +37,69 @@ impl Drop for Watcher {
     }
 }
 
+/// The Java fixture servers (fixtures/jvm) are named with a `j`.
+fn is_jvm(server: &str) -> bool {
+    server.starts_with('j')
+}
+
+/// Builds the fixture servers (C or Java) into `out`.
+fn build(out: &Path, server: &str) {
+    if is_jvm(server) {
+        let st = Command::new("sh")
+            .arg(tests::workspace().join("fixtures/jvm/build.sh"))
+            .arg(out)
+            .env_remove("JAVA_TOOL_OPTIONS")
+            .stdout(Stdio::null())
+            .status()
+            .expect("running fixtures/jvm/build.sh");
+        assert!(st.success(), "fixtures/jvm/build.sh");
+    } else {
+        build_servers(out);
+    }
+}
+
 /// Trains on the server's own test suite; returns the database.
 fn trained(dir: &Scratch, out: &Path, server: &str) -> PathBuf {
     let trace = dir.join(format!("{server}.trace"));
-    let run = runner(
-        [
-            "--bin".into(),
-            out.join(server).into_os_string(),
-            "--user".into(),
-            "nobody".into(),
-            "-o".into(),
-            trace.clone().into_os_string(),
-            "--".into(),
-            "make".into(),
-            "--no-print-directory".into(),
-            "-C".into(),
-            tests::workspace().join("fixtures/servers").into_os_string(),
-            format!("OUT={}", out.display()).into(),
-            format!("check-{server}").into(),
-        ],
-        &[],
-    );
+    let run = if is_jvm(server) {
+        runner(
+            [
+                "--jvm-app".into(),
+                "perfscope.fixture".into(),
+                "--user".into(),
+                "nobody".into(),
+                "-o".into(),
+                trace.clone().into_os_string(),
+                "--".into(),
+                "sh".into(),
+                tests::workspace()
+                    .join("fixtures/jvm/check.sh")
+                    .into_os_string(),
+                "--no-build".into(),
+                out.into(),
+            ],
+            &[],
+        )
+    } else {
+        runner(
+            [
+                "--bin".into(),
+                out.join(server).into_os_string(),
+                "--user".into(),
+                "nobody".into(),
+                "-o".into(),
+                trace.clone().into_os_string(),
+                "--".into(),
+                "make".into(),
+                "--no-print-directory".into(),
+                "-C".into(),
+                tests::workspace().join("fixtures/servers").into_os_string(),
+                format!("OUT={}", out.display()).into(),
+                format!("check-{server}").into(),
+            ],
+            &[],
+        )
+    };
     assert_eq!(run.code, 0, "training suite: {}", run.stderr);
     let db = dir.join(format!("{server}.sigdb"));
     train(&trace, &db);
@@ -72,7 +114,7 @@ fn ranking(server: &str, bug: &str) -> Option<Vec<String>> {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = Scratch::new();
     let out = dir.join("build");
-    build_servers(&out);
+    build(&out, server);
     let db = trained(&dir, &out, server);
     let srv = dir.join("srv");
     std::fs::create_dir_all(&srv).unwrap();
@@ -115,7 +157,7 @@ fn ranking(server: &str, bug: &str) -> Option<Vec<String>> {
         .args(["--seconds", &(NORMAL_S + AFTER_S + 30).to_string()])
         .args(["--trigger-at", &NORMAL_S.to_string()])
         .stdout(Stdio::null());
-    if server == "threadsrv" {
+    if server.ends_with("threadsrv") {
         workload.arg("--dir").arg(&srv);
     }
     let mut workload = workload.spawn().expect("starting the workload");
@@ -170,4 +212,18 @@ fn a_hang_in_a_blocking_syscall_is_ranked_on_its_function() {
 #[test]
 fn a_hang_in_a_cpu_spin_without_syscalls_is_ranked_on_its_function() {
     check("loopsrv", "spin", "expire_keys");
+}
+
+/// The same on the JVM: the Java thread-pool server, trained through the agent, watched
+/// with syscalls only.
+#[test]
+fn a_jvm_slowdown_through_extra_syscalls_is_ranked_on_its_method() {
+    if !testkit::require_tool("jvm inference", "java") {
+        return;
+    }
+    check(
+        "jthreadsrv",
+        "slow_fsync",
+        "perfscope.fixture.JThreadSrv.storeAppend",
+    );
 }

@@ -171,7 +171,9 @@ pub enum StackKind {
 /// table of that file without the process's address space.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CodeLocation {
-    /// Path of the mapped file; empty for an address in no file (JIT, vdso).
+    /// Path of the mapped file; empty for an address in no file (JIT, vdso), and
+    /// `jvm:CLASS.METHOD` for a Java frame named by a thread dump (`offset` is then its
+    /// source line, 0 when unknown).
     pub path: String,
     pub offset: u64,
 }

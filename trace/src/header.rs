@@ -87,6 +87,11 @@ pub enum ObjectKind {
     /// JVM classes of one code source (a jar or a class folder), instrumented by the
     /// perfscope agent; functions are methods (no addresses). Format 2.
     Jvm,
+    /// The JIT-compiled code of one process, as its perf map gave it after an alarm:
+    /// `path` is `jit:PID`, each function a compiled method (`vaddr` its start address,
+    /// `size`, `name` as the JIT names it). Names frames of sampled stacks that lie in
+    /// anonymous memory. Format 2.
+    JitMap,
 }
 
 impl ObjectKind {

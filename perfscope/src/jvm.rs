@@ -1,0 +1,237 @@
+//! Java frames after an alarm. A JVM's own diagnostic commands (`jcmd`, run as the JVM's
+//! user, which the attach mechanism requires; no agent in the JVM) give two views:
+//!
+//! * **Thread dumps** (`Thread.print`, a few of them over the sampling burst): every Java
+//!   thread's stack, exact whether a frame runs interpreted, compiled or inlined. Each
+//!   becomes a stack sample of its thread with `jvm:CLASS.METHOD` frames, marked blocked
+//!   in the syscall `/proc/PID/task/TID/syscall` shows, or on CPU.
+//! * **The JIT's perf map** (`Compiler.perfmap`, read from the JVM's `/tmp` through
+//!   `/proc/PID/root`): names frames of the native stack samples that lie in compiled
+//!   code. Java frames can only be walked with frame pointers: a JVM started without
+//!   `-XX:+PreserveFramePointer` gives at most its innermost compiled frame, and the
+//!   report says which flag would help.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `jcmd` may take (it attaches to the JVM).
+const JCMD_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Whether `pid` runs a HotSpot JVM (it maps libjvm.so).
+fn is_jvm(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .is_ok_and(|m| m.lines().any(|l| l.ends_with("/libjvm.so")))
+}
+
+/// The real uid and gid of `pid`.
+fn ids(pid: u32) -> Option<(u32, u32)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((field("Uid:")?, field("Gid:")?))
+}
+
+/// Whether the JVM was started with `-XX:+PreserveFramePointer` (its command line, or the
+/// option variables it read).
+fn preserves_frame_pointer(pid: u32) -> bool {
+    let has = |path: String| {
+        std::fs::read(path)
+            .is_ok_and(|b| String::from_utf8_lossy(&b).contains("-XX:+PreserveFramePointer"))
+    };
+    has(format!("/proc/{pid}/cmdline")) || has(format!("/proc/{pid}/environ"))
+}
+
+/// `jcmd` beside the JVM's own `java`.
+fn jcmd_of(pid: u32) -> PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("jcmd")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("jcmd"))
+}
+
+/// Runs `jcmd PID COMMAND` as the JVM's user; its output, or why it failed.
+fn jcmd(pid: u32, command: &str) -> Result<String, String> {
+    let (uid, gid) = ids(pid).ok_or("the process is gone")?;
+    let mut child = Command::new("setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--clear-groups")
+        .arg(jcmd_of(pid))
+        .arg(pid.to_string())
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run jcmd through setpriv: {e}"))?;
+    // read on threads, so that a large dump never blocks the child on a full pipe
+    fn drain<R: std::io::Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut text);
+            }
+            text
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if start.elapsed() > JCMD_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("jcmd {pid} {command} did not answer in 15 s"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for jcmd: {e}")),
+        }
+    };
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    if status.success() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "jcmd {pid} {command} failed ({status}): {}",
+            err.trim()
+        ))
+    }
+}
+
+/// The JVMs among `pids`.
+pub fn jvms(pids: &[u32]) -> Vec<u32> {
+    pids.iter().copied().filter(|&p| is_jvm(p)).collect()
+}
+
+/// One thread dump of each JVM in `pids` as stack samples at `ts`: Java frames as
+/// `jvm:CLASS.METHOD` locations (the line as offset), innermost first; blocked in the
+/// syscall the thread is in, or on CPU. Failures become warnings (once per JVM).
+pub fn dump_stacks(pids: &[u32], ts: u64, warnings: &mut Vec<String>) -> Vec<trace::Event> {
+    let mut out = Vec::new();
+    for &pid in pids {
+        let text = match jcmd(pid, "Thread.print") {
+            Ok(t) => t,
+            Err(why) => {
+                let w = format!("Java stacks of JVM pid {pid} are not available: {why}");
+                if !warnings.contains(&w) {
+                    warnings.push(w);
+                }
+                continue;
+            }
+        };
+        for t in jvm::dump::parse(&text)
+            .into_iter()
+            .filter(|t| !t.frames.is_empty())
+        {
+            let sys = std::fs::read_to_string(format!("/proc/{pid}/task/{}/syscall", t.tid))
+                .unwrap_or_default();
+            let first = sys.split_whitespace().next().unwrap_or("");
+            let (kind, nr) = match first.parse::<i64>() {
+                Ok(n) if n >= 0 => (trace::StackKind::Blocked, u32::try_from(n).ok()),
+                _ => (trace::StackKind::OnCpu, None),
+            };
+            out.push(trace::Event::Stack {
+                ts,
+                pid,
+                tid: t.tid,
+                kind,
+                nr,
+                frames: t
+                    .frames
+                    .into_iter()
+                    .map(|(name, line)| trace::CodeLocation {
+                        path: format!("jvm:{name}"),
+                        offset: u64::from(line),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
+/// The perf maps of the JVMs among `pids`, with warnings for those that could not be had
+/// and for JVMs whose Java frames cannot be walked.
+pub fn perf_maps(pids: &[u32], warnings: &mut Vec<String>) -> Vec<(u32, Vec<(u64, u64, String)>)> {
+    let mut out = Vec::new();
+    for &pid in pids {
+        if !preserves_frame_pointer(pid) {
+            warnings.push(format!(
+                "JVM pid {pid} runs without -XX:+PreserveFramePointer: its sampled stacks stop \
+                 at the first Java frame; add the flag (about 1-3 % of CPU) to see its callers"
+            ));
+        }
+        if let Err(why) = jcmd(pid, "Compiler.perfmap") {
+            warnings.push(format!(
+                "the JIT-compiled frames of JVM pid {pid} are not named: {why}"
+            ));
+            continue;
+        }
+        let path = format!("/proc/{pid}/root/tmp/perf-{pid}.map");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let map = jvm::perfmap::PerfMap::parse(&text);
+                out.push((pid, map.ranges()));
+            }
+            Err(e) => warnings.push(format!(
+                "the JIT-compiled frames of JVM pid {pid} are not named: reading {path}: {e}"
+            )),
+        }
+    }
+    out
+}
+
+/// The maps as trace objects (`jit_map`), for a saved window.
+pub fn objects(maps: &[(u32, Vec<(u64, u64, String)>)]) -> Vec<trace::Object> {
+    maps.iter()
+        .map(|(pid, ranges)| trace::Object {
+            path: format!("jit:{pid}"),
+            kind: trace::ObjectKind::JitMap,
+            build_id: None,
+            functions: ranges
+                .iter()
+                .enumerate()
+                .map(|(i, (start, end, name))| trace::Function {
+                    id: i as u32,
+                    name: name.clone(),
+                    linkage_name: None,
+                    class: trace::FunctionClass::NoDwarf,
+                    decl_file: None,
+                    decl_line: None,
+                    vaddr: *start,
+                    size: end - start,
+                    file_offset: 0,
+                    probe_offset: None,
+                    entry: trace::EntryClass::Unknown,
+                    descriptor: None,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_no_jvm_and_maps_round_trip_as_objects() {
+        assert!(!is_jvm(std::process::id()));
+        assert!(jvms(&[std::process::id()]).is_empty());
+        let maps = vec![(7, vec![(0x1000, 0x1100, "Lorg/x/A;::run".to_string())])];
+        let back = analysis::window::Window::jit_from_objects(&objects(&maps));
+        assert_eq!(back, maps);
+    }
+}
