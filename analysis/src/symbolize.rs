@@ -88,7 +88,7 @@ impl<'a> Symbolizer<'a> {
 
     /// The JIT maps of the window's processes (a JVM's perf map): frames in their
     /// anonymous memory are named through them.
-    pub fn with_jit(mut self, maps: &[(u32, Vec<(u64, u64, String)>)]) -> Self {
+    pub fn with_jit(mut self, maps: &[(u32, crate::window::JitMap)]) -> Self {
         for (pid, ranges) in maps {
             let named = ranges
                 .iter()

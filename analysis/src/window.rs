@@ -105,6 +105,9 @@ pub struct StackSample {
     pub frames: Vec<trace::CodeLocation>,
 }
 
+/// A process's JIT-compiled code: (start, end, name as the JIT names it), sorted by start.
+pub type JitMap = Vec<(u64, u64, String)>;
+
 /// Everything the analysis looks at.
 #[derive(Clone, Debug, Default)]
 pub struct Window {
@@ -124,15 +127,15 @@ pub struct Window {
     pub objects: Vec<(String, Option<String>)>,
     /// JIT-compiled code per process (a JVM's perf map read after the alarm): (start, end,
     /// name) sorted by start, to name stack frames in anonymous memory.
-    pub jit: Vec<(u32, Vec<(u64, u64, String)>)>,
+    pub jit: Vec<(u32, JitMap)>,
 }
 
 impl Window {
     /// The JIT maps of a trace's objects (kind `jit_map`, path `jit:PID`).
     pub fn jit_from_objects<'o>(
         objects: impl IntoIterator<Item = &'o trace::Object>,
-    ) -> Vec<(u32, Vec<(u64, u64, String)>)> {
-        let mut out: Vec<(u32, Vec<(u64, u64, String)>)> = Vec::new();
+    ) -> Vec<(u32, JitMap)> {
+        let mut out: Vec<(u32, JitMap)> = Vec::new();
         for o in objects {
             if o.kind != trace::ObjectKind::JitMap {
                 continue;
@@ -140,7 +143,7 @@ impl Window {
             let Some(pid) = o.path.strip_prefix("jit:").and_then(|p| p.parse().ok()) else {
                 continue;
             };
-            let mut ranges: Vec<(u64, u64, String)> = o
+            let mut ranges: JitMap = o
                 .functions
                 .iter()
                 .map(|f| (f.vaddr, f.vaddr.saturating_add(f.size), f.name.clone()))

@@ -164,7 +164,7 @@ pub fn dump_stacks(pids: &[u32], ts: u64, warnings: &mut Vec<String>) -> Vec<tra
 
 /// The perf maps of the JVMs among `pids`, with warnings for those that could not be had
 /// and for JVMs whose Java frames cannot be walked.
-pub fn perf_maps(pids: &[u32], warnings: &mut Vec<String>) -> Vec<(u32, Vec<(u64, u64, String)>)> {
+pub fn perf_maps(pids: &[u32], warnings: &mut Vec<String>) -> Vec<(u32, analysis::window::JitMap)> {
     let mut out = Vec::new();
     for &pid in pids {
         if !preserves_frame_pointer(pid) {
@@ -194,7 +194,7 @@ pub fn perf_maps(pids: &[u32], warnings: &mut Vec<String>) -> Vec<(u32, Vec<(u64
 }
 
 /// The maps as trace objects (`jit_map`), for a saved window.
-pub fn objects(maps: &[(u32, Vec<(u64, u64, String)>)]) -> Vec<trace::Object> {
+pub fn objects(maps: &[(u32, analysis::window::JitMap)]) -> Vec<trace::Object> {
     maps.iter()
         .map(|(pid, ranges)| trace::Object {
             path: format!("jit:{pid}"),
