@@ -1,5 +1,5 @@
 //! Attribution of syscalls to application functions, checked on real captures of the C
-//! fixtures in fixtures/attribution (one test per case of DESIGN.md). Needs root.
+//! fixtures in fixtures/attribution (one test per case of its README). Needs root.
 
 mod common;
 

@@ -9,6 +9,7 @@
 
 pub mod diff;
 mod error;
+pub mod index;
 mod io;
 pub mod v2;
 

@@ -1,8 +1,8 @@
-//! The attribution cases of DESIGN.md through the whole pipeline (needs root): the
-//! fixtures/attribution programs built at -O2 run under `runner`, `trainer` learns from
-//! the trace, and each syscall must be credited to the right function in the database.
-//! (capture's own tests check the raw frames; these check what the trainer makes of
-//! them.)
+//! The attribution cases of `fixtures/attribution` (listed in its README) through the
+//! whole pipeline (needs root): the programs built at -O2 run under `runner`, `trainer`
+//! learns from the trace, and each syscall must be credited to the right function in the
+//! database. (capture's own tests check the raw frames; these check what the trainer
+//! makes of them.)
 
 use std::ffi::OsStr;
 

@@ -1,5 +1,5 @@
 //! `cargo xtask ci`: what CI runs once the machine is set up, in order, stopping at the
-//! first failure: formatting, clippy, the workspace tests, the demo, a quick training of
+//! first failure: formatting, clippy, tidy, the workspace tests, the demo, a quick training of
 //! lighttpd and one real bug case on it. Prints each step's time and a summary.
 
 use std::path::{Path, PathBuf};
@@ -34,6 +34,8 @@ pub enum StepName {
     Fmt,
     /// cargo clippy --workspace --all-targets --locked -- -D warnings
     Clippy,
+    /// cargo xtask tidy: ARCHITECTURE.md's code map and invariants
+    Tidy,
     /// cargo test --workspace --locked, with PERFSCOPE_NO_SKIP=1: a test that would skip
     /// (no root, no BTF, a missing tool) fails
     Test,
@@ -45,9 +47,10 @@ pub enum StepName {
     Eval,
 }
 
-const STEPS: [StepName; 6] = [
+const STEPS: [StepName; 7] = [
     StepName::Fmt,
     StepName::Clippy,
+    StepName::Tidy,
     StepName::Test,
     StepName::Demo,
     StepName::Train,
@@ -62,6 +65,7 @@ impl StepName {
         match self {
             StepName::Fmt => "fmt",
             StepName::Clippy => "clippy",
+            StepName::Tidy => "tidy",
             StepName::Test => "test",
             StepName::Demo => "demo",
             StepName::Train => "train",
@@ -100,6 +104,7 @@ fn command_of(step: StepName, xtask: &Path, work: &Path) -> Vec<String> {
             "-D",
             "warnings",
         ],
+        StepName::Tidy => vec![&x, "tidy"],
         StepName::Test => vec![&cargo, "test", "--workspace", "--locked"],
         StepName::Demo => vec![&x, "demo"],
         StepName::Train => vec![&x, "train", "--target", "lighttpd", "--quick", "--work", &w],
@@ -326,6 +331,7 @@ mod tests {
             "clippy --workspace --all-targets --locked -- -D warnings"
         );
         assert_eq!(cmd(StepName::Test), "test --workspace --locked");
+        assert_eq!(command_of(StepName::Tidy, x, w), ["/x/xtask", "tidy"]);
         assert_eq!(command_of(StepName::Demo, x, w), ["/x/xtask", "demo"]);
         assert_eq!(
             cmd(StepName::Train),

@@ -13,6 +13,7 @@ pub mod publish;
 pub mod recipe;
 pub mod score;
 pub mod stamp;
+pub mod tidy;
 pub mod timeline;
 pub mod tools;
 pub mod train;
@@ -46,4 +47,3 @@ pub struct Common {
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_WORKSPACE_DIR"))
 }
-

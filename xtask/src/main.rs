@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{ci, demo, eval, procs, train};
+use xtask::{ci, demo, eval, procs, tidy, train};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "perfscope developer tasks")]
@@ -24,6 +24,7 @@ enum Command {
     Eval(eval::Options),
     Demo(demo::Options),
     Ci(ci::Options),
+    Tidy(tidy::Options),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +46,8 @@ fn main() -> ExitCode {
         Command::Demo(o) => demo::run(o),
         // 1: a step failed
         Command::Ci(o) => ci::run(o),
+        // 1: a rule is broken
+        Command::Tidy(o) => tidy::run(o),
     };
     match result {
         Ok(code) => code,

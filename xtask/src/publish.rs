@@ -6,93 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 
 use crate::recipe::{Recipe, Suite};
 use crate::stamp;
 use crate::tree::Checkout;
 
-/// Version of the index format.
-pub const INDEX_VERSION: u32 = 1;
-pub const INDEX_FILE: &str = "index.json";
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Index {
-    pub version: u32,
-    /// Sorted by file name.
-    pub databases: Vec<Entry>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub file: String,
-    pub target: String,
-    pub version: String,
-    /// `debian:APT_SOURCE` (the recipe's source package) or `local:DIR` (`--source`);
-    /// absent in entries published before it was recorded (all Debian).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// The Debian source version, for a Debian source.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub debian_version: Option<String>,
-    /// `HEAD` of a local git checkout, `-dirty` when it had uncommitted changes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-    /// `full` or `quick`: which test command was traced.
-    pub suite: String,
-    pub test_command: String,
-    /// Records in the database.
-    pub functions: u64,
-    pub coverage: Coverage,
-    pub objects: Vec<Object>,
-    pub sha256: String,
-    pub bytes: u64,
-    /// UTC, when this content was first published.
-    pub published: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Coverage {
-    pub functions_probed: u64,
-    pub functions_hit: u64,
-    pub functions_with_signatures: u64,
-}
-
-impl Coverage {
-    pub fn from_sigdb(c: &sigdb::Coverage) -> Coverage {
-        Coverage {
-            functions_probed: c.functions_probed,
-            functions_hit: c.functions_hit,
-            functions_with_signatures: c.functions_with_signatures,
-        }
-    }
-
-    /// `probed 769, hit by the suite 312 (40.6 %), with signatures 97 (12.6 %)`.
-    pub fn describe(&self) -> String {
-        let pct = |n: u64| {
-            if self.functions_probed == 0 {
-                0.0
-            } else {
-                100.0 * n as f64 / self.functions_probed as f64
-            }
-        };
-        format!(
-            "functions probed {}, hit by the suite {} ({:.1} %), with signatures {} ({:.1} %)",
-            self.functions_probed,
-            self.functions_hit,
-            pct(self.functions_hit),
-            self.functions_with_signatures,
-            pct(self.functions_with_signatures)
-        )
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Object {
-    /// Relative to the tree when it is inside it.
-    pub path: String,
-    pub build_id: Option<String>,
-}
+pub use sigdb::index::{Coverage, Entry, INDEX_FILE, Index, Object};
 
 /// What a database was trained from, as the index records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,7 +99,7 @@ pub fn publish(
         suite: suite.as_str().to_string(),
         test_command: recipe.test_command(suite).to_string(),
         functions: h.records,
-        coverage: Coverage::from_sigdb(&h.coverage),
+        coverage: Coverage::from(&h.coverage),
         objects: h
             .target
             .objects
@@ -204,21 +123,16 @@ pub fn publish(
 
 pub fn read_index(path: &Path) -> anyhow::Result<Index> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a sigdb index: fix or delete it", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index {
-            version: INDEX_VERSION,
-            databases: Vec::new(),
-        }),
+        Ok(text) => {
+            Index::parse(&text).with_context(|| format!("{}: fix or delete it", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index::new()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 
 fn write_index(path: &Path, index: &mut Index) -> anyhow::Result<()> {
-    index.version = INDEX_VERSION;
-    index.databases.sort_by(|a, b| a.file.cmp(&b.file));
-    let mut text = serde_json::to_string_pretty(index).context("cannot encode the index")?;
-    text.push('\n');
+    let text = index.encode();
     if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
         return Ok(());
     }
@@ -265,20 +179,6 @@ mod tests {
         assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(utc(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(utc(4_102_444_799), "2099-12-31T23:59:59Z");
-    }
-
-    #[test]
-    fn coverage_lines() {
-        let c = Coverage {
-            functions_probed: 200,
-            functions_hit: 50,
-            functions_with_signatures: 10,
-        };
-        assert_eq!(
-            c.describe(),
-            "functions probed 200, hit by the suite 50 (25.0 %), with signatures 10 (5.0 %)"
-        );
-        assert!(Coverage::default().describe().contains("(0.0 %)"));
     }
 
     fn tiny_db(path: &Path, tree: &Path, probed: u64) {

@@ -469,7 +469,14 @@ mod tests {
     fn the_real_recipes_parse_and_validate() {
         let dir = workspace().join("targets");
         let names = known_targets(&dir);
-        for want in ["apache2", "cassandra", "lighttpd", "memcached", "postgresql-15", "redis"] {
+        for want in [
+            "apache2",
+            "cassandra",
+            "lighttpd",
+            "memcached",
+            "postgresql-15",
+            "redis",
+        ] {
             assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
         }
         for n in &names {

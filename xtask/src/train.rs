@@ -370,7 +370,7 @@ pub fn ensure_trained(
     let header = sigdb::read(&db)
         .with_context(|| format!("cannot read the trained database {}", db.display()))?
         .header;
-    out.coverage = Some(Coverage::from_sigdb(&header.coverage));
+    out.coverage = Some(Coverage::from(&header.coverage));
     if until == StepName::Train {
         out.published = None;
         return Ok(out);

@@ -1,3 +1,5 @@
+//! Tests of the eval command: case runs against fake servers and a fake perfscope.
+
 use super::*;
 use crate::timeline::tests::{fake_case, fake_perfscope, fast_limits, report, server_script};
 

@@ -1,3 +1,5 @@
+//! Tests of process handling: sessions, stops, interrupts.
+
 use super::*;
 
 fn bash(script: &str) -> Command {

@@ -1,3 +1,5 @@
+//! Tests of scoring: culprit matching and the summary.
+
 use super::*;
 
 fn check_match(ranked: &str, culprit: &str, expected: bool) {

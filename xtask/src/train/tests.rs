@@ -1,3 +1,5 @@
+//! Tests of the train command over the real recipes and scratch trees.
+
 use super::*;
 
 fn recipes() -> PathBuf {

@@ -1,3 +1,5 @@
+//! Tests of source trees: unpacking, patching, building in place.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! Tests of local checkouts (`--source`): copies, git state, permissions.
+
 use std::os::unix::fs::PermissionsExt as _;
 
 use super::*;
