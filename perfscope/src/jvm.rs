@@ -39,14 +39,39 @@ fn ids(pid: u32) -> Option<(u32, u32)> {
     Some((field("Uid:")?, field("Gid:")?))
 }
 
-/// Whether the JVM was started with `-XX:+PreserveFramePointer` (its command line, or the
-/// option variables it read).
-fn preserves_frame_pointer(pid: u32) -> bool {
+/// Whether the JVM was started with `flag` (its command line, or the option variables it
+/// read from its environment).
+fn started_with(pid: u32, flag: &str) -> bool {
     let has = |path: String| {
-        std::fs::read(path)
-            .is_ok_and(|b| String::from_utf8_lossy(&b).contains("-XX:+PreserveFramePointer"))
+        std::fs::read(path).is_ok_and(|b| String::from_utf8_lossy(&b).contains(flag))
     };
     has(format!("/proc/{pid}/cmdline")) || has(format!("/proc/{pid}/environ"))
+}
+
+fn preserves_frame_pointer(pid: u32) -> bool {
+    started_with(pid, "-XX:+PreserveFramePointer")
+}
+
+/// Why `jcmd` could not attach, with the flag to blame when the JVM has one.
+fn attach_failure(pid: u32, why: String) -> String {
+    attach_hint(why, |flag| started_with(pid, flag))
+}
+
+fn attach_hint(why: String, started_with: impl Fn(&str) -> bool) -> String {
+    if started_with("-XX:+DisableAttachMechanism") {
+        format!(
+            "{why} (the JVM was started with -XX:+DisableAttachMechanism, which refuses \
+             jcmd: drop the flag to get Java stacks)"
+        )
+    } else if started_with("-XX:+StartAttachListener") || !started_with("-Xrs") {
+        why
+    } else {
+        format!(
+            "{why} (the JVM was started with -Xrs, which leaves SIGQUIT to the \
+             application, so jcmd cannot start its attach listener: add \
+             -XX:+StartAttachListener)"
+        )
+    }
 }
 
 /// `jcmd` beside the JVM's own `java`.
@@ -121,7 +146,7 @@ pub fn jvms(pids: &[u32]) -> Vec<u32> {
 pub fn dump_stacks(pids: &[u32], ts: u64, warnings: &mut Vec<String>) -> Vec<trace::Event> {
     let mut out = Vec::new();
     for &pid in pids {
-        let text = match jcmd(pid, "Thread.print") {
+        let text = match jcmd(pid, "Thread.print").map_err(|why| attach_failure(pid, why)) {
             Ok(t) => t,
             Err(why) => {
                 let w = format!("Java stacks of JVM pid {pid} are not available: {why}");
@@ -173,7 +198,7 @@ pub fn perf_maps(pids: &[u32], warnings: &mut Vec<String>) -> Vec<(u32, analysis
                  at the first Java frame; add the flag (about 1-3 % of CPU) to see its callers"
             ));
         }
-        if let Err(why) = jcmd(pid, "Compiler.perfmap") {
+        if let Err(why) = jcmd(pid, "Compiler.perfmap").map_err(|why| attach_failure(pid, why)) {
             warnings.push(format!(
                 "the JIT-compiled frames of JVM pid {pid} are not named: {why}"
             ));
@@ -233,5 +258,18 @@ mod tests {
         let maps = vec![(7, vec![(0x1000, 0x1100, "Lorg/x/A;::run".to_string())])];
         let back = analysis::window::Window::jit_from_objects(&objects(&maps));
         assert_eq!(back, maps);
+    }
+
+    #[test]
+    fn a_failed_attach_names_the_flag_to_blame() {
+        let with = |flags: &'static [&'static str]| move |f: &str| flags.contains(&f);
+        let why = || "jcmd 7 Thread.print failed (exit status: 1): x".to_string();
+        assert_eq!(attach_hint(why(), with(&[])), why());
+        let h = attach_hint(why(), with(&["-XX:+DisableAttachMechanism"]));
+        assert!(h.starts_with(&why()) && h.contains("drop the flag"), "{h}");
+        let h = attach_hint(why(), with(&["-Xrs"]));
+        assert!(h.contains("add -XX:+StartAttachListener"), "{h}");
+        let both = with(&["-Xrs", "-XX:+StartAttachListener"]);
+        assert_eq!(attach_hint(why(), both), why());
     }
 }

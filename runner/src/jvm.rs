@@ -56,9 +56,30 @@ pub struct JvmRun {
     /// Threads of the agent itself (its counts writers): their syscalls are not the
     /// application's and are left out of the trace.
     agent_threads: HashSet<u32>,
+    /// Processes whose agent showed itself (a thread of its own, or a method table).
+    agent_pids: HashSet<u32>,
+    /// Processes that executed a `java` launcher, with its path.
+    java_pids: BTreeMap<u32, String>,
     pub dropped_agent_syscalls: u64,
     /// Frames whose method no table knew (dropped from their syscall).
     pub unknown_frames: u64,
+    /// Set by [`JvmRun::finish`].
+    pub coverage: JvmCoverage,
+}
+
+/// What the agents instrumented and what the suite ran, for the summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JvmCoverage {
+    /// JVMs that ran the agent.
+    pub processes: usize,
+    /// Application methods instrumented, in all of them.
+    pub methods: usize,
+    /// Leaf methods left out (they cannot make a syscall).
+    pub leaves: usize,
+    /// Methods invoked at least once.
+    pub hit: usize,
+    /// Their invocations.
+    pub invocations: u64,
 }
 
 /// Why the JVM support could not be set up.
@@ -129,8 +150,11 @@ impl JvmRun {
                 dir,
                 catalog: Catalog::new(out, first_id),
                 agent_threads: HashSet::new(),
+                agent_pids: HashSet::new(),
+                java_pids: BTreeMap::new(),
                 dropped_agent_syscalls: 0,
                 unknown_frames: 0,
+                coverage: JvmCoverage::default(),
             },
             tool_options,
         ))
@@ -141,8 +165,18 @@ impl JvmRun {
     /// own and is left out.
     pub fn translate(&mut self, ev: &mut Event, new: &mut Vec<Object>) -> bool {
         match ev {
-            Event::Comm { tid, comm, .. } => {
+            Event::Exec { pid, path, .. } => {
+                if Path::new(path.as_str())
+                    .file_name()
+                    .is_some_and(|n| n == "java")
+                {
+                    self.java_pids.insert(*pid, path.clone());
+                }
+                true
+            }
+            Event::Comm { pid, tid, comm, .. } => {
                 if jvm::is_agent_thread(comm) {
+                    self.agent_pids.insert(*pid);
                     self.agent_threads.insert(*tid);
                 } else {
                     self.agent_threads.remove(tid);
@@ -223,6 +257,15 @@ impl JvmRun {
                 self.unknown_frames
             ));
         }
+        self.coverage = JvmCoverage {
+            processes: pids.len(),
+            methods: instrumented,
+            leaves,
+            hit: totals.values().filter(|&&n| n > 0).count(),
+            invocations: totals.values().sum(),
+        };
+        self.agent_pids.extend(pids.iter().copied());
+        notes.extend(without_agent(&self.java_pids, &self.agent_pids));
         let counts: Vec<(FunctionId, u64)> = totals.into_iter().collect();
         let event = (!counts.is_empty()).then_some(Event::Invocations { ts, counts });
         (objects, event, notes)
@@ -234,6 +277,27 @@ impl JvmRun {
     }
 }
 
+/// A note naming the JVMs that ran without the agent (their methods are invisible), and
+/// what drops it.
+fn without_agent(java: &BTreeMap<u32, String>, agent: &HashSet<u32>) -> Option<String> {
+    let missing: Vec<String> = java
+        .iter()
+        .filter(|(pid, _)| !agent.contains(pid))
+        .map(|(pid, path)| format!("{pid} ({path})"))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "JVM: {} java processes ran without perfscope's agent, so none of their methods \
+             was seen: {}. The agent reaches a JVM through JAVA_TOOL_OPTIONS (its \
+             -javaagent: option); a script that clears the environment (env -i, a sudo) or \
+             replaces JAVA_TOOL_OPTIONS drops it: keep the variable, or add its -javaagent: \
+             option to that JVM's flags",
+            missing.len(),
+            missing.join(", ")
+        )
+    })
+}
+
 impl Drop for JvmRun {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -242,9 +306,32 @@ impl Drop for JvmRun {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn jvms_without_the_agent_are_named() {
+        let java: BTreeMap<u32, String> = [
+            (
+                10,
+                "/usr/lib/jvm/java-17-openjdk-amd64/bin/java".to_string(),
+            ),
+            (11, "/usr/bin/java".to_string()),
+        ]
+        .into();
+        assert_eq!(without_agent(&java, &[10, 11].into()), None);
+        assert_eq!(without_agent(&BTreeMap::new(), &HashSet::new()), None);
+        let note = without_agent(&java, &[10].into()).unwrap();
+        assert!(
+            note.starts_with("JVM: 1 java processes ran without"),
+            "{note}"
+        );
+        assert!(note.contains("11 (/usr/bin/java)") && note.contains("JAVA_TOOL_OPTIONS"));
+        assert!(!note.contains("10 ("));
+    }
+
     #[test]
     fn the_agent_is_embedded_or_says_why_not() {
-        match super::agent_jar() {
+        match agent_jar() {
             Ok(jar) => assert_eq!(&jar[..2], b"PK", "a jar is a zip"),
             Err(why) => assert!(!why.is_empty()),
         }

@@ -20,7 +20,7 @@ use host::signals;
 use host::{Command, ExitStatus};
 use trace::{CaptureMode, Event, Footer, FunctionId, Header, TraceError, TraceWriter};
 
-use crate::jvm::{JvmOptions, JvmRun, JvmSetupError};
+use crate::jvm::{JvmCoverage, JvmOptions, JvmRun, JvmSetupError};
 use crate::plan::Plan;
 use crate::progress::Progress;
 
@@ -67,6 +67,8 @@ pub struct Recording {
     pub invocations: Vec<(FunctionId, u64)>,
     /// Also written into the trace footer.
     pub notes: Vec<String>,
+    /// The JVM methods, when JVM application code was named.
+    pub jvm: Option<JvmCoverage>,
 }
 
 /// Why a recording failed (the command's own failure is not an error).
@@ -117,10 +119,19 @@ struct Out {
     jvm: Option<JvmRun>,
     /// JVM methods new to the trace, written before the event that names them.
     new_objects: Vec<trace::Object>,
+    /// A `java` the command ran while no JVM application code was named.
+    unnamed_java: Option<String>,
 }
 
 impl Out {
     fn put(&mut self, mut ev: Event) {
+        if let Event::Exec { path, .. } = &ev
+            && self.jvm.is_none()
+            && self.unnamed_java.is_none()
+            && path.rsplit('/').next() == Some("java")
+        {
+            self.unnamed_java = Some(path.clone());
+        }
         if let Some(j) = &mut self.jvm {
             if !j.translate(&mut ev, &mut self.new_objects) {
                 return;
@@ -266,6 +277,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         counts: Default::default(),
         jvm,
         new_objects: Vec::new(),
+        unnamed_java: None,
     };
 
     let mut child = paused.release()?;
@@ -330,8 +342,10 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
 
     let finish_started = Instant::now();
     let stats = session.finish(&mut |ev| out.put(ev))?;
+    let mut jvm_coverage = None;
     if let Some(mut j) = out.jvm.take() {
         let (objects, counts, jvm_notes) = j.finish(capture::monotonic_ns());
+        jvm_coverage = Some(j.coverage);
         out.add_objects(&objects);
         if let Some(ev) = counts {
             out.put(ev);
@@ -350,6 +364,12 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
                 j.dropped_agent_syscalls
             );
         }
+    }
+    if let Some(java) = &out.unnamed_java {
+        notes.push(format!(
+            "the command ran a JVM ({java}) but no JVM application code was named: its Java \
+             methods were not traced; name them with --jvm-app PACKAGE or --jvm-jar JAR"
+        ));
     }
     let finish = finish_started.elapsed();
     if let Some(e) = out.error.take() {
@@ -402,6 +422,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         finish,
         invocations: out.counts.into_iter().collect(),
         notes,
+        jvm: jvm_coverage,
     })
 }
 

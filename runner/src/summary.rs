@@ -9,6 +9,7 @@ use host::ExitStatus;
 use host::signals;
 use trace::{CaptureMode, EntryClass};
 
+use crate::jvm::JvmCoverage;
 use crate::plan::Plan;
 use crate::record::Recording;
 
@@ -65,6 +66,8 @@ pub struct Summary {
     /// Whether single-stepped probes seem to dominate the overhead.
     pub suggest_skip: bool,
     pub notes: Vec<String>,
+    /// JVM methods, when JVM application code was named.
+    pub jvm: Option<JvmCoverage>,
 }
 
 impl Summary {
@@ -123,6 +126,7 @@ impl Summary {
             single_step_invocations: ss_calls,
             suggest_skip,
             notes: rec.notes.clone(),
+            jvm: rec.jvm,
         }
     }
 
@@ -163,7 +167,31 @@ impl Summary {
             if self.unprobeable > 0 {
                 probed.push_str(&format!(", {} unprobeable", self.unprobeable));
             }
-            rows.push(("functions probed", probed));
+            if self.objects > 0 || self.jvm.is_none() {
+                rows.push(("functions probed", probed));
+            } else {
+                rows.push(("functions probed", "no native code (JVM only)".into()));
+            }
+            if let Some(j) = &self.jvm {
+                let pct = if j.methods > 0 {
+                    100.0 * j.hit as f64 / j.methods as f64
+                } else {
+                    0.0
+                };
+                rows.push((
+                    "JVM methods",
+                    format!(
+                        "{} instrumented in {} JVM{} ({} leaves left out), {} hit ({pct:.1} %), \
+                         {} invocations",
+                        j.methods,
+                        j.processes,
+                        if j.processes == 1 { "" } else { "s" },
+                        j.leaves,
+                        j.hit,
+                        j.invocations
+                    ),
+                ));
+            }
             let pct = if self.functions_probed > 0 {
                 100.0 * f64::from(self.functions_hit) / self.functions_probed as f64
             } else {
@@ -271,6 +299,13 @@ impl Summary {
             "single_step_invocations": self.single_step_invocations,
             "suggest_skip_single_step": self.suggest_skip,
             "notes": self.notes,
+            "jvm": self.jvm.map(|j| serde_json::json!({
+                "processes": j.processes,
+                "methods_instrumented": j.methods,
+                "leaves": j.leaves,
+                "methods_hit": j.hit,
+                "invocations": j.invocations,
+            })),
         })
         .to_string()
     }

@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-/// What the eval needs from one perfscope report (JSON Lines, version 1).
+/// What the eval needs from one perfscope report (JSON Lines, versions 1 and 2).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     pub verdict: String,
@@ -47,9 +47,10 @@ pub fn parse_report(jsonl: &str) -> anyhow::Result<Report> {
         }
     }
     let head = head.context("perfscope printed no report record")?;
-    if head["version"].as_u64() != Some(1) {
+    // version 2 adds the verdict "inconclusive" and the damage the analysis saw
+    if !matches!(head["version"].as_u64(), Some(1 | 2)) {
         bail!(
-            "report version {} is not supported: this xtask reads version 1",
+            "report version {} is not supported: this xtask reads versions 1 and 2",
             head["version"]
         );
     }

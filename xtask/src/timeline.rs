@@ -131,143 +131,227 @@ fn port_open(port: u16) -> bool {
 
 /// Runs the timeline; `status` receives a short line for a progress bar.
 pub fn run(r: &Run<'_>, status: &mut dyn FnMut(&str)) -> anyhow::Result<Outcome> {
-    let case = r.case;
-    empty_dir(r.dir)?;
-    let cwd = r.dir.join("cwd");
-    let work = r.dir.join("work");
-    let logs = r.dir.join("logs");
-    let report_dir = r.dir.join("report");
-    for d in [&cwd, &work, &logs, &report_dir] {
-        crate::tree::make_dir(d)?;
-    }
-    let socket = socket_path(r.dir, case.id());
-    let _ = std::fs::remove_file(&socket);
-    let mut tl = Timeline {
-        start: Instant::now(),
-        text: String::new(),
-        path: logs.join("timeline.log"),
+    let mut s = Stage::new(r)?;
+    let w = &r.case.file.workload;
+
+    // 1. the server, and right after it the monitor seeded with its pid
+    status("starting the server");
+    let mut server = s.script(&w.start, "start", r.limits.stop_grace)?;
+    s.tl.event(&format!("start.sh: pid {}, port {}", server.pid(), r.port));
+    let mut watch = s.start_watch(server.pid())?;
+
+    // 2. readiness: the port accepts connections and the monitor takes alarms
+    let ready_after = s.wait_ready(&mut server, &mut watch)?;
+
+    // 3. normal traffic, then the trigger, then the alarm
+    let mut normal = s.script(&w.normal, "normal", r.limits.script_grace)?;
+    s.tl.event(&format!("normal.sh: pid {}", normal.pid()));
+    let mut jobs = Jobs {
+        server: &mut server,
+        watch: &mut watch,
+        scripts: vec![&mut normal],
     };
-    let log_file = |name: &str| -> anyhow::Result<(Stdio, Stdio)> {
-        let path = logs.join(name);
+    s.watch_for("normal traffic", r.case.normal(), &mut jobs, status)?;
+    let mut trigger = s.script(&w.trigger, "trigger", r.limits.script_grace)?;
+    s.tl.event(&format!("trigger.sh: pid {}", trigger.pid()));
+    jobs.scripts.push(&mut trigger);
+    s.watch_for(
+        "after the trigger",
+        r.case.after_trigger(),
+        &mut jobs,
+        status,
+    )?;
+    status("alarm: analysing");
+    let alarm = s.raise_alarm();
+
+    // 4. stop everything, traffic first
+    status("stopping");
+    let server_killed = s.stop_all(jobs);
+    let report = s.report(alarm?)?;
+    Ok(Outcome {
+        report,
+        ready_after,
+        server_exited: s.server_exited,
+        server_killed,
+        logs: s.logs,
+    })
+}
+
+/// One run's folders, socket and timeline.
+struct Stage<'a> {
+    r: &'a Run<'a>,
+    cwd: PathBuf,
+    work: PathBuf,
+    logs: PathBuf,
+    report_dir: PathBuf,
+    socket: PathBuf,
+    tl: Timeline,
+    /// How the server ended, when it did so on its own.
+    server_exited: Option<String>,
+}
+
+/// The processes of a run that are watched while time passes.
+struct Jobs<'j> {
+    server: &'j mut Job,
+    watch: &'j mut Job,
+    /// normal.sh, then trigger.sh too.
+    scripts: Vec<&'j mut Job>,
+}
+
+impl<'a> Stage<'a> {
+    fn new(r: &'a Run<'a>) -> anyhow::Result<Stage<'a>> {
+        empty_dir(r.dir)?;
+        let [cwd, work, logs, report_dir] =
+            ["cwd", "work", "logs", "report"].map(|d| r.dir.join(d));
+        for d in [&cwd, &work, &logs, &report_dir] {
+            crate::tree::make_dir(d)?;
+        }
+        let socket = socket_path(r.dir, r.case.id());
+        let _ = std::fs::remove_file(&socket);
+        let tl = Timeline {
+            start: Instant::now(),
+            text: String::new(),
+            path: logs.join("timeline.log"),
+        };
+        Ok(Stage {
+            r,
+            cwd,
+            work,
+            logs,
+            report_dir,
+            socket,
+            tl,
+            server_exited: None,
+        })
+    }
+
+    /// A log file in `logs/` as stdout and stderr of a command.
+    fn log_file(&self, name: &str) -> anyhow::Result<(Stdio, Stdio)> {
+        let path = self.logs.join(name);
         let f = std::fs::File::create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         let g = f
             .try_clone()
             .with_context(|| format!("cannot open {}", path.display()))?;
         Ok((f.into(), g.into()))
-    };
-    let script = |name: &str, which: &str, grace: Duration| -> anyhow::Result<Job> {
-        let (out, err) = log_file(&format!("{which}.log"))?;
+    }
+
+    /// Starts one of the case's scripts with the environment of EVAL.md.
+    fn script(&self, name: &str, which: &str, grace: Duration) -> anyhow::Result<Job> {
+        let (out, err) = self.log_file(&format!("{which}.log"))?;
         let mut cmd = Command::new("bash");
-        cmd.arg(case.script(name))
-            .current_dir(&cwd)
+        cmd.arg(self.r.case.script(name))
+            .current_dir(&self.cwd)
             .env_clear()
             .env("PATH", BASE_PATH)
-            .env("HOME", &work)
+            .env("HOME", &self.work)
             .env("LC_ALL", "C.UTF-8")
-            .env("TARGET_SRC", r.target_src)
-            .env("CASE_DIR", &case.dir)
-            .env("WORK", &work)
-            .env("PORT", r.port.to_string())
+            .env("TARGET_SRC", self.r.target_src)
+            .env("CASE_DIR", &self.r.case.dir)
+            .env("WORK", &self.work)
+            .env("PORT", self.r.port.to_string())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
         Job::spawn(which, &mut cmd, grace)
-    };
-    let w = &case.file.workload;
-
-    // 1. the server, and right after it the monitor seeded with its pid
-    status("starting the server");
-    let mut server = script(&w.start, "start", r.limits.stop_grace)?;
-    tl.event(&format!("start.sh: pid {}, port {}", server.pid(), r.port));
-    let (out, err) = log_file("watch.log")?;
-    let mut watch_cmd = Command::new(r.perfscope);
-    watch_cmd
-        .arg("watch")
-        .arg("--db")
-        .arg(r.sigdb)
-        .arg("--pid")
-        .arg(server.pid().to_string())
-        .arg("--report-dir")
-        .arg(&report_dir)
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--analyze")
-        .arg(&r.limits.analyze)
-        .arg("--expect-target")
-        .arg(&case.file.target)
-        // the analysed window as a trace: `perfscope analyze --at-mark alarm` replays it
-        .arg("--save-window")
-        .arg(&report_dir)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    let mut watch = Job::spawn("perfscope watch", &mut watch_cmd, r.limits.stop_grace)?;
-    tl.event(&format!(
-        "{}: pid {}",
-        procs::describe(&watch_cmd),
-        watch.pid()
-    ));
-
-    // 2. readiness: the port accepts connections and the monitor takes alarms
-    let (mut port_ok, mut socket_ok) = (false, false);
-    let ready_start = Instant::now();
-    loop {
-        if let Some(s) = server.poll()? {
-            tl.event(&format!("start.sh exited: {s}"));
-            bail!(
-                "start.sh exited before the server was ready ({s}); see {}:\n{}",
-                logs.join("start.log").display(),
-                procs::log_tail(&logs.join("start.log"), 10)
-            );
-        }
-        if let Some(s) = watch.poll()? {
-            tl.event(&format!("perfscope watch exited: {s}"));
-            bail!(
-                "perfscope watch exited before the server was ready ({s}); see {}:\n{}",
-                logs.join("watch.log").display(),
-                procs::log_tail(&logs.join("watch.log"), 10)
-            );
-        }
-        procs::check_interrupted()?;
-        port_ok = port_ok || port_open(r.port);
-        socket_ok = socket_ok || socket.exists();
-        if port_ok && socket_ok {
-            break;
-        }
-        if ready_start.elapsed() >= r.limits.ready {
-            let what = match (port_ok, socket_ok) {
-                (false, false) => format!(
-                    "port {} never accepted connections and perfscope watch never created {}",
-                    r.port,
-                    socket.display()
-                ),
-                (false, true) => format!("port {} never accepted connections", r.port),
-                _ => format!("perfscope watch never created {}", socket.display()),
-            };
-            tl.event(&format!("not ready: {what}"));
-            bail!(
-                "the server was not ready after {} s: {what}; see {}",
-                r.limits.ready.as_secs_f64(),
-                logs.display()
-            );
-        }
-        std::thread::sleep(procs::TICK);
     }
-    let ready_after = ready_start.elapsed();
-    tl.event("ready");
 
-    // 3. normal traffic, then the trigger, then the alarm
-    let mut server_exited = None;
-    let mut normal = script(&w.normal, "normal", r.limits.script_grace)?;
-    tl.event(&format!("normal.sh: pid {}", normal.pid()));
-    let mut watched = |what: &str,
-                       len: Duration,
-                       server: &mut Job,
-                       watch: &mut Job,
-                       extra: &mut [&mut Job],
-                       tl: &mut Timeline|
-     -> anyhow::Result<()> {
+    /// `perfscope watch` of the server's process tree.
+    fn start_watch(&mut self, server: i32) -> anyhow::Result<Job> {
+        let r = self.r;
+        let (out, err) = self.log_file("watch.log")?;
+        let mut cmd = Command::new(r.perfscope);
+        cmd.arg("watch")
+            .arg("--db")
+            .arg(r.sigdb)
+            .arg("--pid")
+            .arg(server.to_string())
+            .arg("--report-dir")
+            .arg(&self.report_dir)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--analyze")
+            .arg(&r.limits.analyze)
+            .arg("--expect-target")
+            .arg(&r.case.file.target)
+            // the analysed window as a trace: `perfscope analyze --at-mark alarm` replays it
+            .arg("--save-window")
+            .arg(&self.report_dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        let watch = Job::spawn("perfscope watch", &mut cmd, r.limits.stop_grace)?;
+        self.tl
+            .event(&format!("{}: pid {}", procs::describe(&cmd), watch.pid()));
+        Ok(watch)
+    }
+
+    /// An error that shows the end of a log.
+    fn exited(
+        &mut self,
+        who: &str,
+        when: &str,
+        log: &str,
+        s: impl std::fmt::Display,
+    ) -> anyhow::Error {
+        self.tl.event(&format!("{who} exited: {s}"));
+        let path = self.logs.join(log);
+        anyhow::anyhow!(
+            "{who} exited {when} ({s}); see {}:\n{}",
+            path.display(),
+            procs::log_tail(&path, 10)
+        )
+    }
+
+    /// Until the port accepts connections and the monitor's socket exists.
+    fn wait_ready(&mut self, server: &mut Job, watch: &mut Job) -> anyhow::Result<Duration> {
+        let r = self.r;
+        let (mut port_ok, mut socket_ok) = (false, false);
+        let start = Instant::now();
+        loop {
+            if let Some(s) = server.poll()? {
+                return Err(self.exited("start.sh", "before the server was ready", "start.log", s));
+            }
+            if let Some(s) = watch.poll()? {
+                let when = "before the server was ready";
+                return Err(self.exited("perfscope watch", when, "watch.log", s));
+            }
+            procs::check_interrupted()?;
+            port_ok = port_ok || port_open(r.port);
+            socket_ok = socket_ok || self.socket.exists();
+            if port_ok && socket_ok {
+                self.tl.event("ready");
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() >= r.limits.ready {
+                let what = match (port_ok, socket_ok) {
+                    (false, false) => format!(
+                        "port {} never accepted connections and perfscope watch never created {}",
+                        r.port,
+                        self.socket.display()
+                    ),
+                    (false, true) => format!("port {} never accepted connections", r.port),
+                    _ => format!("perfscope watch never created {}", self.socket.display()),
+                };
+                self.tl.event(&format!("not ready: {what}"));
+                bail!(
+                    "the server was not ready after {} s: {what}; see {}",
+                    r.limits.ready.as_secs_f64(),
+                    self.logs.display()
+                );
+            }
+            std::thread::sleep(procs::TICK);
+        }
+    }
+
+    /// Lets `len` pass, noting what exits; the monitor exiting ends the run.
+    fn watch_for(
+        &mut self,
+        what: &str,
+        len: Duration,
+        jobs: &mut Jobs<'_>,
+        status: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<()> {
         let t0 = Instant::now();
         while t0.elapsed() < len {
             status(&format!(
@@ -276,128 +360,109 @@ pub fn run(r: &Run<'_>, status: &mut dyn FnMut(&str)) -> anyhow::Result<Outcome>
                 len.as_secs_f64()
             ));
             procs::check_interrupted()?;
-            if server_exited.is_none()
-                && let Some(s) = server.poll()?
+            if self.server_exited.is_none()
+                && let Some(s) = jobs.server.poll()?
             {
-                tl.event(&format!("the server exited: {s}"));
-                server_exited = Some(s.to_string());
+                self.tl.event(&format!("the server exited: {s}"));
+                self.server_exited = Some(s.to_string());
             }
-            if let Some(s) = watch.poll()? {
-                tl.event(&format!("perfscope watch exited: {s}"));
-                bail!(
-                    "perfscope watch exited during the run ({s}); see {}:\n{}",
-                    logs.join("watch.log").display(),
-                    procs::log_tail(&logs.join("watch.log"), 10)
-                );
+            if let Some(s) = jobs.watch.poll()? {
+                return Err(self.exited("perfscope watch", "during the run", "watch.log", s));
             }
-            for j in extra.iter_mut() {
+            for j in jobs.scripts.iter_mut() {
                 let before = j.status();
                 if let (None, Some(s)) = (before, j.poll()?) {
-                    tl.event(&format!("{} exited: {s}", j.name()));
+                    self.tl.event(&format!("{} exited: {s}", j.name()));
                 }
             }
             std::thread::sleep(procs::TICK.min(len.saturating_sub(t0.elapsed())));
         }
         Ok(())
-    };
-    watched(
-        "normal traffic",
-        case.normal(),
-        &mut server,
-        &mut watch,
-        &mut [&mut normal],
-        &mut tl,
-    )?;
-    let mut trigger = script(&w.trigger, "trigger", r.limits.script_grace)?;
-    tl.event(&format!("trigger.sh: pid {}", trigger.pid()));
-    watched(
-        "after the trigger",
-        case.after_trigger(),
-        &mut server,
-        &mut watch,
-        &mut [&mut normal, &mut trigger],
-        &mut tl,
-    )?;
+    }
 
-    status("alarm: analysing");
-    let alarm_out = logs.join("alarm.jsonl");
-    let out = std::fs::File::create(&alarm_out)
-        .with_context(|| format!("cannot create {}", alarm_out.display()))?;
-    let (_, err) = log_file("alarm.log")?;
-    let mut alarm_cmd = Command::new(r.perfscope);
-    alarm_cmd
-        .arg("alarm")
-        .arg("--socket")
-        .arg(&socket)
-        .args(["--wait", "--format", "json", "--label"])
-        .arg(format!("eval {}", case.id()))
-        .arg("--timeout")
-        .arg(format!("{}s", r.limits.alarm.as_secs()))
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    tl.event(&format!("alarm: {}", procs::describe(&alarm_cmd)));
-    let mut alarm = Job::spawn("perfscope alarm", &mut alarm_cmd, Duration::from_secs(2))?;
-    let alarm_status =
-        alarm.wait_timeout(Some(r.limits.alarm + Duration::from_secs(15)), &mut || {})?;
-    alarm.stop();
-    tl.event(&format!(
-        "alarm done: {}",
-        alarm_status.map_or("timed out".to_string(), |s| s.to_string())
-    ));
+    /// `perfscope alarm --wait`: how it exited, or None when it gave no report in time.
+    fn raise_alarm(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        let r = self.r;
+        let alarm_out = self.logs.join("alarm.jsonl");
+        let out = std::fs::File::create(&alarm_out)
+            .with_context(|| format!("cannot create {}", alarm_out.display()))?;
+        let (_, err) = self.log_file("alarm.log")?;
+        let mut cmd = Command::new(r.perfscope);
+        cmd.arg("alarm")
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["--wait", "--format", "json", "--label"])
+            .arg(format!("eval {}", r.case.id()))
+            .arg("--timeout")
+            .arg(format!("{}s", r.limits.alarm.as_secs()))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        self.tl.event(&format!("alarm: {}", procs::describe(&cmd)));
+        let mut alarm = Job::spawn("perfscope alarm", &mut cmd, Duration::from_secs(2))?;
+        let status =
+            alarm.wait_timeout(Some(r.limits.alarm + Duration::from_secs(15)), &mut || {})?;
+        alarm.stop();
+        self.tl.event(&format!(
+            "alarm done: {}",
+            status.map_or("timed out".to_string(), |s| s.to_string())
+        ));
+        Ok(status)
+    }
 
-    // 4. stop everything, traffic first
-    status("stopping");
-    for (job, label) in [(&mut trigger, "trigger.sh"), (&mut normal, "normal.sh")] {
-        let s = job.stop();
-        if s.was_running {
-            tl.event(&format!(
-                "{label} stopped{}",
-                if s.killed { " (SIGKILL)" } else { "" }
-            ));
+    /// Stops the scripts, the server and the monitor; whether the server needed SIGKILL.
+    fn stop_all(&mut self, jobs: Jobs<'_>) -> bool {
+        for job in jobs.scripts.into_iter().rev() {
+            let s = job.stop();
+            if s.was_running {
+                let how = if s.killed { " (SIGKILL)" } else { "" };
+                self.tl.event(&format!("{}.sh stopped{how}", job.name()));
+            }
         }
-    }
-    let stopped = server.stop();
-    tl.event(&format!(
-        "server stopped: {}",
-        if stopped.killed {
-            "SIGTERM ignored, SIGKILL"
-        } else if stopped.was_running {
-            "SIGTERM"
-        } else {
-            "had exited"
+        let stopped = jobs.server.stop();
+        self.tl.event(&format!(
+            "server stopped: {}",
+            if stopped.killed {
+                "SIGTERM ignored, SIGKILL"
+            } else if stopped.was_running {
+                "SIGTERM"
+            } else {
+                "had exited"
+            }
+        ));
+        jobs.watch.stop();
+        self.tl.event("perfscope watch stopped");
+        if self.socket.starts_with(std::env::temp_dir()) {
+            let _ = std::fs::remove_file(&self.socket);
         }
-    ));
-    watch.stop();
-    tl.event("perfscope watch stopped");
-    if socket.starts_with(std::env::temp_dir()) {
-        let _ = std::fs::remove_file(&socket);
+        stopped.killed
     }
 
-    let Some(alarm_status) = alarm_status else {
-        bail!(
-            "perfscope alarm gave no report within {} s; see {}",
-            r.limits.alarm.as_secs(),
-            logs.join("alarm.log").display()
-        );
-    };
-    let code = alarm_status.code().unwrap_or(-1);
-    if !(code == 0 || code == 1) {
-        bail!(
-            "perfscope alarm failed ({alarm_status}); see {}:\n{}",
-            logs.join("alarm.log").display(),
-            procs::log_tail(&logs.join("alarm.log"), 10)
-        );
+    /// The alarm's report, once it answered 0 or 1.
+    fn report(&self, alarm: Option<std::process::ExitStatus>) -> anyhow::Result<String> {
+        let r = self.r;
+        let alarm_log = self.logs.join("alarm.log");
+        let Some(status) = alarm else {
+            bail!(
+                "perfscope alarm gave no report within {} s; see {}",
+                r.limits.alarm.as_secs(),
+                alarm_log.display()
+            );
+        };
+        // 0 nothing abnormal, 1 findings, 2 inconclusive (data was lost) or an error:
+        // the report tells which
+        let code = status.code().unwrap_or(-1);
+        let out = self.logs.join("alarm.jsonl");
+        let printed = std::fs::metadata(&out).is_ok_and(|m| m.len() > 0);
+        if !(code == 0 || code == 1 || (code == 2 && printed)) {
+            bail!(
+                "perfscope alarm failed ({status}); see {}:\n{}",
+                alarm_log.display(),
+                procs::log_tail(&alarm_log, 10)
+            );
+        }
+        std::fs::read_to_string(&out).with_context(|| format!("cannot read {}", out.display()))
     }
-    let report = std::fs::read_to_string(&alarm_out)
-        .with_context(|| format!("cannot read {}", alarm_out.display()))?;
-    Ok(Outcome {
-        report,
-        ready_after,
-        server_exited,
-        server_killed: stopped.killed,
-        logs,
-    })
 }
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ fn recording(counts: Vec<(u32, u64)>, wall_s: u64, status: ExitStatus) -> Record
         finish: Duration::from_millis(50),
         invocations: counts,
         notes: vec!["a note".into()],
+        jvm: None,
     }
 }
 
@@ -121,4 +122,36 @@ fn syscalls_only_says_so() {
     assert!(text.contains("17 (ring buffer full"), "{text}");
     assert!(text.contains("exited with 3"), "{text}");
     assert_eq!(s.functions_probed, 0);
+}
+
+#[test]
+fn a_jvm_run_counts_methods_apart() {
+    let mut rec = recording(vec![(0, 5)], 1, ExitStatus::Exited(0));
+    rec.jvm = Some(crate::jvm::JvmCoverage {
+        processes: 2,
+        methods: 400,
+        leaves: 50,
+        hit: 100,
+        invocations: 12345,
+    });
+    let s = Summary::new("t.trace".into(), None, &rec, "alice".into(), 0);
+    let text = s.to_text();
+    assert!(text.contains("no native code (JVM only)"), "{text}");
+    assert!(
+        text.contains(
+            "400 instrumented in 2 JVMs (50 leaves left out), 100 hit (25.0 %), 12345 invocations"
+        ),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+    assert_eq!(v["jvm"]["methods_hit"], 100);
+    assert_eq!(v["jvm"]["processes"], 2);
+    let plain = Summary::new(
+        "t.trace".into(),
+        None,
+        &recording(vec![], 1, ExitStatus::Exited(0)),
+        "a".into(),
+        0,
+    );
+    assert!(serde_json::from_str::<serde_json::Value>(&plain.to_json()).unwrap()["jvm"].is_null());
 }

@@ -119,8 +119,12 @@ fn reports_parse() {
 
     assert!(format!("{:#}", parse_report("").unwrap_err()).contains("no report record"));
     assert!(format!("{:#}", parse_report("{nope").unwrap_err()).contains("line 1"));
-    let v2 = report_lines(&[]).replace("\"version\":1", "\"version\":2");
-    assert!(format!("{:#}", parse_report(&v2).unwrap_err()).contains("version 2"));
+    let v2 = report_lines(&[])
+        .replace("\"version\":1", "\"version\":2")
+        .replace("\"verdict\":\"findings\"", "\"verdict\":\"inconclusive\"");
+    assert_eq!(parse_report(&v2).unwrap().verdict, "inconclusive");
+    let v3 = report_lines(&[]).replace("\"version\":1", "\"version\":3");
+    assert!(format!("{:#}", parse_report(&v3).unwrap_err()).contains("version 3"));
     let twice = report_lines(&[]).repeat(2);
     assert!(parse_report(&twice).is_err());
 }
