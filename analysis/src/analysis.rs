@@ -177,9 +177,9 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
         warnings.append(&mut sym.warnings);
         if sym.jit_unnamed > 0 {
             warnings.push(format!(
-                "{} sampled frames in JIT-compiled or interpreted JVM code could not be \
-                 named (the interpreter, stubs, or methods the database does not have); \
-                 a JVM started with -XX:+PreserveFramePointer gives walkable Java frames",
+                "{} sampled frames in anonymous memory were outside every JIT perf map \
+                 (code compiled after the map was written, or a JVM whose map could not be \
+                 had): not named",
                 sym.jit_unnamed
             ));
         }

@@ -115,14 +115,19 @@ impl<'a> Symbolizer<'a> {
         }
         let ranges = self.jit.get(&pid)?;
         let i = ranges.partition_point(|r| r.0 <= offset);
-        let found = ranges
-            .get(i.checked_sub(1)?)
-            .filter(|r| offset < r.1)
-            .and_then(|r| r.2);
-        if found.is_none() {
-            self.jit_unnamed += 1;
+        let range = i
+            .checked_sub(1)
+            .and_then(|i| ranges.get(i))
+            .filter(|r| offset < r.1);
+        match range {
+            // compiled code of a method the database has, or of one it has not (the
+            // JDK's, a library's): named either way
+            Some(r) => r.2,
+            None => {
+                self.jit_unnamed += 1;
+                None
+            }
         }
-        found
     }
 
     /// Build-ids of the mapped files as recorded at capture: a file that cannot be read
@@ -159,7 +164,9 @@ impl<'a> Symbolizer<'a> {
     /// The database function holding `offset` of file `path` (capture already turned
     /// return addresses into the address of their call).
     pub fn function(&mut self, path: &str, offset: u64) -> Option<u32> {
-        if path.is_empty() {
+        // JIT code (no file) and thread-dump frames (`jvm:`, named by `frame`) have no
+        // file to read
+        if path.is_empty() || path.starts_with("jvm:") {
             return None;
         }
         if !self.files.contains_key(path) {

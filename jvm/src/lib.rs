@@ -106,6 +106,51 @@ pub fn is_agent_thread(comm: &str) -> bool {
     comm.starts_with("perfscope-count")
 }
 
+/// The class path a `java` command line gives (`-cp`, `-classpath`, `--class-path[=]`,
+/// or the jar of `-jar`), else `CLASSPATH`, split into entries; `dir/*` entries are kept
+/// as they are (the caller lists the folder). Options after the main class or jar are the
+/// application's and are not read.
+pub fn classpath(args: &[String], env_classpath: Option<&str>) -> Vec<String> {
+    let mut it = args.iter().skip(1);
+    let mut found: Option<String> = None;
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-cp" | "-classpath" | "--class-path" => found = it.next().cloned(),
+            "-jar" => {
+                found = it.next().cloned();
+                break;
+            }
+            _ if a.starts_with("--class-path=") => {
+                found = Some(a["--class-path=".len()..].to_string());
+            }
+            // options that take a separate value
+            "--module-path"
+            | "-p"
+            | "--add-modules"
+            | "--add-opens"
+            | "--add-exports"
+            | "--add-reads"
+            | "--patch-module"
+            | "--limit-modules"
+            | "--upgrade-module-path" => {
+                it.next();
+            }
+            _ if a.starts_with('-') => {}
+            // the main class: what follows is the application's
+            _ => break,
+        }
+    }
+    found
+        .or_else(|| env_classpath.map(str::to_string))
+        .map(|cp| {
+            cp.split(':')
+                .filter(|e| !e.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `JAVA_TOOL_OPTIONS` with `option` appended to what it already held.
 pub fn tool_options(existing: Option<&str>, option: &str) -> String {
     match existing.map(str::trim).filter(|e| !e.is_empty()) {
@@ -148,5 +193,31 @@ mod tests {
             "-Xmx1g -javaagent:x"
         );
         assert_eq!(tool_options(None, "-javaagent:x"), "-javaagent:x");
+    }
+
+    #[test]
+    fn class_paths_from_command_lines() {
+        let args = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            classpath(
+                &args("java -Xmx1g -cp /a/classes:/b/lib/* org.x.Main -cp nope"),
+                None
+            ),
+            ["/a/classes", "/b/lib/*"]
+        );
+        assert_eq!(
+            classpath(
+                &args("java --class-path=x.jar --add-opens java.base/a=ALL Main"),
+                None
+            ),
+            ["x.jar"]
+        );
+        assert_eq!(
+            classpath(&args("java -jar app.jar -cp other"), Some("env.jar")),
+            ["app.jar"]
+        );
+        assert_eq!(classpath(&args("java Main"), Some("e1:e2")), ["e1", "e2"]);
+        assert!(classpath(&args("java Main"), None).is_empty());
+        assert!(classpath(&args("java -cp"), None).is_empty());
     }
 }

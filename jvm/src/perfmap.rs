@@ -55,18 +55,29 @@ impl PerfMap {
     }
 }
 
-/// A HotSpot perf-map name as perfscope names methods: `org.x.Srv.handle` (the JDK 17
-/// forms `Lorg/x/Srv;::handle` and `org.x.Srv::handle(int)` both give it). Stubs and
-/// runtime code (`Interpreter`, `StubRoutines`...) give `None`.
+/// A HotSpot perf-map name as perfscope names methods: `org.x.Srv.handle`. HotSpot's own
+/// `Compiler.perfmap` (JDK 17+) writes the external name, `void org.x.Srv.handle(int)`;
+/// agents such as perf-map-agent write `Lorg/x/Srv;::handle` or `org.x.Srv::handle(int)`.
+/// Stubs and runtime code (`Interpreter`, `StubRoutines (1)`...) give `None`.
 pub fn method_name(perf_name: &str) -> Option<String> {
     let name = perf_name.strip_prefix("[jit] ").unwrap_or(perf_name).trim();
-    let (class, method) = name.split_once("::")?;
-    let method = method.split('(').next()?.trim();
-    let class = class
-        .trim_start_matches('L')
-        .trim_end_matches(';')
-        .replace('/', ".");
-    if class.is_empty() || method.is_empty() || class.contains(' ') {
+    let (class, method) = match name.split_once("::") {
+        Some((class, method)) => (
+            class
+                .trim_start_matches('L')
+                .trim_end_matches(';')
+                .replace('/', "."),
+            method.split('(').next()?.trim().to_string(),
+        ),
+        None => {
+            // `RETURN_TYPE CLASS.METHOD(PARAMS)`: a method always has its parameter list
+            let (head, _) = name.split_once('(')?;
+            let qualified = head.split_whitespace().last()?;
+            let (class, method) = qualified.rsplit_once('.')?;
+            (class.to_string(), method.to_string())
+        }
+    };
+    if class.is_empty() || method.is_empty() || class.contains(' ') || method.contains(' ') {
         return None;
     }
     Some(format!("{class}.{method}"))
@@ -94,5 +105,27 @@ mod tests {
             Some("org.x.Srv$W.run")
         );
         assert_eq!(method_name("Interpreter"), None);
+    }
+
+    #[test]
+    fn hotspots_own_perf_map_names_methods() {
+        // lines as `jcmd PID Compiler.perfmap` of OpenJDK 17 writes them
+        let m = PerfMap::parse(
+            "0x00007fb43cec71a0 0x0000000000000200 void java.lang.System.arraycopy(java.lang.Object, int, java.lang.Object, int, int)\n\
+             0x00007fb43cec75a0 0x0000000000000208 java.lang.Object org.x.Srv$Conn.read(java.nio.ByteBuffer, long)\n\
+             0x00007fb43cec8000 0x0000000000000100 StubRoutines (1)\n",
+        );
+        let name = m.lookup(0x7fb4_3cec_75b0).unwrap();
+        assert_eq!(method_name(name).as_deref(), Some("org.x.Srv$Conn.read"));
+        let name = m.lookup(0x7fb4_3cec_71a0).unwrap();
+        assert_eq!(
+            method_name(name).as_deref(),
+            Some("java.lang.System.arraycopy")
+        );
+        assert_eq!(method_name(m.lookup(0x7fb4_3cec_8010).unwrap()), None);
+        assert_eq!(
+            method_name("int[] org.x.A.<init>()").as_deref(),
+            Some("org.x.A.<init>")
+        );
     }
 }

@@ -140,12 +140,52 @@ pub fn jvms(pids: &[u32]) -> Vec<u32> {
     pids.iter().copied().filter(|&p| is_jvm(p)).collect()
 }
 
+/// The syscall each thread of `pid` is in now (`/proc/PID/task/TID/syscall`), or `None`
+/// for a thread running.
+fn syscalls_now(pid: u32) -> std::collections::HashMap<u32, Option<u32>> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let sys = std::fs::read_to_string(t.path().join("syscall")).unwrap_or_default();
+        let nr = sys
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse::<i64>().ok())
+            .filter(|&n| n >= 0)
+            .and_then(|n| u32::try_from(n).ok());
+        out.insert(tid, nr);
+    }
+    out
+}
+
+/// A thread's state during a dump, from `/proc` read just before and just after it:
+/// blocked in one syscall when both reads agree, on CPU when both say running, `None`
+/// when it moved on meanwhile (the dump's stack may belong to either state).
+pub fn state_across(
+    before: Option<&Option<u32>>,
+    after: Option<&Option<u32>>,
+) -> Option<(trace::StackKind, Option<u32>)> {
+    match (before?, after?) {
+        (Some(a), Some(b)) if a == b => Some((trace::StackKind::Blocked, Some(*a))),
+        (None, None) => Some((trace::StackKind::OnCpu, None)),
+        _ => None,
+    }
+}
+
 /// One thread dump of each JVM in `pids` as stack samples at `ts`: Java frames as
 /// `jvm:CLASS.METHOD` locations (the line as offset), innermost first; blocked in the
-/// syscall the thread is in, or on CPU. Failures become warnings (once per JVM).
+/// syscall the thread was in just before and just after the dump, or on CPU. A thread
+/// that changed state meanwhile is left out: its stack and its syscall may not belong
+/// together. Failures become warnings (once per JVM).
 pub fn dump_stacks(pids: &[u32], ts: u64, warnings: &mut Vec<String>) -> Vec<trace::Event> {
     let mut out = Vec::new();
     for &pid in pids {
+        let before = syscalls_now(pid);
         let text = match jcmd(pid, "Thread.print").map_err(|why| attach_failure(pid, why)) {
             Ok(t) => t,
             Err(why) => {
@@ -156,16 +196,13 @@ pub fn dump_stacks(pids: &[u32], ts: u64, warnings: &mut Vec<String>) -> Vec<tra
                 continue;
             }
         };
+        let after = syscalls_now(pid);
         for t in jvm::dump::parse(&text)
             .into_iter()
             .filter(|t| !t.frames.is_empty())
         {
-            let sys = std::fs::read_to_string(format!("/proc/{pid}/task/{}/syscall", t.tid))
-                .unwrap_or_default();
-            let first = sys.split_whitespace().next().unwrap_or("");
-            let (kind, nr) = match first.parse::<i64>() {
-                Ok(n) if n >= 0 => (trace::StackKind::Blocked, u32::try_from(n).ok()),
-                _ => (trace::StackKind::OnCpu, None),
+            let Some((kind, nr)) = state_across(before.get(&t.tid), after.get(&t.tid)) else {
+                continue;
             };
             out.push(trace::Event::Stack {
                 ts,
@@ -271,5 +308,21 @@ mod tests {
         assert!(h.contains("add -XX:+StartAttachListener"), "{h}");
         let both = with(&["-Xrs", "-XX:+StartAttachListener"]);
         assert_eq!(attach_hint(why(), both), why());
+    }
+
+    #[test]
+    fn a_thread_that_moved_during_the_dump_is_left_out() {
+        use trace::StackKind::{Blocked, OnCpu};
+        assert_eq!(
+            state_across(Some(&Some(0)), Some(&Some(0))),
+            Some((Blocked, Some(0)))
+        );
+        assert_eq!(state_across(Some(&None), Some(&None)), Some((OnCpu, None)));
+        // read before, fsync after: the stack may be either's
+        assert_eq!(state_across(Some(&Some(0)), Some(&Some(74))), None);
+        assert_eq!(state_across(Some(&None), Some(&Some(74))), None);
+        // a thread born or ended during the dump
+        assert_eq!(state_across(None, Some(&None)), None);
+        assert_eq!(state_across(Some(&Some(7)), None), None);
     }
 }

@@ -3,7 +3,7 @@
 //! actually running (or recorded in a trace), so a report says "trained on build X,
 //! running build Y" instead of ranking confidently against the wrong program.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use analysis::report::Database;
 use analysis::signature::Compiled;
@@ -109,6 +109,10 @@ pub fn running_objects(db: &Sigdb, pids: &[u32]) -> Vec<Running> {
             let path = exe.to_string_lossy().into_owned();
             add(path, Path::new(&format!("/proc/{pid}/exe")));
         }
+        // a JVM's class path: its jars (open or not yet) and class folders
+        for (path, file) in class_path(pid, &wanted) {
+            add(path, &file);
+        }
         // the jars a JVM has open (it reads them, it does not map them)
         if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
             for fd in fds.flatten() {
@@ -136,6 +140,50 @@ pub fn running_objects(db: &Sigdb, pids: &[u32]) -> Vec<Running> {
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// The entries of a JVM's class path whose file names the database has, as (path in the
+/// process, path to read it through `/proc/PID/root`); `dir/*` entries are listed.
+fn class_path(pid: u32, wanted: &[&str]) -> Vec<(String, PathBuf)> {
+    let is_java = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|e| e.file_name().is_some_and(|n| n == "java"));
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return Vec::new();
+    };
+    if !is_java {
+        return Vec::new();
+    }
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let env_cp = env
+        .split(|&b| b == 0)
+        .find_map(|v| v.strip_prefix(b"CLASSPATH="))
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
+    let mut out = Vec::new();
+    for entry in jvm::classpath(&args, env_cp.as_deref()) {
+        let abs = cwd.join(&entry);
+        if let Some(dir) = entry.strip_suffix("/*").map(|d| cwd.join(d)) {
+            let Ok(list) = std::fs::read_dir(inside(&dir)) else {
+                continue;
+            };
+            for f in list.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".jar") && wanted.contains(&name.as_str()) {
+                    let p = dir.join(&name);
+                    out.push((p.display().to_string(), inside(&p)));
+                }
+            }
+        } else if wanted.contains(&base(&abs.to_string_lossy())) {
+            out.push((abs.display().to_string(), inside(&abs)));
+        }
+    }
     out
 }
 

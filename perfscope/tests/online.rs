@@ -55,7 +55,14 @@ fn setup() -> Setup {
     let phases = dir.path().join("phases");
     testkit::gcc(&src, &phases, testkit::Flags::Bench, &[]);
     let db = dir.path().join("demo.sigdb");
-    sigdb::write(&common::sigdb(20, common::BUILD_ID), &db).unwrap();
+    // the made-up database, said to be trained on this `phases` (any build): a database
+    // of another program is refused
+    let mut made_up = common::sigdb(20, common::BUILD_ID);
+    made_up.header.target.objects = vec![sigdb::ObjectRef {
+        path: phases.display().to_string(),
+        build_id: None,
+    }];
+    sigdb::write(&made_up, &db).unwrap();
     Setup { dir, phases, db }
 }
 
@@ -168,7 +175,7 @@ fn alarms_by_socket_and_signal_then_a_clean_exit() {
     std::thread::sleep(Duration::from_secs(3));
 
     let (code, out, err) = alarm(&socket, &["--wait", "--format", "json", "--label", "test"]);
-    assert!(code == 0 || code == 1, "exit {code}: {err}");
+    assert!(code == 0 || code == 1, "exit {code}: {err}\n{out}");
     let head: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(head["type"], "report");
     assert_eq!(head["alarm"], "perfscope alarm: test");
@@ -186,7 +193,7 @@ fn alarms_by_socket_and_signal_then_a_clean_exit() {
     }
     let j = std::fs::read_to_string(&second).unwrap();
     assert!(
-        j.starts_with("{\"type\":\"report\",\"version\":1"),
+        j.starts_with("{\"type\":\"report\",\"version\":2"),
         "{j:.200}"
     );
     assert!(j.contains("\"alarm\":\"SIGUSR1\""));

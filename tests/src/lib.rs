@@ -177,6 +177,22 @@ where
 }
 
 /// The shell's view of an exit status: the code, or 128 + the signal.
+/// The bundled suite traces (`fixtures/traces/NAME.trace`): the C servers' each, and one
+/// of both JVM servers.
+pub const BUNDLED_SUITES: [&str; 3] = ["threadsrv", "loopsrv", "jvm"];
+
+/// The bundled suite trace a bundled window (`SERVER-BUG.window.trace`) is analysed
+/// with: `jvm` for the JVM servers (`jthreadsrv`, `jloopsrv`), else the server's own.
+pub fn bundled_suite(window: &str) -> &'static str {
+    let server = window.split('-').next().unwrap_or_default();
+    match server {
+        "threadsrv" => "threadsrv",
+        "loopsrv" => "loopsrv",
+        _ if server.starts_with('j') => "jvm",
+        _ => panic!("no bundled suite trace for {window}"),
+    }
+}
+
 pub fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status

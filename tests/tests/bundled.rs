@@ -77,19 +77,58 @@ fn analyze(db: &Path, window: &str) -> (i32, Vec<String>, String) {
 }
 
 #[test]
+fn the_bundled_jvm_suite_trace_trains_the_java_servers_facts() {
+    let dir = Scratch::new();
+    let db = sigdb::read(&trained(&dir, "jvm")).expect("jvm.sigdb");
+    // Java methods are named Class.method and keep their descriptor
+    let append = db
+        .records
+        .iter()
+        .find(|r| r.name == "perfscope.fixture.JThreadSrv.storeAppend")
+        .expect("storeAppend in the database");
+    assert!(
+        append
+            .descriptor
+            .as_deref()
+            .is_some_and(|d| d.starts_with('('))
+    );
+    check_facts(
+        &db,
+        &[
+            Episode("perfscope.fixture.JThreadSrv.readRequest", "read"),
+            Episode("perfscope.fixture.JThreadSrv.writeResponse", "writev"),
+            Episode("perfscope.fixture.JThreadSrv.storeFsync", "fsync"),
+            Makes("perfscope.fixture.JThreadSrv.readFile", "openat"),
+            Never("perfscope.fixture.JThreadSrv.storeAppend", "fsync"),
+            Episode("perfscope.fixture.JLoopSrv.aofFlush", "fdatasync"),
+            Makes("perfscope.fixture.JLoopSrv.eventLoop", "epoll_wait"),
+            NoSignature("perfscope.fixture.JLoopSrv.kvGet"),
+        ],
+    );
+}
+
+#[test]
 fn the_bundled_bug_windows_rank_the_injected_function_first() {
     let dir = Scratch::new();
-    let dbs = [
-        ("threadsrv", trained(&dir, "threadsrv")),
-        ("loopsrv", trained(&dir, "loopsrv")),
-    ];
-    // fixtures/servers/README.md: where each injected bug lives
+    let dbs: Vec<(&str, PathBuf)> = tests::BUNDLED_SUITES
+        .iter()
+        .map(|s| (*s, trained(&dir, s)))
+        .collect();
+    // fixtures/servers/README.md and fixtures/jvm/README.md: where each bug lives
     for (window, culprit) in [
         ("threadsrv-slow_fsync.window.trace", "store_append"),
         ("loopsrv-hang_sleep.window.trace", "kv_get"),
         ("loopsrv-spin.window.trace", "expire_keys"),
+        (
+            "jthreadsrv-slow_fsync.window.trace",
+            "perfscope.fixture.JThreadSrv.storeAppend",
+        ),
+        (
+            "jloopsrv-spin.window.trace",
+            "perfscope.fixture.JLoopSrv.expireKeys",
+        ),
     ] {
-        let server = window.split('-').next().unwrap();
+        let server = tests::bundled_suite(window);
         let db = &dbs.iter().find(|(s, _)| *s == server).unwrap().1;
         let (code, names, all) = analyze(db, window);
         assert_eq!(code, 1, "{window}: findings expected:\n{all}");

@@ -42,7 +42,7 @@ fn redacted_json(jsonl: &str) -> String {
 fn bundled_windows_give_their_golden_reports() {
     let dir = Scratch::new();
     let mut dbs = Vec::new();
-    for server in ["threadsrv", "loopsrv"] {
+    for server in tests::BUNDLED_SUITES {
         let db = dir.join(format!("{server}.sigdb"));
         train(
             &tests::workspace()
@@ -58,14 +58,10 @@ fn bundled_windows_give_their_golden_reports() {
         .filter(|n| n.ends_with(".window.trace"))
         .collect();
     windows.sort();
-    assert!(windows.len() >= 3, "{windows:?}");
+    assert!(windows.len() >= 5, "{windows:?}");
     for window in &windows {
-        let server = window.split('-').next().unwrap_or_default();
-        let db = &dbs
-            .iter()
-            .find(|(s, _)| *s == server)
-            .unwrap_or_else(|| panic!("no bundled suite trace for {window}"))
-            .1;
+        let server = tests::bundled_suite(window);
+        let db = &dbs.iter().find(|(s, _)| *s == server).expect("trained").1;
         let name = window.trim_end_matches(".window.trace");
         insta::assert_snapshot!(format!("{name}.txt"), analyze(db, window, "text"));
         insta::assert_snapshot!(
