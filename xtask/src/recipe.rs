@@ -472,6 +472,7 @@ mod tests {
         for want in [
             "apache2",
             "cassandra",
+            "hadoop-hdfs",
             "lighttpd",
             "memcached",
             "postgresql-15",

@@ -1,0 +1,2 @@
+#!/bin/bash
+exec "$TARGET_SRC/.venv/bin/python" "$CASE_DIR/client.py" normal
