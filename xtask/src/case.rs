@@ -26,6 +26,9 @@ pub struct CaseFile {
 pub enum Kind {
     Hang,
     Slowdown,
+    /// No bug: the trigger is an ordinary change (more traffic, a reload, a background
+    /// job) or nothing, `culprits` is empty, and any ranking is a false alarm.
+    Healthy,
 }
 
 impl Kind {
@@ -33,6 +36,7 @@ impl Kind {
         match self {
             Kind::Hang => "hang",
             Kind::Slowdown => "slowdown",
+            Kind::Healthy => "healthy",
         }
     }
 }
@@ -97,8 +101,16 @@ impl Case {
         if f.target.is_empty() {
             p.push("target is empty".to_string());
         }
-        if f.culprits.iter().all(|c| c.trim().is_empty()) {
-            p.push("culprits is empty: name the functions to blame".to_string());
+        let named = f.culprits.iter().any(|c| !c.trim().is_empty());
+        match (f.kind, named) {
+            (Kind::Healthy, true) => p.push(
+                "a healthy case has no culprits: make it `culprits = []` or name its kind"
+                    .to_string(),
+            ),
+            (Kind::Hang | Kind::Slowdown, false) => {
+                p.push("culprits is empty: name the functions to blame".to_string());
+            }
+            _ => {}
         }
         let mut files: Vec<(&str, &str)> = vec![
             ("workload.start", &f.workload.start),
@@ -139,6 +151,11 @@ impl Case {
 
     pub fn script(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// A healthy case: no bug, "nothing abnormal" expected.
+    pub fn is_healthy(&self) -> bool {
+        self.file.kind == Kind::Healthy
     }
 
     pub fn patch(&self) -> Option<PathBuf> {
@@ -275,8 +292,22 @@ after_trigger_seconds = 2
         let e = format!("{:#}", Case::load(&typo).unwrap_err());
         assert!(e.contains("crash"), "{e}");
 
+        // a healthy case names no culprits, and only a healthy case may
+        let healthy = tmp.path().join("healthy");
+        let text = MINIMAL.replace("kind = \"slowdown\"", "kind = \"healthy\"");
+        write_case(
+            &healthy,
+            &text.replace("[\"f\"]", "[]"),
+            &["start.sh", "normal.sh", "trigger.sh"],
+        );
+        assert!(Case::load(&healthy).unwrap().is_healthy());
+        let blamed = tmp.path().join("blamed");
+        write_case(&blamed, &text, &["start.sh", "normal.sh", "trigger.sh"]);
+        let e = format!("{:#}", Case::load(&blamed).unwrap_err());
+        assert!(e.contains("a healthy case has no culprits"), "{e}");
+
         // a folder of cases, and a folder that is neither
-        assert_eq!(discover(&[tmp.path().to_path_buf()]).unwrap().len(), 4);
+        assert_eq!(discover(&[tmp.path().to_path_buf()]).unwrap().len(), 6);
         assert!(discover(&[ok.join("nothing")]).is_err());
         let empty = tmp.path().join("empty");
         std::fs::create_dir(&empty).unwrap();

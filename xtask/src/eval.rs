@@ -1,6 +1,7 @@
-//! `cargo xtask eval`: runs bug cases (shared/EVAL.md) end to end and scores where the
-//! culprits land in perfscope's ranking. A case that cannot run is reported as an error
-//! and the others still run.
+//! `cargo xtask eval`: runs bug cases and healthy cases (shared/EVAL.md) end to end and
+//! scores where the culprits land in perfscope's ranking, and whether a healthy window is
+//! called "nothing abnormal". `--repeat N` runs each case N times and reports the spread
+//! of its ranks. A case that cannot run is reported as an error and the others still run.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,7 +14,7 @@ use serde::Serialize;
 use crate::case::{self, Case};
 use crate::progress::Progress;
 use crate::recipe::{Recipe, Suite};
-use crate::score::{self, Point, Summary};
+use crate::score::{self, Point, Spread, Summary};
 use crate::timeline::{self, Limits};
 use crate::train::{self, Ctx, StepName};
 use crate::{Common, procs, publish, tools};
@@ -42,6 +43,11 @@ pub struct Options {
     /// Analysis window of `perfscope watch --analyze`.
     #[arg(long, default_value = "90s")]
     pub analyze: String,
+
+    /// Run each case this many times: the summary counts every run, and each case shows
+    /// its best, median and worst rank and whether its top-1 stayed the same.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub repeat: u32,
 
     /// Longest wait for the alarm's report, in seconds.
     #[arg(long, default_value_t = 300)]
@@ -94,6 +100,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         &perfscope,
         &limits,
         &ctx.work.join("eval"),
+        opts.repeat as usize,
         &progress,
     );
     let summary = summarize(&results);
@@ -222,6 +229,19 @@ pub struct CaseResult {
     pub verdict: Option<String>,
     /// The first ranked functions.
     pub top: Vec<String>,
+    /// How strong the evidence of abnormal behaviour was, and perfscope's threshold for
+    /// findings.
+    pub strength: Option<f64>,
+    pub threshold: Option<f64>,
+    /// A healthy case (no culprits): scored by its verdict, not by a rank.
+    pub healthy: bool,
+    /// Healthy runs that did not answer "nothing abnormal".
+    pub false_alarms: Option<usize>,
+    /// Every run (the fields above are the first run's), and over them the spread of
+    /// the ranks and whether the first ranked function was the same in all.
+    pub runs: Vec<RunResult>,
+    pub spread: Option<Spread>,
+    pub same_top1: Option<bool>,
     pub ready_seconds: Option<f64>,
     /// The server ended on its own before the alarm.
     pub server_exited: Option<String>,
@@ -252,6 +272,13 @@ impl CaseResult {
             lost: None,
             verdict: None,
             top: Vec::new(),
+            strength: None,
+            threshold: None,
+            healthy: false,
+            false_alarms: None,
+            runs: Vec::new(),
+            spread: None,
+            same_top1: None,
             ready_seconds: None,
             server_exited: None,
             server_killed: None,
@@ -264,15 +291,53 @@ impl CaseResult {
     pub fn is_ok(&self) -> bool {
         self.status == "ok"
     }
+
+    /// The spread and top-1 stability over the runs, and the false alarms of a healthy
+    /// case.
+    fn sum_up_runs(&mut self) {
+        let ok: Vec<&RunResult> = self.runs.iter().filter(|r| r.error.is_none()).collect();
+        if ok.is_empty() {
+            return;
+        }
+        let ranks: Vec<Option<usize>> = ok.iter().map(|r| r.rank).collect();
+        self.spread = Some(score::spread(&ranks));
+        self.same_top1 = Some(ok.iter().all(|r| r.top1 == ok[0].top1));
+        if self.healthy {
+            self.false_alarms = Some(ok.iter().filter(|r| r.alarmed()).count());
+        }
+    }
 }
 
-/// Runs every case in order; a failure is recorded in that case's result only.
+/// One run of a case.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunResult {
+    pub error: Option<String>,
+    pub rank: Option<usize>,
+    pub verdict: Option<String>,
+    pub top1: Option<String>,
+    pub strength: Option<f64>,
+    pub scope: Option<f64>,
+    pub analysis_seconds: Option<f64>,
+    pub logs: Option<PathBuf>,
+}
+
+impl RunResult {
+    /// The run's verdict was anything but "nothing abnormal".
+    pub fn alarmed(&self) -> bool {
+        self.verdict.as_deref().is_some_and(|v| v != "normal")
+    }
+}
+
+/// Runs every case in order, `repeat` times each; a failure is recorded in that case's
+/// result only. With one run a case's files are under `eval_dir/ID`, else under
+/// `eval_dir/ID/run-K`.
 pub fn run_cases(
     dirs: &[PathBuf],
     provider: &mut dyn Provider,
     perfscope: &Path,
     limits: &Limits,
     eval_dir: &Path,
+    repeat: usize,
     progress: &Progress,
 ) -> Vec<CaseResult> {
     let mut results: Vec<CaseResult> = Vec::new();
@@ -299,15 +364,46 @@ pub fn run_cases(
         res.target = Some(case.file.target.clone());
         res.kind = Some(case.file.kind.as_str().to_string());
         res.culprits = case.file.culprits.clone();
+        res.healthy = case.is_healthy();
         if results.iter().any(|r| r.id == res.id) {
             res.error = Some(format!(
                 "duplicate case id {}: ids name the run folders",
                 res.id
             ));
-        } else if let Err(e) = run_case(
-            &case, provider, perfscope, limits, eval_dir, progress, &mut res,
-        ) {
-            res.error = Some(format!("{e:#}"));
+        } else {
+            let case_dir = eval_dir.join(case.id());
+            for k in 1..=repeat.max(1) {
+                let dir = if repeat > 1 {
+                    case_dir.join(format!("run-{k}"))
+                } else {
+                    case_dir.clone()
+                };
+                let mut run = res.clone();
+                let outcome =
+                    run_case(&case, provider, perfscope, limits, &dir, progress, &mut run);
+                let error = outcome.err().map(|e| format!("{e:#}"));
+                res.runs.push(RunResult {
+                    error: error.clone(),
+                    rank: run.rank,
+                    verdict: run.verdict.clone(),
+                    top1: run.top.first().cloned(),
+                    strength: run.strength,
+                    scope: run.scope,
+                    analysis_seconds: run.analysis_seconds,
+                    logs: run.logs.clone(),
+                });
+                // the case's own fields are its first run's that worked (or its first
+                // error when none did)
+                if !res.is_ok() && (error.is_none() || k == 1) {
+                    let runs = std::mem::take(&mut res.runs);
+                    res = CaseResult { runs, ..run };
+                    res.error = error;
+                }
+                if procs::check_interrupted().is_err() {
+                    break;
+                }
+            }
+            res.sum_up_runs();
         }
         match &res.error {
             Some(e) => progress.note(&format!("{}: error: {e}", res.id)),
@@ -318,12 +414,13 @@ pub fn run_cases(
     results
 }
 
+/// One run of `case`, its files under `dir`.
 fn run_case(
     case: &Case,
     provider: &mut dyn Provider,
     perfscope: &Path,
     limits: &Limits,
-    eval_dir: &Path,
+    dir: &Path,
     progress: &Progress,
     res: &mut CaseResult,
 ) -> anyhow::Result<()> {
@@ -332,7 +429,6 @@ fn run_case(
     res.sigdb = Some(sigdb.clone());
     let tree = provider.tree(case)?;
     res.target_src = Some(tree.clone());
-    let dir = eval_dir.join(case.id());
     res.logs = Some(dir.join("logs"));
     let port = timeline::free_port()?;
     let p = progress.with_prefix(format!("eval {}", case.id()));
@@ -342,7 +438,7 @@ fn run_case(
         target_src: &tree,
         sigdb: &sigdb,
         perfscope,
-        dir: &dir,
+        dir,
         port,
         limits,
     };
@@ -373,12 +469,24 @@ fn run_case(
     res.events = Some(report.syscalls);
     res.lost = Some(report.lost);
     res.verdict = Some(report.verdict.clone());
+    res.strength = report.strength.map(|s| s.0);
+    res.threshold = report.strength.map(|s| s.1);
     res.top = report.ranking.iter().take(10).cloned().collect();
     step.done(&one_line(res));
     Ok(())
 }
 
 fn one_line(r: &CaseResult) -> String {
+    if r.healthy {
+        return match r.verdict.as_deref() {
+            Some("normal") => "nothing abnormal (right)".to_string(),
+            v => format!(
+                "false alarm: verdict {}, {} functions listed",
+                v.unwrap_or("?"),
+                r.list_len.unwrap_or(0)
+            ),
+        };
+    }
     match r.rank {
         Some(k) => format!(
             "culprit {} at rank {k} of {}",
@@ -393,17 +501,31 @@ fn one_line(r: &CaseResult) -> String {
     }
 }
 
+/// The summary over every run of every case.
 pub fn summarize(results: &[CaseResult]) -> Summary {
-    let points: Vec<Point> = results
-        .iter()
-        .filter(|r| r.is_ok())
-        .map(|r| Point {
-            rank: r.rank,
-            scope: r.scope.unwrap_or(0.0),
-            analysis_seconds: r.analysis_seconds.unwrap_or(0.0),
-        })
-        .collect();
-    score::summarize(&points, results.len() - points.len())
+    let mut points = Vec::new();
+    let mut errors = 0;
+    for r in results {
+        if r.runs.is_empty() {
+            // a case that could not even be loaded
+            errors += 1;
+            continue;
+        }
+        for run in &r.runs {
+            if run.error.is_some() {
+                errors += 1;
+                continue;
+            }
+            points.push(Point {
+                healthy: r.healthy,
+                alarmed: run.alarmed(),
+                rank: run.rank,
+                scope: run.scope.unwrap_or(0.0),
+                analysis_seconds: run.analysis_seconds.unwrap_or(0.0),
+            });
+        }
+    }
+    score::summarize(&points, errors)
 }
 
 /// The JSON document of `--json`.
@@ -425,11 +547,45 @@ fn seconds(x: f64) -> String {
     }
 }
 
+/// `1`, `miss`; `1/1/3 =` (best/median/worst, `=` when every run had the same top-1).
+fn rank_cell(r: &CaseResult) -> String {
+    let rank = |k: Option<usize>| k.map_or_else(|| "miss".to_string(), |k| k.to_string());
+    if r.healthy {
+        return match (r.false_alarms, r.runs.len()) {
+            (Some(0), _) => "normal".to_string(),
+            (Some(n), 1) if n > 0 => "ALARM".to_string(),
+            (Some(n), runs) => format!("ALARM {n}/{runs}"),
+            (None, _) => "-".to_string(),
+        };
+    }
+    match (r.spread, r.runs.len()) {
+        (Some(s), runs) if runs > 1 => format!(
+            "{}/{}/{} {}",
+            rank(s.min),
+            rank(s.median),
+            rank(s.max),
+            if r.same_top1 == Some(true) { "=" } else { "~" }
+        ),
+        _ => rank(r.rank),
+    }
+}
+
 /// The table and summary for a terminal.
 pub fn render_text(results: &[CaseResult], s: &Summary) -> String {
-    let mut rows: Vec<[String; 10]> = vec![
+    const COLS: usize = 11;
+    let repeated = results.iter().any(|r| r.runs.len() > 1);
+    let mut rows: Vec<[String; COLS]> = vec![
         [
-            "case", "target", "kind", "rank", "listed", "total", "scope", "analysis", "events",
+            "case",
+            "target",
+            "kind",
+            if repeated { "rank min/med/max" } else { "rank" },
+            "listed",
+            "total",
+            "scope",
+            "strength",
+            "analysis",
+            "events",
             "lost",
         ]
         .map(str::to_string),
@@ -440,16 +596,20 @@ pub fn render_text(results: &[CaseResult], s: &Summary) -> String {
             r.id.clone(),
             opt(r.target.clone()),
             opt(r.kind.clone()),
-            r.rank.map_or_else(|| "miss".to_string(), |k| k.to_string()),
+            rank_cell(r),
             opt(r.list_len.map(|n| n.to_string())),
             opt(r.total_functions.map(|n| n.to_string())),
             opt(r.scope.map(|x| format!("{:.2} %", 100.0 * x))),
+            opt(r
+                .strength
+                .zip(r.threshold)
+                .map(|(x, t)| format!("{x:.2}/{t:.2}"))),
             opt(r.analysis_seconds.map(seconds)),
             opt(r.events.map(|n| n.to_string())),
             opt(r.lost.map(|n| n.to_string())),
         ]);
     }
-    let mut widths = [0usize; 10];
+    let mut widths = [0usize; COLS];
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
@@ -481,8 +641,13 @@ pub fn render_text(results: &[CaseResult], s: &Summary) -> String {
     out.push('\n');
     let _ = writeln!(
         out,
-        "{} cases: {} scored, {} errors; culprit found in {} of {}",
-        s.cases, s.scored, s.errors, s.hits, s.scored
+        "{} {}: {} scored, {} errors; culprit found in {} of {}",
+        s.cases,
+        if repeated { "runs" } else { "cases" },
+        s.scored,
+        s.errors,
+        s.hits,
+        s.bug_runs
     );
     let _ = writeln!(
         out,
@@ -497,6 +662,24 @@ pub fn render_text(results: &[CaseResult], s: &Summary) -> String {
         s.max_analysis_seconds
             .map_or_else(|| "-".to_string(), seconds),
     );
+    if let Some(rate) = s.false_alarm_rate {
+        let _ = writeln!(
+            out,
+            "false alarms {} of {} healthy runs ({:.1} %)",
+            s.false_alarms,
+            s.healthy_runs,
+            100.0 * rate
+        );
+    }
+    if repeated {
+        let bug: Vec<&CaseResult> = results.iter().filter(|r| r.is_ok() && !r.healthy).collect();
+        let stable = bug.iter().filter(|r| r.same_top1 == Some(true)).count();
+        let _ = writeln!(
+            out,
+            "same top-1 in every run: {stable} of {} bug cases",
+            bug.len()
+        );
+    }
     let logs: Vec<String> = results
         .iter()
         .filter_map(|r| {

@@ -1,6 +1,7 @@
 //! Scoring: the report `perfscope alarm --format json` printed, where the first culprit
-//! is in its ranking, and the numbers over a set of cases (top-1, top-5, mean reciprocal
-//! rank, median search scope).
+//! is in its ranking, and the numbers over a set of runs (top-1, top-5, mean reciprocal
+//! rank and median search scope over the bug cases, the false-alarm rate over the healthy
+//! ones, the spread of a case's ranks over repeated runs).
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -9,6 +10,9 @@ use serde::Serialize;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     pub verdict: String,
+    /// How strong the evidence of abnormal behaviour was, against the threshold from
+    /// which perfscope reports findings (`confidence` of the report record, when there).
+    pub strength: Option<(f64, f64)>,
     pub total_functions: u64,
     pub listed: usize,
     pub scope: f64,
@@ -69,6 +73,9 @@ pub fn parse_report(jsonl: &str) -> anyhow::Result<Report> {
     let stats = &head["stats"];
     Ok(Report {
         verdict: head["verdict"].as_str().unwrap_or("").to_string(),
+        strength: head["confidence"]["strength"]
+            .as_f64()
+            .zip(head["confidence"]["threshold"].as_f64()),
         total_functions: total,
         listed,
         scope,
@@ -226,55 +233,96 @@ fn is_rust_hash(s: &str) -> bool {
     s.len() == 17 && s.starts_with('h') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// One scored case, as the summary sees it.
+/// One scored run of a case, as the summary sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
+    /// The case is healthy: any verdict but "nothing abnormal" is a false alarm.
+    pub healthy: bool,
+    /// The report's verdict was not "nothing abnormal" (findings, unmatched, or
+    /// inconclusive).
+    pub alarmed: bool,
     pub rank: Option<usize>,
     pub scope: f64,
     pub analysis_seconds: f64,
 }
 
-/// The numbers over a set of cases. Rates are over the cases that produced a ranking;
-/// cases that could not run are counted apart.
+/// The numbers over a set of runs (a case run N times counts N times). Rates are over
+/// the runs that produced a report; runs that could not run are counted apart. Top-1,
+/// top-5, MRR and scope are over the bug cases' runs, the false-alarm rate over the
+/// healthy cases' runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub cases: usize,
     pub scored: usize,
     pub errors: usize,
+    /// Scored runs of bug cases, and those whose ranking held a culprit.
+    pub bug_runs: usize,
     pub hits: usize,
     pub top1: f64,
     pub top5: f64,
     pub mrr: f64,
     pub median_scope: Option<f64>,
+    /// Scored runs of healthy cases, those that did not answer "nothing abnormal", and
+    /// their share (`None` without healthy runs).
+    pub healthy_runs: usize,
+    pub false_alarms: usize,
+    pub false_alarm_rate: Option<f64>,
     pub median_analysis_seconds: Option<f64>,
     pub max_analysis_seconds: Option<f64>,
 }
 
 pub fn summarize(points: &[Point], errors: usize) -> Summary {
-    let n = points.len();
+    let bugs: Vec<&Point> = points.iter().filter(|p| !p.healthy).collect();
+    let healthy = points.len() - bugs.len();
+    let n = bugs.len();
     let frac = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
     let within = |k: usize| {
-        points
-            .iter()
+        bugs.iter()
             .filter(|p| p.rank.is_some_and(|r| r <= k))
             .count()
     };
-    let rr: f64 = points
+    let rr: f64 = bugs
         .iter()
         .map(|p| p.rank.map_or(0.0, |r| 1.0 / r as f64))
         .sum();
+    let false_alarms = points.iter().filter(|p| p.healthy && p.alarmed).count();
     let times: Vec<f64> = points.iter().map(|p| p.analysis_seconds).collect();
     Summary {
-        cases: n + errors,
-        scored: n,
+        cases: points.len() + errors,
+        scored: points.len(),
         errors,
-        hits: points.iter().filter(|p| p.rank.is_some()).count(),
+        bug_runs: n,
+        hits: bugs.iter().filter(|p| p.rank.is_some()).count(),
         top1: frac(within(1)),
         top5: frac(within(5)),
         mrr: if n == 0 { 0.0 } else { rr / n as f64 },
-        median_scope: median(points.iter().map(|p| p.scope).collect()),
+        median_scope: median(bugs.iter().map(|p| p.scope).collect()),
+        healthy_runs: healthy,
+        false_alarms,
+        false_alarm_rate: (healthy > 0).then(|| false_alarms as f64 / healthy as f64),
         median_analysis_seconds: median(times.clone()),
         max_analysis_seconds: times.into_iter().reduce(f64::max),
+    }
+}
+
+/// The best, median and worst rank of a case's runs; a miss ranks below every rank
+/// (`None`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Spread {
+    pub min: Option<usize>,
+    pub median: Option<usize>,
+    pub max: Option<usize>,
+}
+
+/// The [`Spread`] of `ranks` (the lower middle one for an even count).
+pub fn spread(ranks: &[Option<usize>]) -> Spread {
+    let mut v: Vec<usize> = ranks.iter().map(|r| r.unwrap_or(usize::MAX)).collect();
+    v.sort_unstable();
+    let at = |i: usize| v.get(i).copied().filter(|&r| r != usize::MAX);
+    Spread {
+        min: at(0),
+        median: at(v.len().saturating_sub(1) / 2),
+        max: v.last().copied().filter(|&r| r != usize::MAX),
     }
 }
 

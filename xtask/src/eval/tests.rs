@@ -51,6 +51,7 @@ fn failing_cases_do_not_stop_the_others() {
         &perfscope,
         &fast_limits(),
         &eval_dir,
+        1,
         &Progress::silent(),
     );
     assert_eq!(
@@ -171,6 +172,7 @@ fn duplicate_ids_are_errors() {
         &perfscope,
         &fast_limits(),
         &tmp.path().join("eval"),
+        1,
         &Progress::silent(),
     );
     assert!(results[0].is_ok(), "{:?}", results[0].error);
@@ -182,5 +184,80 @@ fn duplicate_ids_are_errors() {
             .as_deref()
             .unwrap()
             .contains("duplicate case id SAME")
+    );
+}
+
+/// Turns a fake case into a healthy one: no culprits.
+fn make_healthy(case: &Path) {
+    let toml = case.join("case.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text.replace("kind = \"hang\"", "kind = \"healthy\"");
+    let at = text.find("culprits = ").unwrap();
+    let end = at + text[at..].find('\n').unwrap();
+    std::fs::write(
+        &toml,
+        format!("{}culprits = []{}", &text[..at], &text[end..]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn repeated_runs_give_a_spread_and_healthy_cases_count_false_alarms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let perfscope = fake_perfscope(tmp.path(), &report(&["x", "culprit"]), 1);
+    let cases = tmp.path().join("cases");
+    let bug = fake_case(&cases, "B-1", &server_script(false, false), &["culprit"]);
+    let healthy = fake_case(&cases, "H-1", &server_script(false, false), &[]);
+    make_healthy(&healthy);
+    let mut stub = Stub {
+        trees: [("B-1", &bug), ("H-1", &healthy)]
+            .into_iter()
+            .map(|(id, d)| (id.to_string(), d.clone()))
+            .collect(),
+        calls: Vec::new(),
+    };
+    let eval_dir = tmp.path().join("eval");
+    let results = run_cases(
+        &[bug, healthy],
+        &mut stub,
+        &perfscope,
+        &fast_limits(),
+        &eval_dir,
+        2,
+        &Progress::silent(),
+    );
+    let (b, h) = (&results[0], &results[1]);
+    assert!(b.is_ok() && h.is_ok(), "{:?} {:?}", b.error, h.error);
+    assert_eq!(b.runs.len(), 2);
+    assert_eq!(b.logs, Some(eval_dir.join("B-1/run-1/logs")));
+    assert_eq!(b.runs[1].logs, Some(eval_dir.join("B-1/run-2/logs")));
+    assert_eq!(
+        b.spread,
+        Some(Spread {
+            min: Some(2),
+            median: Some(2),
+            max: Some(2)
+        })
+    );
+    assert_eq!(b.same_top1, Some(true));
+    // the fake perfscope always finds something: both healthy runs are false alarms
+    assert!(h.healthy);
+    assert_eq!(h.false_alarms, Some(2));
+
+    let s = summarize(&results);
+    assert_eq!((s.scored, s.bug_runs, s.healthy_runs), (4, 2, 2));
+    assert_eq!(s.top5, 1.0);
+    assert_eq!(s.false_alarm_rate, Some(1.0));
+    let text = render_text(&results, &s);
+    assert!(text.contains("rank min/med/max"), "{text}");
+    assert!(text.contains("2/2/2 ="), "{text}");
+    assert!(text.contains("ALARM 2/2"), "{text}");
+    assert!(
+        text.contains("false alarms 2 of 2 healthy runs (100.0 %)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("same top-1 in every run: 1 of 1 bug cases"),
+        "{text}"
     );
 }

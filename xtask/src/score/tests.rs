@@ -123,6 +123,16 @@ fn reports_parse() {
         .replace("\"version\":1", "\"version\":2")
         .replace("\"verdict\":\"findings\"", "\"verdict\":\"inconclusive\"");
     assert_eq!(parse_report(&v2).unwrap().verdict, "inconclusive");
+    assert_eq!(normal.strength, None);
+    // version 2, with how sure the analysis was
+    let v2 = report_lines(&[(1, "a")]).replacen(
+        "\"version\":1",
+        "\"version\":2,\"confidence\":{\"strength\":2.5,\"threshold\":1.0,\"level\":\"high\"}",
+        1,
+    );
+    let r2 = parse_report(&v2).unwrap();
+    assert_eq!(r2.strength, Some((2.5, 1.0)));
+    assert_eq!(r2.ranking, ["a"]);
     let v3 = report_lines(&[]).replace("\"version\":1", "\"version\":3");
     assert!(format!("{:#}", parse_report(&v3).unwrap_err()).contains("version 3"));
     let twice = report_lines(&[]).repeat(2);
@@ -131,6 +141,8 @@ fn reports_parse() {
 
 fn point(rank: Option<usize>, scope: f64, secs: f64) -> Point {
     Point {
+        healthy: false,
+        alarmed: true,
         rank,
         scope,
         analysis_seconds: secs,
@@ -165,6 +177,52 @@ fn summary_math() {
     assert_eq!(empty.top1, 0.0);
     assert_eq!(empty.mrr, 0.0);
     assert_eq!(empty.median_scope, None);
+    assert_eq!(empty.false_alarm_rate, None);
     assert_eq!(median(vec![]), None);
     assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+}
+
+#[test]
+fn healthy_runs_count_false_alarms_and_nothing_else() {
+    let healthy = |alarmed| Point {
+        healthy: true,
+        alarmed,
+        rank: None,
+        scope: 0.5,
+        analysis_seconds: 3.0,
+    };
+    let points = [
+        point(Some(1), 0.01, 0.5),
+        point(Some(2), 0.03, 0.5),
+        healthy(false),
+        healthy(true),
+        healthy(false),
+        healthy(false),
+    ];
+    let s = summarize(&points, 0);
+    assert_eq!((s.scored, s.bug_runs, s.healthy_runs), (6, 2, 4));
+    assert_eq!((s.hits, s.false_alarms), (2, 1));
+    assert_eq!(s.false_alarm_rate, Some(0.25));
+    // the healthy runs' misses and scopes do not dilute the bug cases' numbers
+    assert_eq!(s.top1, 0.5);
+    assert_eq!(s.top5, 1.0);
+    assert!((s.mrr - 0.75).abs() < 1e-12);
+    assert_eq!(s.median_scope, Some(0.02));
+    assert_eq!(s.max_analysis_seconds, Some(3.0));
+}
+
+#[test]
+fn rank_spread_puts_misses_last() {
+    let sp = |r: &[Option<usize>]| {
+        let s = spread(r);
+        (s.min, s.median, s.max)
+    };
+    assert_eq!(
+        sp(&[Some(3), Some(1), Some(2)]),
+        (Some(1), Some(2), Some(3))
+    );
+    assert_eq!(sp(&[None, Some(1), None]), (Some(1), None, None));
+    assert_eq!(sp(&[Some(4), None]), (Some(4), Some(4), None));
+    assert_eq!(sp(&[None]), (None, None, None));
+    assert_eq!(sp(&[]), (None, None, None));
 }
