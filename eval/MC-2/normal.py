@@ -4,7 +4,7 @@ with 3,000,000 product records (pipelined sets with noreply, a few seconds), the
 traffic: sets, gets (hits and misses), deletes, incr, a general stats call now and then,
 about 250 requests/s."""
 import os, random, sys, time
-sys.path.insert(0, os.environ["CASE_DIR"])
+sys.path.insert(0, os.path.join(os.environ["CASE_DIR"], "..", "common"))
 from mcclient import MC
 
 random.seed(8)

@@ -2,7 +2,7 @@
 """A new capacity dashboard polls the item size histogram ("stats sizes") ten times a
 second, on its own connection."""
 import os, sys, time
-sys.path.insert(0, os.environ["CASE_DIR"])
+sys.path.insert(0, os.path.join(os.environ["CASE_DIR"], "..", "common"))
 from mcclient import MC
 
 mc = MC(timeout=60)

@@ -2,7 +2,7 @@
 """Ordinary cache traffic, one key per request: sets, gets (hits and misses), deletes,
 incr, a stats call now and then; about 300 requests/s."""
 import os, random, sys, time
-sys.path.insert(0, os.environ["CASE_DIR"])
+sys.path.insert(0, os.path.join(os.environ["CASE_DIR"], "..", "common"))
 from mcclient import MC
 
 random.seed(9)

@@ -2,7 +2,7 @@
 """A new page renderer goes live: it caches 2,000 page fragments, then renders pages by
 fetching 150 fragments per request with one multiget, about 100 pages/s each (two renderer processes)."""
 import os, random, sys, time
-sys.path.insert(0, os.environ["CASE_DIR"])
+sys.path.insert(0, os.path.join(os.environ["CASE_DIR"], "..", "common"))
 from mcclient import MC
 
 mc = MC(timeout=60)

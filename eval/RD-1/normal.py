@@ -3,7 +3,7 @@
 commands/s: sessions with a TTL (SETEX/GET/EXPIRE), user profiles (HSET/HGETALL), page
 counters (INCR), a recent-activity list (LPUSH/LTRIM/LRANGE), and an admin SCAN now and then."""
 import os, random, sys, time
-sys.path.insert(0, os.environ["CASE_DIR"])
+sys.path.insert(0, os.path.join(os.environ["CASE_DIR"], "..", "common"))
 from resp import Redis
 
 random.seed(11)

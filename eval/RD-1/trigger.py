@@ -3,7 +3,7 @@
 (EXPIRE), then imports the product catalog as 16 MB snapshot blobs with no TTL, which takes
 the server over its memory limit."""
 import os, sys, time
-sys.path.insert(0, os.environ["CASE_DIR"])
+sys.path.insert(0, os.path.join(os.environ["CASE_DIR"], "..", "common"))
 from resp import Redis
 
 r = Redis(timeout=600)

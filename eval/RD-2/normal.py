@@ -4,7 +4,7 @@ page-fragment cache entries with long URL-derived keys (GET, SETEX on a miss), s
 counters, a recent-activity list, and the admin page's key search (SCAN MATCH with a plain
 prefix pattern) now and then."""
 import os, random, sys, time
-sys.path.insert(0, os.environ["CASE_DIR"])
+sys.path.insert(0, os.path.join(os.environ["CASE_DIR"], "..", "common"))
 from resp import Redis
 
 random.seed(12)

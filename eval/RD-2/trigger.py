@@ -2,7 +2,7 @@
 """A user of the admin page's key search types a pattern with many wildcards (the page
 passes it to SCAN MATCH as it is)."""
 import os, sys, time
-sys.path.insert(0, os.environ["CASE_DIR"])
+sys.path.insert(0, os.path.join(os.environ["CASE_DIR"], "..", "common"))
 from resp import Redis
 
 r = Redis(timeout=3600)

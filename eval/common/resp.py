@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tiny Redis (RESP2) client, stdlib only, shared by the case scripts."""
+"""Tiny Redis (RESP2) client, stdlib only, shared by the case scripts (eval/common)."""
 import os, socket
 
 

@@ -1,0 +1,3 @@
+#!/bin/bash
+# the ordinary traffic of RD-2
+exec bash "$CASE_DIR/../common/borrow.sh" RD-2 normal.sh
