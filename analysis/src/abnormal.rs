@@ -19,6 +19,12 @@ pub struct Groups {
 }
 
 impl Groups {
+    /// The group of a thread name.
+    pub fn id_of(&self, name: &str) -> Option<u32> {
+        let name = if name.is_empty() { "?" } else { name };
+        self.names.iter().position(|n| n == name).map(|i| i as u32)
+    }
+
     /// Whether thread `ti` (an index into the window's threads) is a runtime thread.
     pub fn is_runtime_thread(&self, ti: usize) -> bool {
         self.runtime[self.of_thread[ti] as usize]
@@ -138,6 +144,112 @@ pub struct Evidence {
     pub pending: Option<Call>,
     pub first_ts: u64,
     pub last_ts: u64,
+    /// How the rest of the group's work changed (its units per second after the onset
+    /// over before, this cluster left out): more traffic raises every kind of unit alike.
+    /// 1 for thread evidence.
+    pub load: f64,
+    /// The share of the group's work after the onset that this evidence stands for
+    /// beyond what the load explains (by count or by time in units, the larger); for
+    /// thread evidence 1.
+    pub share: f64,
+    /// The thread worked before the onset (thread evidence; true for cluster evidence).
+    pub worked_before: bool,
+    /// For `New` and `MoreFrequent`: the score with the group's change of load taken
+    /// out (the rise over the rate the load predicts, gated the same way); else `score`.
+    pub beyond_load: f64,
+    /// The share of its units that start or end a thread or a process, or take a
+    /// connection ([`lifecycle`]): how many of those there are follows how many
+    /// connections come and go.
+    pub lifecycle: f64,
+    /// How much the group's syscall mix moved towards what these units do: the largest
+    /// rise, among their syscalls, of the log odds of that syscall against the group's
+    /// others (more traffic of the same kind leaves the mix as it was).
+    pub mix_shift: f64,
+}
+
+/// Per thread group: calls of each syscall before and after the onset, and in all.
+#[derive(Default)]
+struct Mix {
+    calls: FxHashMap<(u32, u16), (u64, u64)>,
+    total: FxHashMap<u32, (u64, u64)>,
+}
+
+impl Mix {
+    fn of(w: &Window, groups: &Groups, onset: u64) -> Mix {
+        let mut m = Mix::default();
+        for (ti, t) in w.threads.iter().enumerate() {
+            let g = groups.of_thread[ti];
+            for c in &t.calls {
+                let (e, tot) = (
+                    m.calls.entry((g, c.nr)).or_default(),
+                    m.total.entry(g).or_default(),
+                );
+                if c.ts < onset {
+                    e.0 += 1;
+                    tot.0 += 1;
+                } else {
+                    e.1 += 1;
+                    tot.1 += 1;
+                }
+            }
+        }
+        m
+    }
+
+    /// The largest rise in log odds of any of `nrs` against the rest of group `g`'s
+    /// syscalls, after the onset over before (half a call of pseudo-count each side).
+    fn shift(&self, g: u32, nrs: impl IntoIterator<Item = u16>) -> f64 {
+        let (tb, ta) = self.total.get(&g).copied().unwrap_or((0, 0));
+        nrs.into_iter()
+            .map(|nr| {
+                let (b, a) = self.calls.get(&(g, nr)).copied().unwrap_or((0, 0));
+                let odds =
+                    |x: u64, tot: u64| (x as f64 + 0.5) / (tot.saturating_sub(x) as f64 + 0.5);
+                (odds(a, ta) / odds(b, tb)).ln()
+            })
+            .fold(0.0, f64::max)
+    }
+}
+
+/// Whether a unit starts or ends a thread or a process, or takes a new connection:
+/// thread start-up (`clone`, `set_robust_list`, `rseq`), `exec`, `exit`, `accept`.
+pub fn lifecycle(w: &Window, u: &Unit) -> bool {
+    use std::sync::OnceLock;
+    static NRS: OnceLock<Vec<u16>> = OnceLock::new();
+    let nrs = NRS.get_or_init(|| {
+        let mut v: Vec<u16> = [
+            "clone",
+            "clone3",
+            "fork",
+            "vfork",
+            "execve",
+            "execveat",
+            "set_robust_list",
+            "rseq",
+            "exit",
+            "exit_group",
+            "accept",
+            "accept4",
+        ]
+        .iter()
+        .filter_map(|n| trace::syscall_number(n).and_then(|x| u16::try_from(x).ok()))
+        .collect();
+        v.sort_unstable();
+        v
+    });
+    u.calls(w).iter().any(|c| nrs.binary_search(&c.nr).is_ok())
+}
+
+/// The share of `sel`'s units that start or end a thread or a process.
+fn lifecycle_share(w: &Window, units: &[Unit], sel: &[u32]) -> f64 {
+    if sel.is_empty() {
+        return 0.0;
+    }
+    let n = sel
+        .iter()
+        .filter(|&&i| lifecycle(w, &units[i as usize]))
+        .count();
+    n as f64 / sel.len() as f64
 }
 
 /// Natural log of the Poisson upper tail P(X >= k) for mean `lambda`.
@@ -240,6 +352,13 @@ pub fn find(
         }
     }
     let recent = |v: &[u32], n: usize| v[v.len().saturating_sub(n)..].to_vec();
+    let syscall_mix = Mix::of(w, groups, onset);
+    // per group: units and time in units, before and after
+    let mut totals: FxHashMap<u32, GroupWork> = FxHashMap::default();
+    for (&(_, g), (before, after)) in &cells {
+        let t = totals.entry(g).or_default();
+        t.add(units, before, after);
+    }
     let mut keys: Vec<(u32, u32)> = cells.keys().copied().collect();
     keys.sort_unstable();
     for (c, g) in keys {
@@ -263,7 +382,11 @@ pub fn find(
             normal_of_group.get(&g).map_or(&[][..], |v| v),
             4 * p.max_units,
         );
-        let mk = |kind, score: f64, sel: Vec<u32>| {
+        let mut own = GroupWork::default();
+        own.add(units, before, after);
+        let mix = totals[&g].mix(&own, t_n, t_a);
+        let mix_shift = syscall_mix.shift(g, cl.clusters[c as usize].0.iter().map(|&(nr, _)| nr));
+        let mk = |kind, score: f64, beyond_load: f64, sel: Vec<u32>| {
             let first_ts = sel.first().map_or(0, |&i| units[i as usize].start);
             let last_ts = sel.last().map_or(0, |&i| units[i as usize].end);
             Evidence {
@@ -272,13 +395,19 @@ pub fn find(
                 cluster: Some(c),
                 thread: None,
                 score,
-                units: sel,
                 normal_units: normal_units.clone(),
                 rate: (n_n as f64 / t_n, n_a as f64 / t_a),
                 median_ns: (med_n, med_a),
                 pending: None,
                 first_ts,
                 last_ts,
+                load: mix.0,
+                share: mix.1,
+                worked_before: true,
+                beyond_load,
+                lifecycle: lifecycle_share(w, units, &sel),
+                mix_shift,
+                units: sel,
             }
         };
         if lift > 0.0 {
@@ -289,8 +418,12 @@ pub fn find(
             } else {
                 Kind::MoreFrequent
             };
+            // the rate that the group's own change of load predicts
+            let lambda_load = lambda * mix.0;
+            let lift_load = ((n_a as f64 + 0.5) / lambda_load).ln().max(0.0);
+            let beyond = lift_load * gate(ln_upper_tail(n_a, lambda_load));
             if score >= p.min_score {
-                out.push(mk(kind, score, recent(after, p.max_units)));
+                out.push(mk(kind, score, beyond, recent(after, p.max_units)));
             }
         } else if n_n >= 5
             && before
@@ -305,16 +438,24 @@ pub fn find(
             let lambda = (n_n as f64 / t_n) * t_a;
             let score = -lift * gate(ln_lower_tail(n_a, lambda));
             if score >= p.min_score {
-                out.push(mk(Kind::Vanished, score, recent(before, p.max_units)));
+                out.push(mk(
+                    Kind::Vanished,
+                    score,
+                    score,
+                    recent(before, p.max_units),
+                ));
             }
         }
         if n_n >= 3 && n_a >= 3 && med_a > p90_n.max(med_n) && med_n > 0 {
             let score =
                 (med_a as f64 / p90_n.max(med_n) as f64).ln() * (n_a as f64).ln_1p().min(3.0) / 3.0;
             if score >= p.min_score {
-                out.push(mk(Kind::Slower, score, recent(after, p.max_units)));
+                out.push(mk(Kind::Slower, score, score, recent(after, p.max_units)));
             }
         }
+    }
+    if w.complete_from.is_some_and(|c| c > onset) {
+        storms(w, units, groups, onset, p, &mut out);
     }
     threads(w, units, groups, onset, p, &mut out);
     // a runtime's own threads (GC, JIT) follow the application's load, not its code: what
@@ -327,6 +468,135 @@ pub fn find(
     out.retain(|e| e.score >= p.min_score);
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(&b.kind)));
     out
+}
+
+/// When the window holds no syscalls from before the onset, only tallies of them (a storm
+/// filled the rolling window), units cannot be compared: per (group, syscall), the rate
+/// after the onset against the tallied rate before it. The evidence holds the group's
+/// most recent units that make the syscall, to be matched against the signatures.
+fn storms(
+    w: &Window,
+    units: &[Unit],
+    groups: &Groups,
+    onset: u64,
+    p: &AbnormalParams,
+    out: &mut Vec<Evidence>,
+) {
+    let Some(first) = w.tallies.first().map(|t| t.ts) else {
+        return;
+    };
+    let t_n = (onset.saturating_sub(first) as f64 / 1e9).max(1.0);
+    let t_a = (w.end.saturating_sub(onset) as f64 / 1e9).max(1e-3);
+    // per (group, syscall): calls before and after the onset; per group, calls after
+    let mut counts: FxHashMap<(u32, u16), (u64, u64)> = FxHashMap::default();
+    let mut after_of: FxHashMap<u32, u64> = FxHashMap::default();
+    for t in &w.tallies {
+        let Some(g) = groups.id_of(&t.comm) else {
+            continue;
+        };
+        let e = counts.entry((g, t.nr)).or_default();
+        if t.ts < onset {
+            e.0 += u64::from(t.calls);
+        } else {
+            e.1 += u64::from(t.calls);
+            *after_of.entry(g).or_default() += u64::from(t.calls);
+        }
+    }
+    for (ti, t) in w.threads.iter().enumerate() {
+        let g = groups.of_thread[ti];
+        for c in t.calls.iter().filter(|c| c.ts >= onset) {
+            counts.entry((g, c.nr)).or_default().1 += 1;
+            *after_of.entry(g).or_default() += 1;
+        }
+    }
+    let mut keys: Vec<(u32, u16)> = counts.keys().copied().collect();
+    keys.sort_unstable();
+    for (g, nr) in keys {
+        let (n_n, n_a) = counts[&(g, nr)];
+        let r_n = (n_n as f64 + 0.5) / t_n;
+        let lift = (((n_a as f64 + 0.5) / t_a) / r_n).ln();
+        let score = lift * gate(ln_upper_tail(n_a, r_n * t_a));
+        if lift <= 0.0 || score < p.min_score {
+            continue;
+        }
+        let sel: Vec<u32> = units
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| {
+                u.start >= onset
+                    && groups.of_thread[u.thread as usize] == g
+                    && u.calls(w).iter().any(|c| c.nr == nr)
+            })
+            .map(|(i, _)| i as u32)
+            .collect();
+        let sel = sel[sel.len().saturating_sub(p.max_units)..].to_vec();
+        let (Some(&a), Some(&b)) = (sel.first(), sel.last()) else {
+            continue;
+        };
+        out.push(Evidence {
+            kind: if n_n == 0 {
+                Kind::New
+            } else {
+                Kind::MoreFrequent
+            },
+            group: g,
+            cluster: None,
+            thread: None,
+            score,
+            first_ts: units[a as usize].start,
+            last_ts: units[b as usize].end,
+            units: sel,
+            normal_units: Vec::new(),
+            rate: (n_n as f64 / t_n, n_a as f64 / t_a),
+            median_ns: (0, 0),
+            pending: None,
+            load: 1.0,
+            share: n_a as f64 / after_of.get(&g).copied().unwrap_or(1).max(1) as f64,
+            worked_before: true,
+            beyond_load: score,
+            lifecycle: 0.0,
+            mix_shift: score,
+        });
+    }
+}
+
+/// A thread group's units and time in units before and after the onset.
+#[derive(Clone, Copy, Debug, Default)]
+struct GroupWork {
+    n: (u64, u64),
+    ns: (u64, u64),
+}
+
+impl GroupWork {
+    fn add(&mut self, units: &[Unit], before: &[u32], after: &[u32]) {
+        let time = |v: &[u32]| v.iter().map(|&i| units[i as usize].duration()).sum::<u64>();
+        self.n.0 += before.len() as u64;
+        self.n.1 += after.len() as u64;
+        self.ns.0 += time(before);
+        self.ns.1 += time(after);
+    }
+
+    /// For the cell `own` of this group: the load (the rate ratio of the group's other
+    /// units, after over before) and the share of the group's work after the onset that
+    /// the cell holds beyond its normal rate times that load, by count or by time.
+    fn mix(&self, own: &GroupWork, t_n: f64, t_a: f64) -> (f64, f64) {
+        let rest = (
+            self.n.0.saturating_sub(own.n.0),
+            self.n.1.saturating_sub(own.n.1),
+        );
+        // too little other work to tell a change of load: none
+        let load = if rest.0 + rest.1 < 10 {
+            1.0
+        } else {
+            ((rest.1 as f64 + 1.0) / t_a) / ((rest.0 as f64 + 1.0) / t_n)
+        };
+        let scale = load * t_a / t_n;
+        let excess_n = own.n.1 as f64 - own.n.0 as f64 * scale;
+        let excess_ns = own.ns.1 as f64 - own.ns.0 as f64 * scale;
+        let share_n = excess_n / (self.n.1 as f64).max(1.0);
+        let share_ns = excess_ns / (self.ns.1 as f64).max(1.0);
+        (load, share_n.max(share_ns).clamp(0.0, 1.0))
+    }
 }
 
 fn first_ts(w: &Window) -> u64 {
@@ -376,6 +646,7 @@ fn threads(
             .collect();
         let normal_units =
             normal_units[normal_units.len().saturating_sub(4 * p.max_units)..].to_vec();
+        let normal_calls = t.calls.iter().filter(|c| c.ts < onset).count();
         let ev = |kind, score, pending| Evidence {
             kind,
             group: g,
@@ -389,6 +660,12 @@ fn threads(
             pending,
             first_ts: last.ts,
             last_ts: w.end,
+            load: 1.0,
+            share: 1.0,
+            worked_before: normal_calls >= 10,
+            beyond_load: score,
+            lifecycle: 0.0,
+            mix_shift: score,
         };
         if let Some((score, before, after)) = cpu_shift(t, first_ts(w), onset, w.end) {
             let mut e = ev(Kind::Busier, score, None);
@@ -416,7 +693,6 @@ fn threads(
         }
         let quiet_since = last.end(w.end);
         let quiet = w.end.saturating_sub(quiet_since);
-        let normal_calls = t.calls.iter().filter(|c| c.ts < onset).count();
         if quiet < p.silent_min_ns || normal_calls < 10 {
             continue;
         }

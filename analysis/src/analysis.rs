@@ -6,11 +6,12 @@ use rustc_hash::FxHashMap;
 
 use crate::abnormal::{self, AbnormalParams, Evidence, Groups, Kind};
 use crate::cluster::{self, ClusterParams, Clustering};
+use crate::confidence::{ConfidenceParams, Footing};
 use crate::onset::{self, OnsetParams};
 use crate::rank::{self, Matcher, RankParams};
 use crate::report::{
-    Activity, Database, EvidenceOut, Onset, REPORT_VERSION, Ranked, Report, Span, Stats, Step,
-    Verdict,
+    Activity, Confidence, Database, EvidenceOut, Onset, REPORT_VERSION, Ranked, Report, Span,
+    Stats, Step, Verdict,
 };
 use crate::signature::Compiled;
 use crate::stacks::{self, StackReason};
@@ -26,6 +27,7 @@ pub struct Params {
     pub onset: OnsetParams,
     pub abnormal: AbnormalParams,
     pub rank: RankParams,
+    pub confidence: ConfidenceParams,
     /// Use this as the normal part instead of detecting the onset.
     pub normal: Option<Span>,
     /// Use this as the abnormal part instead of detecting the onset.
@@ -42,179 +44,38 @@ pub struct Alarm {
 /// Analyses `w` (whose `end` is the alarm time) against `db`.
 pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Params) -> Report {
     let started = Instant::now();
-    let mut warnings = Vec::new();
-    let mut damage = Vec::new();
-    if w.lost > 0 {
-        damage.push(format!(
-            "{} events were lost in the kernel during the window (the ring buffer was full): \
-             what the bug did may be among them (raise --ring-mb)",
-            w.lost
-        ));
-    }
-    if !db.unknown_syscalls.is_empty() {
-        warnings.push(format!(
-            "the signature database names syscalls this architecture lacks: {}",
-            db.unknown_syscalls.join(", ")
-        ));
-    }
+    let (mut warnings, damage) = input_notes(w, db);
     let groups = Groups::of(w);
     let mut units = unit::split(w, &p.units);
-    let first = w
-        .threads
-        .iter()
-        .filter_map(|t| t.calls.first().map(|c| c.ts))
-        .min()
-        .unwrap_or(w.start);
-
-    // the split into a normal and an abnormal part
-    let onset = match (p.normal, p.abnormal_span) {
-        (n, Some(a)) => {
-            let normal = n.unwrap_or(Span {
-                start: first,
-                end: a.start,
-            });
-            units.retain(|u| {
-                (u.start >= normal.start && u.start < normal.end)
-                    || (u.start >= a.start && u.start <= a.end)
-            });
-            Some(Onset {
-                ts: a.start,
-                score: 0.0,
-                detected: true,
-                how: "given".into(),
-                normal,
-                abnormal: a,
-            })
-        }
-        (Some(n), None) => {
-            units.retain(|u| u.start >= n.start);
-            Some(Onset {
-                ts: n.end,
-                score: 0.0,
-                detected: true,
-                how: "given".into(),
-                normal: n,
-                abnormal: Span {
-                    start: n.end,
-                    end: w.end,
-                },
-            })
-        }
-        (None, None) => match onset::detect(w, &groups.of_thread, &groups.runtime, &p.onset) {
-            Some(o) => {
-                let (ts, how) = if o.detected {
-                    (o.ts, "detected")
-                } else {
-                    // nothing stands out: compare the last third with the rest
-                    (w.end - (w.end - first) / 3, "fallback")
-                };
-                Some(Onset {
-                    ts,
-                    score: o.score,
-                    detected: o.detected,
-                    how: how.into(),
-                    normal: Span {
-                        start: first,
-                        end: ts,
-                    },
-                    abnormal: Span {
-                        start: ts,
-                        end: w.end,
-                    },
-                })
-            }
-            None => None,
-        },
-    };
-    if w.is_empty() {
-        warnings.push("the window holds no syscalls: nothing to analyse".into());
-    } else if onset.is_none() {
-        warnings.push(format!(
-            "the window ({:.1} s of activity) is too short to hold a normal part and an \
-             abnormal part; only stuck and silent threads are looked at",
-            (w.end - first) as f64 / 1e9
-        ));
-    } else if onset.as_ref().is_some_and(|o| o.how == "fallback") {
-        warnings.push(
-            "no clear onset of abnormal behaviour: the last third of the window is compared \
-             with the rest"
-                .into(),
-        );
-    }
+    let first = first_call(w);
+    let onset = split(w, &groups, &mut units, first, p);
+    warnings.extend(onset_warning(w, onset.as_ref(), first));
     let split_at = onset.as_ref().map_or(first, |o| o.ts);
     let cl = cluster::cluster(&units, w, &p.cluster);
-    let mut evidence = abnormal::find(w, &units, &cl, &groups, split_at, &p.abnormal);
-    // without a detected change point the mix of units did not change: only threads that
-    // are stuck or spinning count
-    if !onset.as_ref().is_some_and(|o| o.detected) {
-        evidence.retain(|e| {
-            matches!(
-                e.kind,
-                Kind::Blocked | Kind::Spinning | Kind::Silent | Kind::Busier
-            )
-        });
-    }
-    for e in &evidence {
-        if e.kind == Kind::Silent {
-            warnings.push(format!(
-                "thread {} went quiet but its CPU use is unknown (no scheduler samples)",
-                e.thread
-                    .map_or_else(String::new, |t| w.threads[t as usize].label())
-            ));
-        }
-    }
+    let evidence = find_evidence(w, &units, &cl, &groups, split_at, onset.as_ref(), p);
+    warnings.extend(silent_warnings(w, &evidence));
     let matcher = Matcher::new(db);
     let mut scored = rank::rank(w, &units, &groups, &evidence, &matcher, &p.rank);
-    let mut stack_reasons: FxHashMap<u32, StackReason> = FxHashMap::default();
+    let mut stack_reasons = FxHashMap::default();
     if !w.stacks.is_empty() {
-        let lift = stacks::syscall_lift(w, &groups, split_at);
-        let mut sym = Symbolizer::new(db)
-            .with_recorded(&w.objects)
-            .with_jit(&w.jit);
-        let time = stacks::time_shares(w, split_at, &p.units.wait_syscalls);
-        let from_stacks =
-            stacks::score(w, &groups, &evidence, &lift, &time, split_at, db, &mut sym);
-        warnings.append(&mut sym.warnings);
-        if sym.jit_unnamed > 0 {
-            warnings.push(format!(
-                "{} sampled frames in anonymous memory were outside every JIT perf map \
-                 (code compiled after the map was written, or a JVM whose map could not be \
-                 had): not named",
-                sym.jit_unnamed
-            ));
-        }
+        let from_stacks = stack_credit(w, &groups, &evidence, split_at, db, p, &mut warnings);
         combine(&mut scored, &from_stacks);
         stack_reasons = from_stacks.into_iter().collect();
     }
     let scored = rank::select(scored, db.total_functions(), &p.rank);
-    let ranking: Vec<Ranked> = scored
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let f = &db.funcs[s.func as usize];
-            Ranked {
-                rank: i + 1,
-                name: f.name.clone(),
-                file: f.file.clone(),
-                score: sigdb::round6(s.score),
-                reasons: s.reasons.clone(),
-                stack: stack_reasons.remove(&s.func).map(StackReason::to_report),
-            }
-        })
-        .collect();
-    let path = path(
-        w,
-        &units,
-        &evidence,
-        ranking
-            .first()
-            .and_then(|r| r.reasons.first())
-            .map(|r| r.evidence),
-    );
-    let verdict = match (ranking.is_empty(), evidence.is_empty()) {
-        (false, _) => Verdict::Findings,
-        (true, false) => Verdict::Unmatched,
-        (true, true) => Verdict::Normal,
+    let ranking = ranked(db, &scored, &mut stack_reasons);
+    let (verdict, confidence, ranking) = decide(&evidence, ranking, &p.confidence);
+    let path = match verdict {
+        Verdict::Normal => Vec::new(),
+        _ => path(
+            w,
+            &units,
+            &evidence,
+            ranking
+                .first()
+                .and_then(|r| r.reasons.first())
+                .map(|r| r.evidence),
+        ),
     };
     let total = db.total_functions();
     let mut report = Report {
@@ -243,6 +104,7 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
             with_signatures: db.with_signatures,
             ..info
         },
+        confidence: (!w.is_empty()).then_some(confidence),
         ranking,
         path,
         activity: activity(w, 1_000_000_000),
@@ -261,6 +123,255 @@ pub fn analyze(w: &Window, db: &Compiled, info: Database, alarm: &Alarm, p: &Par
     };
     report.add_damage(damage);
     report
+}
+
+/// What the reader must know about the input before anything else: warnings, and the
+/// damage that keeps the analysis from being trusted.
+fn input_notes(w: &Window, db: &Compiled) -> (Vec<String>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut damage = Vec::new();
+    if w.lost > 0 {
+        damage.push(format!(
+            "{} events were lost in the kernel during the window (the ring buffer was full): \
+             what the bug did may be among them (raise --ring-mb)",
+            w.lost
+        ));
+    }
+    if !db.unknown_syscalls.is_empty() {
+        warnings.push(format!(
+            "the signature database names syscalls this architecture lacks: {}",
+            db.unknown_syscalls.join(", ")
+        ));
+    }
+    if let Some(c) = w.complete_from.filter(|_| !w.tallies.is_empty()) {
+        warnings.push(format!(
+            "the rolling window was full: only the last {:.1} s of syscalls were kept; the \
+             {} syscalls before were counted per second, thread name and syscall, and the \
+             onset and the rise of each syscall were found on those counts",
+            w.end.saturating_sub(c) as f64 / 1e9,
+            w.tallied()
+        ));
+    }
+    (warnings, damage)
+}
+
+/// The time of the window's first syscall, kept or tallied (its start when it has none).
+fn first_call(w: &Window) -> u64 {
+    w.threads
+        .iter()
+        .filter_map(|t| t.calls.first().map(|c| c.ts))
+        .chain(w.tallies.first().map(|t| t.ts))
+        .min()
+        .unwrap_or(w.start)
+}
+
+/// The split into a normal and an abnormal part: given on the command line, or the
+/// detected onset, or the last third of the window when nothing stands out. Units outside
+/// given parts are dropped. `None` when the window is too short for both parts.
+fn split(
+    w: &Window,
+    groups: &Groups,
+    units: &mut Vec<Unit>,
+    first: u64,
+    p: &Params,
+) -> Option<Onset> {
+    let given = |normal: Span, abnormal: Span| Onset {
+        ts: abnormal.start,
+        score: 0.0,
+        detected: true,
+        how: "given".into(),
+        normal,
+        abnormal,
+    };
+    match (p.normal, p.abnormal_span) {
+        (n, Some(a)) => {
+            let normal = n.unwrap_or(Span {
+                start: first,
+                end: a.start,
+            });
+            units.retain(|u| {
+                (u.start >= normal.start && u.start < normal.end)
+                    || (u.start >= a.start && u.start <= a.end)
+            });
+            Some(given(normal, a))
+        }
+        (Some(n), None) => {
+            units.retain(|u| u.start >= n.start);
+            Some(given(
+                n,
+                Span {
+                    start: n.end,
+                    end: w.end,
+                },
+            ))
+        }
+        (None, None) => {
+            let o = onset::detect(w, &groups.of_thread, &groups.runtime, &p.onset)?;
+            let (ts, how) = if o.detected {
+                (o.ts, "detected")
+            } else {
+                // nothing stands out: compare the last third with the rest
+                (w.end - (w.end - first) / 3, "fallback")
+            };
+            Some(Onset {
+                ts,
+                score: o.score,
+                detected: o.detected,
+                how: how.into(),
+                normal: Span {
+                    start: first,
+                    end: ts,
+                },
+                abnormal: Span {
+                    start: ts,
+                    end: w.end,
+                },
+            })
+        }
+    }
+}
+
+/// What the split leaves unsaid: an empty window, one too short, no clear onset.
+fn onset_warning(w: &Window, onset: Option<&Onset>, first: u64) -> Option<String> {
+    if w.is_empty() {
+        Some("the window holds no syscalls: nothing to analyse".into())
+    } else if onset.is_none() {
+        Some(format!(
+            "the window ({:.1} s of activity) is too short to hold a normal part and an \
+             abnormal part; only stuck and silent threads are looked at",
+            (w.end - first) as f64 / 1e9
+        ))
+    } else if onset.is_some_and(|o| o.how == "fallback") {
+        Some(
+            "no clear onset of abnormal behaviour: the last third of the window is compared \
+             with the rest"
+                .into(),
+        )
+    } else {
+        None
+    }
+}
+
+/// The evidence of the split at `split_at`. Without a detected change point the mix of
+/// units did not change: only threads that are stuck or spinning count.
+fn find_evidence(
+    w: &Window,
+    units: &[Unit],
+    cl: &Clustering,
+    groups: &Groups,
+    split_at: u64,
+    onset: Option<&Onset>,
+    p: &Params,
+) -> Vec<Evidence> {
+    let mut evidence = abnormal::find(w, units, cl, groups, split_at, &p.abnormal);
+    if !onset.is_some_and(|o| o.detected) {
+        evidence.retain(|e| {
+            matches!(
+                e.kind,
+                Kind::Blocked | Kind::Spinning | Kind::Silent | Kind::Busier
+            )
+        });
+    }
+    evidence
+}
+
+/// A warning per thread that went quiet with its CPU use unknown.
+fn silent_warnings(w: &Window, evidence: &[Evidence]) -> Vec<String> {
+    evidence
+        .iter()
+        .filter(|e| e.kind == Kind::Silent)
+        .map(|e| {
+            format!(
+                "thread {} went quiet but its CPU use is unknown (no scheduler samples)",
+                e.thread
+                    .map_or_else(String::new, |t| w.threads[t as usize].label())
+            )
+        })
+        .collect()
+}
+
+/// The credit of the stacks sampled after the alarm, best first.
+fn stack_credit(
+    w: &Window,
+    groups: &Groups,
+    evidence: &[Evidence],
+    split_at: u64,
+    db: &Compiled,
+    p: &Params,
+    warnings: &mut Vec<String>,
+) -> Vec<(u32, StackReason)> {
+    let lift = stacks::syscall_lift(w, groups, split_at);
+    let mut sym = Symbolizer::new(db)
+        .with_recorded(&w.objects)
+        .with_jit(&w.jit);
+    let time = stacks::time_shares(w, split_at, &p.units.wait_syscalls);
+    let seen = stacks::Seen {
+        evidence,
+        lift: &lift,
+        time: &time,
+        onset: split_at,
+    };
+    let from_stacks = stacks::score(w, groups, &seen, db, &mut sym);
+    warnings.append(&mut sym.warnings);
+    if sym.jit_unnamed > 0 {
+        warnings.push(format!(
+            "{} sampled frames in anonymous memory were outside every JIT perf map \
+             (code compiled after the map was written, or a JVM whose map could not be \
+             had): not named",
+            sym.jit_unnamed
+        ));
+    }
+    from_stacks
+}
+
+/// The selected functions as the report lists them, with their stack credit.
+fn ranked(
+    db: &Compiled,
+    scored: &[rank::Scored],
+    stack_reasons: &mut FxHashMap<u32, StackReason>,
+) -> Vec<Ranked> {
+    scored
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let f = &db.funcs[s.func as usize];
+            Ranked {
+                rank: i + 1,
+                name: f.name.clone(),
+                file: f.file.clone(),
+                score: sigdb::round6(s.score),
+                reasons: s.reasons.clone(),
+                stack: stack_reasons.remove(&s.func).map(StackReason::to_report),
+            }
+        })
+        .collect()
+}
+
+/// The verdict and how sure it is. Below the threshold the ranking is withheld: the
+/// functions it would have named are reported as weak leads.
+fn decide(
+    evidence: &[Evidence],
+    ranking: Vec<Ranked>,
+    p: &ConfidenceParams,
+) -> (Verdict, Confidence, Vec<Ranked>) {
+    let footing = Footing::of(evidence);
+    let mut confidence = Confidence {
+        strength: sigdb::round6(footing.strength),
+        threshold: p.threshold,
+        level: footing.level(p).to_string(),
+        evidence: footing.strongest,
+        weak_leads: Vec::new(),
+    };
+    if !footing.is_abnormal(p) {
+        confidence.weak_leads = ranking.iter().take(5).map(|r| r.name.clone()).collect();
+        return (Verdict::Normal, confidence, Vec::new());
+    }
+    let verdict = if ranking.is_empty() {
+        Verdict::Unmatched
+    } else {
+        Verdict::Findings
+    };
+    (verdict, confidence, ranking)
 }
 
 /// Adds the stack credits to the signature scores. Each side is taken as a share of its
@@ -365,6 +476,7 @@ fn describe(
         id,
         kind: e.kind.to_report(),
         score: sigdb::round6(e.score),
+        strength: Some(sigdb::round6(crate::confidence::strength(e))),
         group,
         thread,
         units: e.units.len(),
@@ -450,3 +562,6 @@ fn activity(w: &Window, bin_ns: u64) -> Vec<Activity> {
     out.truncate(24);
     out
 }
+
+#[cfg(test)]
+mod tests;

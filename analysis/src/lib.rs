@@ -8,6 +8,7 @@
 pub mod abnormal;
 pub mod analysis;
 pub mod cluster;
+pub mod confidence;
 pub mod onset;
 pub mod rank;
 pub mod report;

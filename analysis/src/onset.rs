@@ -58,6 +58,7 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
         .iter()
         .filter(|t| !ended.contains(&t.pid))
         .filter_map(|t| t.calls.first().map(|c| c.ts))
+        .chain(w.tallies.first().map(|t| t.ts))
         .min()?
         .max(w.start);
     let span = w.end.checked_sub(first)?;
@@ -90,6 +91,28 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
             });
             counts[f][b] += 1.0;
         }
+    }
+    // what a full window evicted early, counted per second: the normal part of a storm
+    let group_of: FxHashMap<&str, u32> = w
+        .threads
+        .iter()
+        .zip(group)
+        .filter(|(t, g)| !runtime[**g as usize] && !ended.contains(&t.pid))
+        .map(|(t, &g)| (t.comm.as_str(), g))
+        .collect();
+    for t in &w.tallies {
+        let Some(&g) = group_of.get(t.comm.as_str()) else {
+            continue;
+        };
+        if t.ts < first.saturating_sub(p.bin_ns) {
+            continue;
+        }
+        let b = ((t.ts.max(first) - first) / p.bin_ns) as usize;
+        let f = *feature.entry((g, t.nr)).or_insert_with(|| {
+            counts.push(vec![0.0; nb]);
+            counts.len() - 1
+        });
+        counts[f][b.min(nb - 1)] += f64::from(t.calls);
     }
     if counts.is_empty() {
         return None;

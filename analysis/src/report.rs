@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 pub use report::REPORT_VERSION;
 pub use report::v2::{
-    Database, EvidenceKind, MatchedEpisode, Onset, Reason, Span, StackCredit, Stats, Step, Verdict,
+    Confidence, Database, EvidenceKind, MatchedEpisode, Onset, Reason, Span, StackCredit, Stats,
+    Step, Verdict,
 };
 use report::v2::{Head, Record, Warning};
 
@@ -37,6 +38,8 @@ pub struct Report {
     pub window: Span,
     pub onset: Option<Onset>,
     pub database: Database,
+    /// How sure the verdict is.
+    pub confidence: Option<Confidence>,
     pub ranking: Vec<Ranked>,
     /// Functions listed / functions in the database.
     pub scope: f64,
@@ -86,6 +89,7 @@ impl Report {
             onset: self.onset.clone(),
             database: self.database.clone(),
             damage: self.damage.clone(),
+            confidence: self.confidence.clone(),
             listed: self.ranking.len(),
             scope: self.scope,
             stats: self.stats.clone(),
@@ -147,6 +151,25 @@ impl Report {
                 o.normal.seconds(),
                 o.abnormal.seconds()
             );
+        }
+        if let Some(c) = &self.confidence {
+            let on = c
+                .evidence
+                .and_then(|i| self.evidence.get(i))
+                .map(|e| format!("; strongest: {}", e.summary))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "confidence: {} (strength {:.2}, abnormal from {:.2}){on}",
+                c.level, c.strength, c.threshold
+            );
+            if !c.weak_leads.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "weak leads, not ranked (the evidence is below the threshold): {}",
+                    c.weak_leads.join(", ")
+                );
+            }
         }
         if !self.ranking.is_empty() {
             let _ = writeln!(
@@ -217,7 +240,10 @@ impl Report {
         if !self.evidence.is_empty() {
             let _ = writeln!(s, "\nevidence:");
             for (i, e) in self.evidence.iter().enumerate().take(8) {
-                let _ = writeln!(s, "  #{i} {:>6.2}  {}", e.score, e.summary);
+                let strength = e
+                    .strength
+                    .map_or_else(String::new, |x| format!(" (strength {x:.2})"));
+                let _ = writeln!(s, "  #{i} {:>6.2}{strength}  {}", e.score, e.summary);
             }
             if self.evidence.len() > 8 {
                 let _ = writeln!(s, "  ... {} more (--format json)", self.evidence.len() - 8);

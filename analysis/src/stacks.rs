@@ -55,6 +55,7 @@ pub fn syscall_lift(w: &Window, groups: &Groups, onset: u64) -> FxHashMap<(u32, 
         .threads
         .iter()
         .filter_map(|t| t.calls.first().map(|c| c.ts))
+        .chain(w.tallies.first().map(|t| t.ts))
         .min()
         .unwrap_or(w.start);
     let t_n = (onset.saturating_sub(first) as f64 / 1e9).max(1e-3);
@@ -69,6 +70,18 @@ pub fn syscall_lift(w: &Window, groups: &Groups, onset: u64) -> FxHashMap<(u32, 
             } else {
                 e.1 += 1;
             }
+        }
+    }
+    // what a full window evicted early, counted per second and thread group
+    for t in &w.tallies {
+        let Some(g) = groups.id_of(&t.comm) else {
+            continue;
+        };
+        let e = counts.entry((g, t.nr)).or_default();
+        if t.ts < onset {
+            e.0 += u64::from(t.calls);
+        } else {
+            e.1 += u64::from(t.calls);
         }
     }
     counts
@@ -138,29 +151,94 @@ const NOVEL_BLOCKED: f64 = 1.5;
 /// One reason's part of a function's stack credit: score, samples, syscall.
 type ReasonSum = (f64, usize, Option<u32>);
 
+/// What the window showed, to weigh the samples by: the evidence, the rise of each
+/// (group, syscall) ([`syscall_lift`]), where each thread's time went ([`time_shares`]),
+/// and the onset (threads that blocked in the trouble against threads parked before it).
+pub struct Seen<'a> {
+    pub evidence: &'a [Evidence],
+    pub lift: &'a FxHashMap<(u32, u16), f64>,
+    pub time: &'a TimeShares,
+    pub onset: u64,
+}
+
+/// A sample resolved to application functions, innermost first, consecutive repeats
+/// folded (recursion).
+struct Resolved<'s> {
+    s: &'s StackSample,
+    thread: usize,
+    funcs: Vec<u32>,
+}
+
+/// The credit being summed: per function, and per (function, reason) to name the reason
+/// that gave the most.
+#[derive(Default)]
+struct Credit {
+    credit: FxHashMap<u32, StackReason>,
+    by_reason: FxHashMap<(u32, &'static str), ReasonSum>,
+}
+
+impl Credit {
+    /// Credits `f` with `v` for one sample of `thread` (of `of` samples of it).
+    fn add(
+        &mut self,
+        f: u32,
+        v: f64,
+        thread: &str,
+        why: &'static str,
+        syscall: Option<u32>,
+        of: usize,
+    ) {
+        let r = self.credit.entry(f).or_insert_with(|| StackReason {
+            score: 0.0,
+            samples: 0,
+            of: 0,
+            threads: Vec::new(),
+            why: String::new(),
+            syscall: None,
+        });
+        r.score += v;
+        if !r.threads.iter().any(|t| t == thread) {
+            r.threads.push(thread.to_string());
+            r.of += of;
+        }
+        let e = self.by_reason.entry((f, why)).or_insert((0.0, 0, syscall));
+        e.0 += v;
+        e.1 += 1;
+    }
+
+    /// The functions, best first, each with its strongest reason.
+    fn finish(mut self) -> Vec<(u32, StackReason)> {
+        let mut reasons: Vec<((u32, &'static str), ReasonSum)> =
+            self.by_reason.into_iter().collect();
+        // strongest first, names breaking ties for a deterministic report
+        reasons.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.0.cmp(&b.0)));
+        for ((f, why), (_, samples, syscall)) in reasons {
+            if let Some(r) = self.credit.get_mut(&f)
+                && r.why.is_empty()
+            {
+                r.why = why.to_string();
+                r.samples = samples;
+                r.syscall = syscall.map(|n| trace::syscall_name(n).into_owned());
+            }
+        }
+        let mut out: Vec<(u32, StackReason)> = self.credit.into_iter().collect();
+        out.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+        out
+    }
+}
+
 /// Credits functions from the stacks of `w`; returns (function, reason), best first.
-/// `time` weighs each thread's on-CPU samples against its samples at syscalls; `onset`
-/// tells threads that blocked in the trouble from threads parked before it.
-#[allow(clippy::too_many_arguments)]
 pub fn score(
     w: &Window,
     groups: &Groups,
-    evidence: &[Evidence],
-    lift: &FxHashMap<(u32, u16), f64>,
-    time: &TimeShares,
-    onset: u64,
+    seen: &Seen<'_>,
     db: &Compiled,
     sym: &mut Symbolizer<'_>,
 ) -> Vec<(u32, StackReason)> {
-    // the latest thread with each tid
-    let mut thread_of: FxHashMap<u32, usize> = FxHashMap::default();
-    for (i, t) in w.threads.iter().enumerate() {
-        thread_of.insert(t.tid, i);
-    }
-    // thread-level evidence: spinning, silent, blocked, slower groups
+    // thread-level evidence: spinning, silent, blocked, busier; slower groups
     let mut thread_ev: FxHashMap<usize, f64> = FxHashMap::default();
     let mut slower: FxHashMap<u32, f64> = FxHashMap::default();
-    for e in evidence {
+    for e in seen.evidence {
         match (e.kind, e.thread) {
             (Kind::Spinning | Kind::Silent | Kind::Blocked | Kind::Busier, Some(t)) => {
                 let v = thread_ev.entry(t as usize).or_default();
@@ -173,12 +251,46 @@ pub fn score(
             _ => {}
         }
     }
-    // resolve every sample once: app functions, innermost first, consecutive repeats
-    // folded (recursion)
-    struct Resolved<'s> {
-        s: &'s StackSample,
-        thread: usize,
-        funcs: Vec<u32>,
+    let resolved = resolve(w, db, sym);
+    let mut by_thread: FxHashMap<usize, Vec<&Resolved<'_>>> = FxHashMap::default();
+    for r in &resolved {
+        by_thread.entry(r.thread).or_default().push(r);
+    }
+    let mut threads: Vec<usize> = by_thread.keys().copied().collect();
+    threads.sort_unstable();
+    let mut credit = Credit::default();
+    for ti in threads {
+        let samples = &by_thread[&ti];
+        let label = w.threads[ti].label();
+        let g = groups.of_thread[ti];
+        let ev = thread_ev.get(&ti).copied().unwrap_or(0.0);
+        let (w_cpu, w_sys) = kind_weights(seen.time.get(&ti));
+        let cpu_weight = w_cpu * ev.max(0.5 * slower.get(&g).copied().unwrap_or(0.0));
+        let (on_cpu, in_sys): (Vec<&Resolved<'_>>, Vec<&Resolved<'_>>) =
+            samples.iter().partition(|r| r.s.kind == StackKind::OnCpu);
+        if cpu_weight > 0.0 {
+            credit_on_cpu(&on_cpu, cpu_weight, &label, &mut credit);
+        }
+        let thread = ThreadSeen {
+            t: &w.threads[ti],
+            label: &label,
+            group: g,
+            ev,
+            weight: w_sys,
+        };
+        credit_in_syscalls(&in_sys, &thread, seen, db, &mut credit);
+    }
+    credit.finish()
+}
+
+/// Resolves every sample once to application functions. A return address that does not
+/// call the function below it is stale (left in a stack slot the walk read), or the
+/// callee tail-called on: either way not a caller to credit.
+fn resolve<'s>(w: &'s Window, db: &Compiled, sym: &mut Symbolizer<'_>) -> Vec<Resolved<'s>> {
+    // the latest thread with each tid
+    let mut thread_of: FxHashMap<u32, usize> = FxHashMap::default();
+    for (i, t) in w.threads.iter().enumerate() {
+        thread_of.insert(t.tid, i);
     }
     let mut resolved = Vec::new();
     for s in &w.stacks {
@@ -196,9 +308,6 @@ pub fn score(
                 && path == loc.path
                 && target != callee
             {
-                // a return address that does not call the function below it is stale
-                // (left in a stack slot the scan read), or the callee tail-called on:
-                // either way not a caller to credit
                 continue;
             }
             below = f.map(|f| (loc.path.as_str(), f));
@@ -213,144 +322,98 @@ pub fn score(
             resolved.push(Resolved { s, thread, funcs });
         }
     }
-    // per function: its credit, and per reason (score, samples, syscall): the report
-    // names the reason that gave the most
-    let mut credit: FxHashMap<u32, StackReason> = FxHashMap::default();
-    let mut by_reason: FxHashMap<(u32, &'static str), ReasonSum> = FxHashMap::default();
-    let mut add =
-        |f: u32, v: f64, thread: &str, why: &'static str, syscall: Option<u32>, of: usize| {
-            let r = credit.entry(f).or_insert_with(|| StackReason {
-                score: 0.0,
-                samples: 0,
-                of: 0,
-                threads: Vec::new(),
-                why: String::new(),
-                syscall: None,
-            });
-            r.score += v;
-            if !r.threads.iter().any(|t| t == thread) {
-                r.threads.push(thread.to_string());
-                r.of += of;
-            }
-            let e = by_reason.entry((f, why)).or_insert((0.0, 0, syscall));
-            e.0 += v;
-            e.1 += 1;
+    resolved
+}
+
+/// On-CPU samples of one thread: the innermost function present in nearly all of them
+/// (the loop that never ends), and, less, the innermost frame of each.
+fn credit_on_cpu(on_cpu: &[&Resolved<'_>], weight: f64, label: &str, credit: &mut Credit) {
+    let n = on_cpu.len();
+    if n == 0 {
+        return;
+    }
+    let mut present: FxHashMap<u32, usize> = FxHashMap::default();
+    for r in on_cpu {
+        let uniq: FxHashSet<u32> = r.funcs.iter().copied().collect();
+        for f in uniq {
+            *present.entry(f).or_default() += 1;
+        }
+    }
+    let common = |f: &u32| present.get(f).is_some_and(|&c| c as f64 >= 0.8 * n as f64);
+    let v = weight / n as f64;
+    for r in on_cpu {
+        if let Some(&deep) = r.funcs.iter().find(|f| common(f)) {
+            credit.add(deep, v, label, "on_cpu_loop", None, n);
+        }
+        if !common(&r.funcs[0]) {
+            credit.add(r.funcs[0], 0.5 * v, label, "on_cpu", None, n);
+        }
+    }
+}
+
+/// One sampled thread, as its syscall samples are weighed.
+struct ThreadSeen<'a> {
+    t: &'a crate::window::Thread,
+    label: &'a str,
+    group: u32,
+    /// Its strongest thread-level evidence score.
+    ev: f64,
+    /// The weight of its syscall samples ([`kind_weights`]).
+    weight: f64,
+}
+
+/// Samples at or blocked in a syscall: walking outward from the innermost frame, the first
+/// function whose training never saw that syscall made under it (where new behaviour
+/// enters the code), else, less, the innermost application frame.
+fn credit_in_syscalls(
+    in_sys: &[&Resolved<'_>],
+    th: &ThreadSeen<'_>,
+    seen: &Seen<'_>,
+    db: &Compiled,
+    credit: &mut Credit,
+) {
+    let n = in_sys.len();
+    for r in in_sys {
+        let Some(nr) = r.s.nr.and_then(|x| u16::try_from(x).ok()) else {
+            continue;
         };
-    let mut by_thread: FxHashMap<usize, Vec<&Resolved<'_>>> = FxHashMap::default();
-    for r in &resolved {
-        by_thread.entry(r.thread).or_default().push(r);
-    }
-    let mut threads: Vec<usize> = by_thread.keys().copied().collect();
-    threads.sort_unstable();
-    for ti in threads {
-        let samples = &by_thread[&ti];
-        let t = &w.threads[ti];
-        let label = t.label();
-        let g = groups.of_thread[ti];
-        let on_cpu: Vec<&&Resolved<'_>> = samples
-            .iter()
-            .filter(|r| r.s.kind == StackKind::OnCpu)
-            .collect();
-        let in_sys: Vec<&&Resolved<'_>> = samples
-            .iter()
-            .filter(|r| r.s.kind != StackKind::OnCpu)
-            .collect();
-        let ev = thread_ev.get(&ti).copied().unwrap_or(0.0);
-        let (w_cpu, w_sys) = kind_weights(time.get(&ti));
-        let cpu_weight = w_cpu * ev.max(0.5 * slower.get(&g).copied().unwrap_or(0.0));
-        if !on_cpu.is_empty() && cpu_weight > 0.0 {
-            let n = on_cpu.len();
-            let mut present: FxHashMap<u32, usize> = FxHashMap::default();
-            for r in &on_cpu {
-                let uniq: FxHashSet<u32> = r.funcs.iter().copied().collect();
-                for f in uniq {
-                    *present.entry(f).or_default() += 1;
-                }
-            }
-            let common = |f: &u32| present.get(f).is_some_and(|&c| c as f64 >= 0.8 * n as f64);
-            let v = cpu_weight / n as f64;
-            for r in &on_cpu {
-                if let Some(&deep) = r.funcs.iter().find(|f| common(f)) {
-                    add(deep, v, &label, "on_cpu_loop", None, n);
-                }
-                if !common(&r.funcs[0]) {
-                    add(r.funcs[0], 0.5 * v, &label, "on_cpu", None, n);
-                }
-            }
+        let blocked = r.s.kind == StackKind::Blocked;
+        let mut weight = seen.lift.get(&(th.group, nr)).copied().unwrap_or(0.0);
+        let pending = th.t.calls.last().filter(|c| c.is_pending() && c.nr == nr);
+        if blocked || pending.is_some() {
+            weight = weight.max(th.ev);
         }
-        if !in_sys.is_empty() {
-            let n = in_sys.len();
-            for r in &in_sys {
-                let Some(nr) = r.s.nr.and_then(|x| u16::try_from(x).ok()) else {
-                    continue;
-                };
-                let blocked = r.s.kind == StackKind::Blocked;
-                let mut weight = lift.get(&(g, nr)).copied().unwrap_or(0.0);
-                let pending = t.calls.last().filter(|c| c.is_pending() && c.nr == nr);
-                if blocked || pending.is_some() {
-                    weight = weight.max(ev);
-                }
-                let novel = r
-                    .funcs
-                    .iter()
-                    .find(|&&f| db.funcs[f as usize].inclusive.binary_search(&nr).is_err());
-                // blocked, since the trouble began, in a syscall that training never saw
-                // made under this code (a lock taken where none was): a hang's direct
-                // evidence even when the syscall is common in the process (futex) and so
-                // neither rose nor stands out by its length. Code the test suite never ran
-                // has no syscalls to compare with: half as much.
-                if blocked
-                    && pending.is_some_and(|c| c.ts + 1_000_000_000 >= onset)
-                    && let Some(&f) = novel
-                {
-                    let trained = db.funcs[f as usize].invocations > 0;
-                    weight = weight.max(NOVEL_BLOCKED * if trained { 1.0 } else { 0.5 });
-                }
-                if weight <= 0.0 {
-                    continue;
-                }
-                let v = w_sys * weight / n as f64;
-                match novel {
-                    Some(&f) => {
-                        add(f, v, &label, "new_syscall", Some(u32::from(nr)), n);
-                        if f != r.funcs[0] {
-                            add(
-                                r.funcs[0],
-                                0.3 * v,
-                                &label,
-                                "syscall",
-                                Some(u32::from(nr)),
-                                n,
-                            );
-                        }
-                    }
-                    None => add(
-                        r.funcs[0],
-                        0.5 * v,
-                        &label,
-                        "syscall",
-                        Some(u32::from(nr)),
-                        n,
-                    ),
-                }
-            }
-        }
-    }
-    let mut reasons: Vec<((u32, &'static str), ReasonSum)> = by_reason.into_iter().collect();
-    // strongest first, names breaking ties for a deterministic report
-    reasons.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.0.cmp(&b.0)));
-    for ((f, why), (_, samples, syscall)) in reasons {
-        if let Some(r) = credit.get_mut(&f)
-            && r.why.is_empty()
+        let novel = r
+            .funcs
+            .iter()
+            .find(|&&f| db.funcs[f as usize].inclusive.binary_search(&nr).is_err());
+        // blocked, since the trouble began, in a syscall that training never saw made
+        // under this code (a lock taken where none was): a hang's direct evidence even
+        // when the syscall is common in the process (futex) and so neither rose nor stands
+        // out by its length. Code the test suite never ran has no syscalls to compare
+        // with: half as much.
+        if blocked
+            && pending.is_some_and(|c| c.ts + 1_000_000_000 >= seen.onset)
+            && let Some(&f) = novel
         {
-            r.why = why.to_string();
-            r.samples = samples;
-            r.syscall = syscall.map(|n| trace::syscall_name(n).into_owned());
+            let trained = db.funcs[f as usize].invocations > 0;
+            weight = weight.max(NOVEL_BLOCKED * if trained { 1.0 } else { 0.5 });
+        }
+        if weight <= 0.0 {
+            continue;
+        }
+        let v = th.weight * weight / n as f64;
+        let sc = Some(u32::from(nr));
+        match novel {
+            Some(&f) => {
+                credit.add(f, v, th.label, "new_syscall", sc, n);
+                if f != r.funcs[0] {
+                    credit.add(r.funcs[0], 0.3 * v, th.label, "syscall", sc, n);
+                }
+            }
+            None => credit.add(r.funcs[0], 0.5 * v, th.label, "syscall", sc, n),
         }
     }
-    let mut out: Vec<(u32, StackReason)> = credit.into_iter().collect();
-    out.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-    out
 }
 
 #[cfg(test)]

@@ -87,6 +87,19 @@ impl Thread {
     }
 }
 
+/// Syscalls of one thread group in one second, counted instead of kept: what a full
+/// rolling window had to evict early (a storm of syscalls would otherwise push the normal
+/// part out of the window).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// Start of the second (monotonic ns, a multiple of 1 s).
+    pub ts: u64,
+    /// The thread group (thread name).
+    pub comm: String,
+    pub nr: u16,
+    pub calls: u32,
+}
+
 /// A named instant (alarm, trigger...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mark {
@@ -128,6 +141,10 @@ pub struct Window {
     /// JIT-compiled code per process (a JVM's perf map read after the alarm): (start, end,
     /// name) sorted by start, to name stack frames in anonymous memory.
     pub jit: Vec<(u32, JitMap)>,
+    /// The syscalls are all there only from this time on; before it the window holds
+    /// [`Window::tallies`] of what was evicted, sorted by (ts, comm, nr).
+    pub complete_from: Option<u64>,
+    pub tallies: Vec<Tally>,
 }
 
 impl Window {
@@ -163,6 +180,11 @@ impl Window {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Syscalls counted in tallies.
+    pub fn tallied(&self) -> u64 {
+        self.tallies.iter().map(|t| u64::from(t.calls)).sum()
     }
 }
 

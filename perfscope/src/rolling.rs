@@ -4,12 +4,16 @@
 //! more than `max_events` records; beyond that the oldest go first, and the store counts
 //! them so that a report can say how much time the window still covers.
 //!
+//! What a full ring evicts early is not forgotten: it is counted per second, thread group
+//! and syscall (a bounded tally beside the ring), so that a storm of syscalls that fills
+//! the ring in seconds still leaves the analysis the rates of the normal time before it.
+//!
 //! A snapshot of a time range becomes a [`analysis::window::Window`] through the
 //! library's `WindowBuilder`, thread by thread, with the syscalls still in flight.
 
 use std::collections::VecDeque;
 
-use analysis::window::{Window, WindowBuilder};
+use analysis::window::{Tally, Window, WindowBuilder};
 use rustc_hash::FxHashMap;
 use trace::{Event, Syscall};
 
@@ -23,6 +27,9 @@ const MAX_THREADS: usize = 1 << 20;
 const MAX_NAMES: usize = 1 << 16;
 /// Marks kept at most.
 const MAX_MARKS: usize = 4096;
+/// (thread group, syscall) pairs tallied per second at most; beyond, evicted syscalls are
+/// only counted in [`StoreStats::evicted_full`].
+const MAX_TALLY_KEYS: usize = 4096;
 
 /// `dur` of a record that never returned (`exit`, `exit_group`).
 const DUR_NONE: u32 = u32::MAX;
@@ -128,6 +135,9 @@ pub struct Store {
     /// The last `by_tid` hit: (tid, slot).
     last_slot: Option<(u32, u32)>,
     names: FxHashMap<String, u32>,
+    /// Per second (its start, ns): syscalls evicted from the full ring, per (group,
+    /// syscall).
+    tallies: VecDeque<(u64, FxHashMap<(u32, u16), u32>)>,
     marks: VecDeque<(u64, String)>,
     lost: VecDeque<(u64, u64)>,
     stats: StoreStats,
@@ -153,6 +163,7 @@ impl Store {
             by_tid: FxHashMap::default(),
             last_slot: None,
             names: FxHashMap::default(),
+            tallies: VecDeque::new(),
             marks: VecDeque::new(),
             lost: VecDeque::new(),
             stats: StoreStats {
@@ -379,6 +390,7 @@ impl Store {
         {
             self.stats.evicted_full += 1;
             self.stats.full_horizon = Some(self.stats.full_horizon.unwrap_or(0).max(old.ts));
+            self.tally(&old);
             self.unref(old.slot, 0);
         }
         let th = &mut self.slots[slot as usize];
@@ -394,6 +406,25 @@ impl Store {
             cpu: u16::try_from(s.cpu).unwrap_or(u16::MAX),
         });
         Some(slot)
+    }
+
+    /// Counts a record evicted early in its second's tally.
+    fn tally(&mut self, r: &Rec) {
+        const SECOND: u64 = 1_000_000_000;
+        let sec = r.ts - r.ts % SECOND;
+        let key = (self.slots[r.slot as usize].group, r.nr);
+        // records leave in about the order they came: the second is the last one, or new
+        let at = self.tallies.iter().rposition(|(s, _)| *s == sec);
+        let counts = match at {
+            Some(i) => &mut self.tallies[i].1,
+            None => {
+                self.tallies.push_back((sec, FxHashMap::default()));
+                &mut self.tallies.back_mut().expect("just pushed").1
+            }
+        };
+        if counts.len() < MAX_TALLY_KEYS || counts.contains_key(&key) {
+            *counts.entry(key).or_default() += 1;
+        }
     }
 
     fn unref(&mut self, slot: u32, now: u64) {
@@ -423,6 +454,13 @@ impl Store {
         }
         while self.marks.front().is_some_and(|m| m.0 < horizon) {
             self.marks.pop_front();
+        }
+        while self
+            .tallies
+            .front()
+            .is_some_and(|t| t.0 + 1_000_000_000 <= horizon)
+        {
+            self.tallies.pop_front();
         }
         while self.lost.front().is_some_and(|l| l.0 < horizon) {
             self.lost.pop_front();
@@ -529,7 +567,36 @@ impl Store {
         for &(ts, count) in self.lost.iter().filter(|l| l.0 >= start && l.0 <= end) {
             b.push(&Event::Lost { ts, cpu: 0, count });
         }
-        b.finish()
+        let mut w = b.finish();
+        self.add_tallies(&mut w, start, end);
+        w
+    }
+
+    /// The tallies of the seconds of `[start, end]`, when the ring was full in them.
+    fn add_tallies(&self, w: &mut Window, start: u64, end: u64) {
+        let Some(h) = self.stats.full_horizon.filter(|&h| h >= start) else {
+            return;
+        };
+        let mut names = vec![""; self.names.len()];
+        for (n, &g) in &self.names {
+            names[g as usize] = n.as_str();
+        }
+        for (sec, counts) in &self.tallies {
+            if *sec + 1_000_000_000 <= start || *sec > end {
+                continue;
+            }
+            for (&(g, nr), &calls) in counts {
+                w.tallies.push(Tally {
+                    ts: *sec,
+                    comm: names.get(g as usize).copied().unwrap_or("").to_string(),
+                    nr,
+                    calls,
+                });
+            }
+        }
+        w.tallies
+            .sort_by(|a, b| (a.ts, &a.comm, a.nr).cmp(&(b.ts, &b.comm, b.nr)));
+        w.complete_from = Some(h.min(end));
     }
 }
 

@@ -5,6 +5,7 @@
 //! Version 2 = version 1 plus the `inconclusive` verdict and the `damage` list of the
 //! report record (what keeps the analysis from being trusted: a damaged window, a doubtful
 //! database, a database of another program). A version 1 report reads as a version 2 one.
+//! Later optional fields of version 2: `confidence` (how sure the verdict is).
 //!
 //! The records, in order: one [`Head`] (`"type": "report"`), then [`Function`]s (the
 //! ranking, rank 1 first), [`Evidence`], [`Step`]s (the syscall path) and [`Warning`]s.
@@ -67,11 +68,35 @@ pub struct Head {
     /// database trained on damaged traces or for another program). Version 2.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub damage: Vec<String>,
+    /// How sure the verdict is: the strength of the strongest evidence against the
+    /// threshold from which the verdict is abnormal. Optional (absent in reports written
+    /// before it, and when the window held nothing to analyse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
     /// Functions ranked.
     pub listed: usize,
     /// Functions listed / functions in the database.
     pub scope: f64,
     pub stats: Stats,
+}
+
+/// How sure the verdict is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Confidence {
+    /// The strength of the strongest evidence, on the scale of `threshold`.
+    pub strength: f64,
+    /// The strength from which the verdict is abnormal (calibrated on healthy windows).
+    pub threshold: f64,
+    /// `high` (from twice the threshold), `medium` (from the threshold) or `low` (below:
+    /// "nothing abnormal").
+    pub level: String,
+    /// The `id` of the strongest [`Evidence`] record, when it is listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<usize>,
+    /// Functions the signatures or stacks pointed at although the evidence stayed below
+    /// the threshold (so they are not ranked), best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weak_leads: Vec<String>,
 }
 
 /// Where the trouble starts: the window is split there into a normal and an abnormal part.
@@ -187,6 +212,10 @@ pub struct Evidence {
     pub id: usize,
     pub kind: EvidenceKind,
     pub score: f64,
+    /// The score with what ordinary changes also produce taken out, on the scale of the
+    /// report's `confidence` threshold. Optional, later in version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<f64>,
     /// Thread group (thread name).
     pub group: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -70,3 +70,21 @@ fn bundled_windows_give_their_golden_reports() {
         );
     }
 }
+
+#[test]
+fn a_saved_window_analysed_twice_gives_the_same_report() {
+    let dir = Scratch::new();
+    let db = dir.join("threadsrv.sigdb");
+    train(
+        &tests::workspace().join("fixtures/traces/threadsrv.trace"),
+        &db,
+    );
+    let window = "threadsrv-slow_fsync.window.trace";
+    let first = redacted_json(&analyze(&db, window, "json"));
+    let second = redacted_json(&analyze(&db, window, "json"));
+    assert!(first.contains("\"confidence\""), "{first}");
+    assert_eq!(
+        first, second,
+        "the analysis of a saved window is not repeatable"
+    );
+}

@@ -98,6 +98,27 @@ fn window(stacks: Vec<StackSample>) -> Window {
     }
 }
 
+/// [`super::score`] with what the window showed spelled out.
+#[allow(clippy::too_many_arguments)]
+fn score(
+    w: &Window,
+    g: &Groups,
+    evidence: &[Evidence],
+    lift: &FxHashMap<(u32, u16), f64>,
+    time: &TimeShares,
+    onset: u64,
+    db: &Compiled,
+    sym: &mut Symbolizer<'_>,
+) -> Vec<(u32, StackReason)> {
+    let seen = Seen {
+        evidence,
+        lift,
+        time,
+        onset,
+    };
+    super::score(w, g, &seen, db, sym)
+}
+
 fn evidence(kind: Kind, score: f64) -> Evidence {
     Evidence {
         kind,
@@ -112,6 +133,12 @@ fn evidence(kind: Kind, score: f64) -> Evidence {
         pending: None,
         first_ts: 0,
         last_ts: 0,
+        load: 1.0,
+        share: 1.0,
+        worked_before: true,
+        beyond_load: score,
+        lifecycle: 0.0,
+        mix_shift: score,
     }
 }
 

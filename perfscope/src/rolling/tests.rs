@@ -51,6 +51,44 @@ fn a_full_ring_evicts_the_oldest_and_says_so() {
 }
 
 #[test]
+fn what_a_full_ring_evicts_is_tallied_per_second_group_and_syscall() {
+    // a thread reads 10 times a second for 60 s, then a storm of writes fills the ring
+    let mut st = Store::new(1000, 300 * S, S);
+    st.push(&comm(1, 1, "srv"));
+    st.push(&comm(1, 2, "srv"));
+    for i in 0..600 {
+        st.push(&sc(i * S / 10, 1, 1, "read", Some(10)));
+    }
+    for i in 0..5000u64 {
+        st.push(&sc(60 * S + i * 1_000_000, 1, 2, "write", Some(10)));
+    }
+    let x = st.stats();
+    assert_eq!((x.held, x.evicted_full), (1000, 4600));
+    let w = st.snapshot(0, 70 * S, &[]);
+    assert_eq!(w.len(), 1000);
+    let h = x.full_horizon.unwrap();
+    assert_eq!(w.complete_from, Some(h));
+    // every evicted syscall is counted, by its second
+    assert_eq!(w.tallied(), 4600);
+    let reads: u32 = w
+        .tallies
+        .iter()
+        .filter(|t| t.nr == 0)
+        .map(|t| t.calls)
+        .sum();
+    assert_eq!(reads, 600);
+    assert!(w.tallies.iter().all(|t| t.comm == "srv" && t.ts % S == 0));
+    assert_eq!(w.tallies[0].ts, 0);
+    assert!(w.tallies.windows(2).all(|p| p[0].ts <= p[1].ts));
+    // a window that starts after the horizon has no tallies
+    let late = st.snapshot(h + 1, 70 * S, &[]);
+    assert!(late.tallies.is_empty() && late.complete_from.is_none());
+    // tallies age out with the history
+    st.evict(400 * S);
+    assert!(st.snapshot(0, 400 * S, &[]).tallies.is_empty());
+}
+
+#[test]
 fn old_records_age_out() {
     let mut st = Store::new(1000, 10 * S, S);
     for i in 0..20 {
