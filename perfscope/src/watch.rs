@@ -197,6 +197,22 @@ impl Watch<'_> {
         }
     }
 
+    /// Answers one raised alarm: a detector's waits while an analysis is queued, and
+    /// with `--once` only the first alarm is taken.
+    fn raise(&mut self, r: Raised) -> anyhow::Result<()> {
+        let detector = r.waiter.is_none() && r.source.starts_with("detector");
+        if detector && self.worker.pending > 0 {
+            return Ok(());
+        }
+        if self.a.once && self.alarms > 0 {
+            if let Some(i) = r.waiter {
+                i.reject("the watcher runs --once and already has its alarm");
+            }
+            return Ok(());
+        }
+        self.alarm(r)
+    }
+
     /// Takes the snapshot of an alarm and queues its analysis.
     fn alarm(&mut self, r: Raised) -> anyhow::Result<()> {
         if self.worker.pending >= 2 {
@@ -278,9 +294,10 @@ impl Watch<'_> {
 fn full_window_warning(st: &StoreStats, start: u64, now: u64, asked: u64) -> Option<String> {
     let h = st.full_horizon.filter(|&h| h > start)?;
     Some(format!(
-        "the rolling window was full ({} syscalls, --max-events): this analysis reaches back \
-         only {:.1} s of the {:.0} s asked, {} syscalls were evicted early; raise --max-events \
-         or shorten --window",
+        "the rolling window was full ({} syscalls, --max-events): this analysis holds every \
+         syscall of only the last {:.1} s of the {:.0} s asked; the {} syscalls evicted early \
+         were counted per second, thread name and syscall instead; raise --max-events or \
+         shorten --window to keep them all",
         st.held,
         now.saturating_sub(h) as f64 / 1e9,
         asked as f64 / 1e9,
@@ -305,6 +322,97 @@ fn detector_config(a: &WatchArgs) -> anyhow::Result<Option<DetectorConfig>> {
     }))
 }
 
+/// What is watched: the capture's filter, the processes given or launched, the launched
+/// command still paused (released once the capture runs), and how to name it.
+struct Watched {
+    filter: Filter,
+    seeds: Vec<u32>,
+    paused: Option<host::PausedChild>,
+    what: String,
+}
+
+/// The command to launch (paused until the capture runs), the cgroup, or the pids.
+fn watched(a: &WatchArgs, socket: &std::path::Path) -> anyhow::Result<Watched> {
+    if let Some((prog, args)) = a.command.split_first() {
+        let who = host::identity::for_this_process(
+            &host::identity::Request {
+                user: a.user.clone(),
+                as_root: a.as_root,
+            },
+            "perfscope watch",
+        )?;
+        let mut cmd = host::Command::new(prog);
+        // Contained: the command dies with the watcher, however the watcher ends.
+        cmd.args(args).contain("watch").unlink_at_end(socket);
+        who.apply(&mut cmd);
+        let p = cmd.spawn_paused().context("launching the command")?;
+        let pid = p.pid();
+        return Ok(Watched {
+            filter: Filter::Tree { root: pid },
+            seeds: vec![pid],
+            paused: Some(p),
+            what: format!("{} (pid {pid})", cmd.display()),
+        });
+    }
+    if let Some(cg) = &a.cgroup {
+        return Ok(Watched {
+            filter: Filter::Cgroup(cg.clone()),
+            seeds: Vec::new(),
+            paused: None,
+            what: format!("cgroup {}", cg.display()),
+        });
+    }
+    let pids: Vec<String> = a.pid.iter().map(u32::to_string).collect();
+    Ok(Watched {
+        filter: Filter::Tree { root: a.pid[0] },
+        seeds: a.pid.clone(),
+        paused: None,
+        what: format!("pid {}", pids.join(" ")),
+    })
+}
+
+/// Programs that start a server rather than being one: a script that sets up and then
+/// `exec`s the server is watched from its first line.
+const LAUNCHERS: &[&str] = &[
+    "bash", "sh", "dash", "env", "setpriv", "runuser", "su", "sudo",
+];
+
+/// Every process of `pids` runs a launcher (the start script of a server, say).
+fn runs_launchers(pids: &[u32]) -> bool {
+    pids.iter().all(|p| {
+        std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|exe| {
+            exe.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| LAUNCHERS.contains(&n))
+        })
+    })
+}
+
+/// The stack sampler of the alarms, unless `--stacks 0s` or the kernel refuses it.
+fn stack_sampler(
+    a: &WatchArgs,
+    session: &Session,
+    warnings: &mut Vec<String>,
+) -> Option<StackSampler> {
+    if a.stacks == 0 {
+        return None;
+    }
+    let sc = StackConfig {
+        // threads blocked in slow syscalls (fsync, a lock) are caught several times
+        blocked_every: Some(Duration::from_millis(200)),
+        ..StackConfig::default()
+    };
+    match StackSampler::new(session, sc) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warnings.push(format!(
+                "user stacks cannot be sampled here ({e}); ranking from syscalls only"
+            ));
+            None
+        }
+    }
+}
+
 /// Runs the watcher; returns the exit code.
 pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
     if a.analyze > a.window {
@@ -326,46 +434,15 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
         .socket
         .clone()
         .unwrap_or_else(|| alarm::default_paths(std::process::id()).remove(0));
-    let (filter, seeds, paused, what) = if let Some((prog, args)) = a.command.split_first() {
-        let who = host::identity::for_this_process(
-            &host::identity::Request {
-                user: a.user.clone(),
-                as_root: a.as_root,
-            },
-            "perfscope watch",
-        )?;
-        let mut cmd = host::Command::new(prog);
-        // Contained: the command dies with the watcher, however the watcher ends.
-        cmd.args(args).contain("watch").unlink_at_end(&socket);
-        who.apply(&mut cmd);
-        let p = cmd.spawn_paused().context("launching the command")?;
-        let pid = p.pid();
-        (
-            Filter::Tree { root: pid },
-            vec![pid],
-            Some(p),
-            format!("{} (pid {pid})", cmd.display()),
-        )
-    } else if let Some(cg) = &a.cgroup {
-        (
-            Filter::Cgroup(cg.clone()),
-            Vec::new(),
-            None,
-            format!("cgroup {}", cg.display()),
-        )
-    } else {
-        let what = format!(
-            "pid {}",
-            a.pid
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        (Filter::Tree { root: a.pid[0] }, a.pid.clone(), None, what)
-    };
-    if paused.is_none() && !seeds.is_empty() {
-        // processes that already run: a database of another program is refused now
+    let Watched {
+        filter,
+        seeds,
+        paused,
+        what,
+    } = watched(a, &socket)?;
+    if paused.is_none() && !seeds.is_empty() && !runs_launchers(&seeds) {
+        // processes that already run: a database of another program is refused now (a
+        // shell that is about to exec the server is checked at each alarm instead)
         let m = target::compare(&loaded.db, &target::running_objects(&loaded.db, &seeds));
         for d in target::refuse_other_program(&m, a.force)? {
             eprintln!("perfscope: warning: {d}");
@@ -380,7 +457,7 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
             .add_process(p)
             .with_context(|| format!("watching pid {p}"))?;
     }
-    let mut child: Option<Child> = match paused {
+    let child: Option<Child> = match paused {
         Some(p) => Some(p.release().context("launching the command")?),
         None => None,
     };
@@ -408,24 +485,7 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
         save_window: a.save_window.clone(),
         clocks: capture::clock_pair(),
     })?;
-    let stacks = if a.stacks == 0 {
-        None
-    } else {
-        let sc = StackConfig {
-            // threads blocked in slow syscalls (fsync, a lock) are caught several times
-            blocked_every: Some(Duration::from_millis(200)),
-            ..StackConfig::default()
-        };
-        match StackSampler::new(&session, sc) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                warnings.push(format!(
-                    "user stacks cannot be sampled here ({e}); ranking from syscalls only"
-                ));
-                None
-            }
-        }
-    };
+    let stacks = stack_sampler(a, &session, &mut warnings);
     let mut w = Watch {
         a,
         session,
@@ -440,53 +500,28 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
         alarms: 0,
         warnings,
     };
-
+    let mut life = Life {
+        child,
+        stop: None,
+        end_signal: host::signals::SIGTERM,
+        stop_at: None,
+        killed: false,
+        exit_code: 0,
+        status: None,
+    };
     let mut next_sample = 0u64;
     let mut next_latency = monotonic_ns() + detector::LATENCY_PERIOD;
-    let mut stop: Option<String> = None;
-    // the launched command is ours: when the watcher stops first, the command gets the
-    // signal that stopped the watcher (SIGTERM otherwise), then SIGKILL 5 s later
-    let mut end_signal = host::signals::SIGTERM;
-    let mut stop_at: Option<u64> = None;
-    let mut killed = false;
-    let mut exit_code = 0;
-    let mut status: Option<ExitStatus> = None;
     loop {
         wait_readable(signals.fd(), &server.fds(), poll_interval);
-        let mut raised: Vec<Raised> = Vec::new();
-        for sig in signals.read() {
-            if sig == host::signals::SIGUSR1 {
-                raised.push(Raised {
-                    source: "SIGUSR1".into(),
-                    waiter: None,
-                });
-            } else if stop.is_none() {
-                stop = Some(format!("signal {sig}"));
-                end_signal = sig;
-            }
-        }
-        for i in server.service() {
-            let source = match &i.label {
-                Some(l) => format!("perfscope alarm: {l}"),
-                None => "perfscope alarm".into(),
-            };
-            if stop.is_some() {
-                i.reject("the watcher is stopping");
-                continue;
-            }
-            raised.push(Raised {
-                source,
-                waiter: Some(i),
-            });
-        }
+        let mut raised = life.alarms_asked(&signals, &mut server);
         w.drain()?;
         let now = monotonic_ns();
         if now >= next_sample {
             next_sample = now + a.sample;
             let alive = w.sample();
             w.store.evict(now);
-            if !alive && child.is_none() && a.cgroup.is_none() && stop.is_none() {
-                stop = Some("the traced processes have exited".into());
+            if !alive && life.child.is_none() && a.cgroup.is_none() && life.stop.is_none() {
+                life.stop = Some("the traced processes have exited".into());
             }
             if let Some(why) = w.det.as_mut().and_then(|d| d.check_silent(now, &w.store)) {
                 raised.push(Raised {
@@ -506,58 +541,121 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
             }
         }
         for r in raised {
-            let detector = r.waiter.is_none() && r.source.starts_with("detector");
-            if detector && w.worker.pending > 0 {
-                continue;
-            }
-            if a.once && w.alarms > 0 {
-                if let Some(i) = r.waiter {
-                    i.reject("the watcher runs --once and already has its alarm");
-                }
-                continue;
-            }
-            w.alarm(r)?;
+            w.raise(r)?;
         }
         for d in w.worker.poll() {
-            if a.once {
-                exit_code = d.exit_code;
-                stop.get_or_insert_with(|| "--once: first report written".into());
-            } else if d.exit_code == 1 {
-                exit_code = 1;
-            }
+            life.report_done(a, d.exit_code);
         }
-        if let Some(c) = child.as_mut()
-            && status.is_none()
-            && let Some(s) = c.try_wait().context("waiting for the command")?
-        {
-            status = Some(s);
-            stop.get_or_insert_with(|| "the command exited".into());
-        }
-        if let Some(c) = &child
-            && stop.is_some()
-            && status.is_none()
-        {
-            match stop_at {
-                None => {
-                    let _ = c.signal(end_signal, false);
-                    stop_at = Some(now + 5_000_000_000);
-                }
-                Some(t) if now >= t && !killed => {
-                    eprintln!("perfscope: the command did not end in 5 s: killing it");
-                    let _ = c.signal(host::signals::SIGKILL, false);
-                    killed = true;
-                    stop_at = Some(now + 2_000_000_000);
-                }
-                _ => {}
-            }
-        }
-        let child_done =
-            child.is_none() || status.is_some() || (killed && stop_at.is_some_and(|t| now >= t));
-        if stop.is_some() && child_done && w.worker.pending == 0 {
+        life.end_command(now)?;
+        if life.is_over(now) && w.worker.pending == 0 {
             break;
         }
     }
+    shut_down(w, server, life)
+}
+
+/// The watcher's life: why it stops, the launched command and how it ended, and the exit
+/// code so far.
+struct Life {
+    child: Option<Child>,
+    stop: Option<String>,
+    /// The launched command is ours: when the watcher stops first, the command gets the
+    /// signal that stopped the watcher (SIGTERM otherwise), then SIGKILL 5 s later.
+    end_signal: i32,
+    stop_at: Option<u64>,
+    killed: bool,
+    exit_code: i32,
+    status: Option<ExitStatus>,
+}
+
+impl Life {
+    /// The alarms asked for by signal or on the socket; other signals stop the watcher.
+    fn alarms_asked(&mut self, signals: &Signals, server: &mut Server) -> Vec<Raised> {
+        let mut raised: Vec<Raised> = Vec::new();
+        for sig in signals.read() {
+            if sig == host::signals::SIGUSR1 {
+                raised.push(Raised {
+                    source: "SIGUSR1".into(),
+                    waiter: None,
+                });
+            } else if self.stop.is_none() {
+                self.stop = Some(format!("signal {sig}"));
+                self.end_signal = sig;
+            }
+        }
+        for i in server.service() {
+            let source = match &i.label {
+                Some(l) => format!("perfscope alarm: {l}"),
+                None => "perfscope alarm".into(),
+            };
+            if self.stop.is_some() {
+                i.reject("the watcher is stopping");
+                continue;
+            }
+            raised.push(Raised {
+                source,
+                waiter: Some(i),
+            });
+        }
+        raised
+    }
+
+    /// A report was written with `exit_code`: with `--once` the watcher stops with it,
+    /// else any findings make the exit code 1.
+    fn report_done(&mut self, a: &WatchArgs, exit_code: i32) {
+        if a.once {
+            self.exit_code = exit_code;
+            self.stop
+                .get_or_insert_with(|| "--once: first report written".into());
+        } else if exit_code == 1 {
+            self.exit_code = 1;
+        }
+    }
+
+    /// Notices the command's end, and ends it (gently, then not) once the watcher stops.
+    fn end_command(&mut self, now: u64) -> anyhow::Result<()> {
+        let Some(c) = self.child.as_mut() else {
+            return Ok(());
+        };
+        if self.status.is_none()
+            && let Some(s) = c.try_wait().context("waiting for the command")?
+        {
+            self.status = Some(s);
+            self.stop.get_or_insert_with(|| "the command exited".into());
+        }
+        if self.stop.is_none() || self.status.is_some() {
+            return Ok(());
+        }
+        match self.stop_at {
+            None => {
+                let _ = c.signal(self.end_signal, false);
+                self.stop_at = Some(now + 5_000_000_000);
+            }
+            Some(t) if now >= t && !self.killed => {
+                eprintln!("perfscope: the command did not end in 5 s: killing it");
+                let _ = c.signal(host::signals::SIGKILL, false);
+                self.killed = true;
+                self.stop_at = Some(now + 2_000_000_000);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The watcher is stopping and the command, if any, is gone.
+    fn is_over(&self, now: u64) -> bool {
+        let child_done = self.child.is_none()
+            || self.status.is_some()
+            || (self.killed && self.stop_at.is_some_and(|t| now >= t));
+        self.stop.is_some() && child_done
+    }
+}
+
+/// Ends the capture after the last reports, says why the watcher stopped, and returns
+/// its exit code.
+fn shut_down(w: Watch<'_>, server: Server, mut life: Life) -> anyhow::Result<i32> {
     let Watch {
+        a,
         session,
         stacks,
         worker,
@@ -567,7 +665,7 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
     drop(stacks);
     for d in worker.finish() {
         if d.exit_code == 1 && !a.once {
-            exit_code = 1;
+            life.exit_code = 1;
         }
     }
     let stats = session
@@ -578,12 +676,12 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
     eprintln!(
         "perfscope: stopped ({}); {} syscalls seen, {} lost in the kernel, {} evicted from a full \
          window",
-        stop.unwrap_or_default(),
+        life.stop.unwrap_or_default(),
         st.syscalls,
         stats.lost,
         st.evicted_full
     );
-    if let Some(s) = status {
+    if let Some(s) = life.status {
         eprintln!(
             "perfscope: the command {}",
             match s {
@@ -592,7 +690,7 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
             }
         );
     }
-    Ok(exit_code)
+    Ok(life.exit_code)
 }
 
 /// Sleeps until a signal, a socket event, or the timeout.
