@@ -89,7 +89,7 @@ impl Report {
             onset: self.onset.clone(),
             database: self.database.clone(),
             damage: self.damage.clone(),
-            confidence: self.confidence.clone(),
+            confidence: self.confidence.clone().map(Box::new),
             listed: self.ranking.len(),
             scope: self.scope,
             stats: self.stats.clone(),

@@ -122,6 +122,9 @@ pub struct StoreStats {
     pub syscalls: u64,
 }
 
+/// Syscalls of one second evicted from a full ring, per (thread group, syscall).
+type SecondTally = FxHashMap<(u32, u16), u32>;
+
 /// The rolling window.
 pub struct Store {
     ring: VecDeque<Rec>,
@@ -135,9 +138,8 @@ pub struct Store {
     /// The last `by_tid` hit: (tid, slot).
     last_slot: Option<(u32, u32)>,
     names: FxHashMap<String, u32>,
-    /// Per second (its start, ns): syscalls evicted from the full ring, per (group,
-    /// syscall).
-    tallies: VecDeque<(u64, FxHashMap<(u32, u16), u32>)>,
+    /// Per second (its start, ns): syscalls evicted from the full ring.
+    tallies: VecDeque<(u64, SecondTally)>,
     marks: VecDeque<(u64, String)>,
     lost: VecDeque<(u64, u64)>,
     stats: StoreStats,

@@ -72,7 +72,7 @@ pub struct Head {
     /// threshold from which the verdict is abnormal. Optional (absent in reports written
     /// before it, and when the window held nothing to analyse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<Confidence>,
+    pub confidence: Option<Box<Confidence>>,
     /// Functions ranked.
     pub listed: usize,
     /// Functions listed / functions in the database.
