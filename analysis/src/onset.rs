@@ -117,6 +117,21 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
     if counts.is_empty() {
         return None;
     }
+    // a window that reaches back before the traffic began (the server starting, idle)
+    // is compared from the first second with a quarter of the usual activity on: a
+    // warm-up is not the normal part, and its end is not the trouble's onset
+    let totals: Vec<f64> = (0..nb).map(|b| counts.iter().map(|r| r[b]).sum()).collect();
+    let mut sorted = totals.clone();
+    sorted.sort_by(f64::total_cmp);
+    let usual = sorted[nb / 2];
+    let warm = totals.iter().position(|&t| t >= 0.25 * usual).unwrap_or(0);
+    let warm = warm.min(nb.saturating_sub(min_b + min_a));
+    if warm > 0 {
+        for row in &mut counts {
+            row.drain(..warm);
+        }
+    }
+    let (first, nb) = (first + warm as u64 * p.bin_ns, nb - warm);
     // log scale, prefix sums of x and x²
     let prefix: Vec<(Vec<f64>, Vec<f64>)> = counts
         .iter()
@@ -230,6 +245,20 @@ mod tests {
         ]);
         let o = detect(&w, &[0, 1], &[false, false], &OnsetParams::default()).unwrap();
         assert!(!o.detected, "{o:?}");
+    }
+
+    #[test]
+    fn a_warm_up_before_the_traffic_is_not_the_onset() {
+        // the server starts idle (a timer tick a second) for 10 s, then serves; its
+        // writes grow at 40 s
+        let w = window(vec![
+            calls(0, 60, 1, &["epoll_wait"]),
+            calls(10, 60, 80, &["read", "sendmsg"]),
+            calls(40, 60, 80, &["write"]),
+        ]);
+        let o = detect(&w, &[0, 0, 0], &[false], &OnsetParams::default()).unwrap();
+        assert!(o.detected, "{o:?}");
+        assert_eq!(o.ts, 40_000_000_000);
     }
 
     #[test]
