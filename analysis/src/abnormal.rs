@@ -211,8 +211,8 @@ impl Mix {
     }
 }
 
-/// Whether a unit starts or ends a thread or a process, or takes a new connection:
-/// thread start-up (`clone`, `set_robust_list`, `rseq`), `exec`, `exit`, `accept`.
+/// Whether a unit starts or ends a thread, a process or a connection: thread start-up
+/// (`clone`, `set_robust_list`, `rseq`), `exec`, `exit`, `accept`, `shutdown`.
 pub fn lifecycle(w: &Window, u: &Unit) -> bool {
     use std::sync::OnceLock;
     static NRS: OnceLock<Vec<u16>> = OnceLock::new();
@@ -230,6 +230,7 @@ pub fn lifecycle(w: &Window, u: &Unit) -> bool {
             "exit_group",
             "accept",
             "accept4",
+            "shutdown",
         ]
         .iter()
         .filter_map(|n| trace::syscall_number(n).and_then(|x| u16::try_from(x).ok()))
@@ -426,6 +427,7 @@ pub fn find(
                 out.push(mk(kind, score, beyond, recent(after, p.max_units)));
             }
         } else if n_n >= 5
+            && !before.iter().all(|&i| ended(w, units[i as usize].thread))
             && before
                 .iter()
                 .map(|&i| units[i as usize].start)
@@ -597,6 +599,15 @@ impl GroupWork {
         let share_ns = excess_ns / (self.ns.1 as f64).max(1.0);
         (load, share_n.max(share_ns).clamp(0.0, 1.0))
     }
+}
+
+/// Whether thread `ti`'s process ended inside the window: what it did stopped for a
+/// known reason (a finished job, a start-up script), not because anything went wrong.
+fn ended(w: &Window, ti: u32) -> bool {
+    let pid = w.threads[ti as usize].pid;
+    w.threads
+        .iter()
+        .any(|t| t.pid == pid && t.tid == pid && t.exited.is_some())
 }
 
 fn first_ts(w: &Window) -> u64 {

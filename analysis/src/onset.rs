@@ -118,14 +118,15 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
         return None;
     }
     // a window that reaches back before the traffic began (the server starting, idle)
-    // is compared from the first second with a quarter of the usual activity on: a
-    // warm-up is not the normal part, and its end is not the trouble's onset
+    // is compared from the first of `min_b` seconds in a row with at least a quarter of
+    // the usual activity: a warm-up is not the normal part, and its end is no onset
     let totals: Vec<f64> = (0..nb).map(|b| counts.iter().map(|r| r[b]).sum()).collect();
     let mut sorted = totals.clone();
     sorted.sort_by(f64::total_cmp);
     let usual = sorted[nb / 2];
-    let warm = totals.iter().position(|&t| t >= 0.25 * usual).unwrap_or(0);
-    let warm = warm.min(nb.saturating_sub(min_b + min_a));
+    let warm = (0..=nb - min_b - min_a)
+        .find(|&b| totals[b..b + min_b].iter().all(|&t| t >= 0.25 * usual))
+        .unwrap_or(0);
     if warm > 0 {
         for row in &mut counts {
             row.drain(..warm);
