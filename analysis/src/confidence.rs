@@ -1,7 +1,7 @@
 //! How sure the analysis is that the window holds abnormal behaviour. Each piece of
-//! evidence gets a strength on one scale whose threshold, 1, was calibrated on healthy
-//! windows (eval/README.md: "What a healthy window shows"); the verdict follows the
-//! strongest. Below the threshold the report says "nothing abnormal", whatever the
+//! evidence gets a strength on one scale (1 = a rise fourfold beyond the load, or 3 s
+//! stuck, or a spin), and the verdict follows the strongest against a threshold
+//! calibrated on healthy windows (eval/README.md, "Calibration"). Below the threshold the report says "nothing abnormal", whatever the
 //! signatures or the stacks would have ranked: stack samples and signature matches say
 //! *where* the trouble is, the evidence says *whether* there is any.
 //!
@@ -31,9 +31,15 @@ pub struct ConfidenceParams {
     pub threshold: f64,
 }
 
+/// The largest strength of the calibration set's healthy windows (0.99, a burst of new
+/// connections on lighttpd) with a quarter more as margin.
+pub const THRESHOLD: f64 = 1.25;
+
 impl Default for ConfidenceParams {
     fn default() -> Self {
-        ConfidenceParams { threshold: 1.0 }
+        ConfidenceParams {
+            threshold: THRESHOLD,
+        }
     }
 }
 
@@ -54,7 +60,7 @@ const SILENT: f64 = 0.8;
 /// A busier thread's score at strength 1 (about 4 times its CPU share, half a CPU).
 const BUSY_UNIT: f64 = 1.2;
 
-/// The strength of one piece of evidence (1 = the threshold of the default parameters).
+/// The strength of one piece of evidence.
 pub fn strength(e: &Evidence) -> f64 {
     let volume = (e.share / SHARE_UNIT).min(1.0) * (1.0 - e.lifecycle);
     match e.kind {
@@ -176,7 +182,7 @@ mod tests {
 
     #[test]
     fn the_strongest_evidence_decides() {
-        let p = ConfidenceParams::default();
+        let p = ConfidenceParams { threshold: 1.0 };
         let list = [ev(Kind::Vanished, 0.8), ev(Kind::Spinning, 4.5)];
         let f = Footing::of(&list);
         assert_eq!(f.strongest, Some(1));
