@@ -6,6 +6,7 @@ pub mod case;
 pub mod ci;
 pub mod demo;
 pub mod eval;
+pub mod fuzz;
 pub mod glob;
 pub mod procs;
 pub mod progress;

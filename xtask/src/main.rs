@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{ci, demo, eval, procs, tidy, train};
+use xtask::{ci, demo, eval, fuzz, procs, tidy, train};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "perfscope developer tasks")]
@@ -24,6 +24,7 @@ enum Command {
     Eval(eval::Options),
     Demo(demo::Options),
     Ci(ci::Options),
+    Fuzz(fuzz::Options),
     Tidy(tidy::Options),
 }
 
@@ -46,6 +47,8 @@ fn main() -> ExitCode {
         Command::Demo(o) => demo::run(o),
         // 1: a step failed
         Command::Ci(o) => ci::run(o),
+        // 1: a fuzz target crashed, hung or ran out of memory
+        Command::Fuzz(o) => fuzz::run(o),
         // 1: a rule is broken
         Command::Tidy(o) => tidy::run(o),
     };
