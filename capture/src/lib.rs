@@ -95,7 +95,8 @@ pub use config::{
     Config, DEFAULT_POLL_INTERVAL, DEFAULT_RING_BYTES, Filter, ObjectProbes, Probe, STACK_DEPTH,
 };
 pub use error::CaptureError;
-pub use session::{AttachInfo, EventSink, Session, Stats};
+pub use record::EventSink;
+pub use session::{AttachInfo, Session, Stats};
 pub use stacks::{Burst, StackConfig, StackSampler, StackStats};
 
 // A session can be moved to the thread that drains it.

@@ -2,7 +2,7 @@
 //! into trace events.
 
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,30 +16,10 @@ use crate::counters::{self, Counters, Layout};
 use crate::error::CaptureError;
 use crate::loader::{self, BpfConfig, MapSizes};
 use crate::mmap::Mapping;
-use crate::record;
+use crate::record::{self, EventSink};
 use crate::ring::Ring;
 use crate::stacks::{StackConfig, StackSampler};
 use crate::{monotonic_ns, preflight};
-
-/// Where a session's events go. Any `FnMut(Event)` closure is one. A sink that keeps
-/// only some of a syscall's fields (the online rolling window) implements
-/// [`EventSink::syscall`] too, and takes syscalls by reference, decoded in place: a
-/// [`Syscall`] is about 200 bytes, and moving one per record showed in profiles.
-pub trait EventSink {
-    /// Any event but a syscall, and syscalls unless [`EventSink::syscall`] is implemented.
-    fn event(&mut self, ev: Event);
-
-    /// A syscall.
-    fn syscall(&mut self, s: &Syscall) {
-        self.event(Event::Syscall(*s));
-    }
-}
-
-impl<F: FnMut(Event)> EventSink for F {
-    fn event(&mut self, ev: Event) {
-        self(ev)
-    }
-}
 
 /// Counts what goes to the caller's sink, and drops the ring's copies of syscalls that
 /// [`Session::flush`] already handed over.
@@ -571,17 +551,13 @@ impl Session {
     /// A stack sampler over the session's traced tasks (same filter, same process set,
     /// followed as it changes): see [`StackSampler`].
     pub fn stack_sampler(&self, config: StackConfig) -> Result<StackSampler, CaptureError> {
-        StackSampler::new(self, config)
-    }
-
-    /// What a stack sampler needs to filter like this session: the BPF-side filter
-    /// settings and a new fd of the process set map.
-    pub(crate) fn sampler_filter(&self) -> Result<(BpfConfig, OwnedFd), CaptureError> {
-        let fd = find_map(&self.obj, "tgids")?
+        // what the sampler needs to filter like this session: the BPF-side filter
+        // settings and a new fd of the process set map
+        let tgids = find_map(&self.obj, "tgids")?
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| CaptureError::io("duplicating the process set map fd", e))?;
-        Ok((self.bpf, fd))
+        StackSampler::new(self.bpf, tgids, config)
     }
 
     /// The ids of the session's BPF links (as `bpftool link` lists them).

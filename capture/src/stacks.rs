@@ -76,7 +76,7 @@ mod record;
 mod unwind;
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use libbpf_rs::{Iter, Link, MapCore, MapFlags, Object, ObjectBuilder};
@@ -87,7 +87,6 @@ use crate::error::CaptureError;
 use crate::loader::{self, BpfConfig};
 use crate::preflight;
 use crate::ring::Ring;
-use crate::session::Session;
 
 use address_space::AddressSpaces;
 use record::{REC_BYTES, RawStack};
@@ -317,9 +316,15 @@ fn load(
 }
 
 impl StackSampler {
-    /// Loads the sampler's BPF programs for `session`'s traced tasks. Attaches nothing:
-    /// see [`StackSampler::start`] and [`StackSampler::sample`].
-    pub fn new(session: &Session, config: StackConfig) -> Result<StackSampler, CaptureError> {
+    /// Loads the sampler's BPF programs for the traced tasks of a session, given by its
+    /// BPF-side filter settings and a new fd of its process set map
+    /// ([`crate::Session::stack_sampler`] passes them). Attaches nothing: see
+    /// [`StackSampler::start`] and [`StackSampler::sample`].
+    pub(crate) fn new(
+        filter: BpfConfig,
+        tgids: OwnedFd,
+        config: StackConfig,
+    ) -> Result<StackSampler, CaptureError> {
         config.validate()?;
         preflight::check()?;
         if config.blocked && !preflight::kernel_at_least(5, 18) {
@@ -336,7 +341,6 @@ impl StackSampler {
         } else {
             Vec::new()
         };
-        let (filter, tgids) = session.sampler_filter()?;
         let obj = load(&filter, tgids.as_fd(), &config)?;
         drop(tgids); // the loaded object holds its own reference to the map
         let ring_bytes = config.effective_ring_bytes();

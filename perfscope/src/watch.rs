@@ -402,7 +402,7 @@ fn stack_sampler(
         blocked_every: Some(Duration::from_millis(200)),
         ..StackConfig::default()
     };
-    match StackSampler::new(session, sc) {
+    match session.stack_sampler(sc) {
         Ok(s) => Some(s),
         Err(e) => {
             warnings.push(format!(
