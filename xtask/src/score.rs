@@ -100,13 +100,51 @@ pub fn first_culprit(ranking: &[String], culprits: &[String]) -> Option<(usize, 
 /// parameters, template arguments, compiler clone suffixes (`.constprop.0`, `.cold`),
 /// Rust hashes and closures equal the culprit's (`write` hits `ns::Conn::write(int)`,
 /// `Conn::write` too, `foo` hits `foo.isra.0`).
+///
+/// Java methods (`org.x.Outer$Inner.method`, as the JVM side names them) are paths of `.`
+/// and `$` segments: `method`, `Inner.method`, `Outer$Inner.method` and the fully qualified
+/// name all hit (shared/EVAL.md: `Class.method` with the simple or qualified class name).
 pub fn matches_culprit(ranked: &str, culprit: &str) -> bool {
     if ranked == culprit {
         return true;
     }
-    let r = segments(ranked);
-    let c = segments(culprit);
-    !c.is_empty() && r.len() >= c.len() && r[r.len() - c.len()..] == c[..]
+    let trailing = |r: &[String], c: &[String]| {
+        !c.is_empty() && r.len() >= c.len() && r[r.len() - c.len()..] == c[..]
+    };
+    if let Some(r) = java_segments(ranked) {
+        let c = java_segments(culprit).unwrap_or_else(|| vec![culprit.trim().to_string()]);
+        return trailing(&r, &c);
+    }
+    trailing(&segments(ranked), &segments(culprit))
+}
+
+/// The `.`/`$` path of a Java method name, or None for a name that is not one: a Java name
+/// has no `::`, and a class segment (before the method) that starts with a capital letter,
+/// which a C clone suffix (`foo.constprop.0`, `foo.cold`) never has. Parameters of the
+/// method (`m(int)`) are dropped; the method segment keeps its `$` (`lambda$run$0`).
+fn java_segments(name: &str) -> Option<Vec<String>> {
+    let name = name.trim();
+    if name.contains("::") {
+        return None;
+    }
+    let name = name.split_once('(').map_or(name, |(n, _)| n).trim_end();
+    let (class, method) = name.rsplit_once('.')?;
+    let class: Vec<&str> = class.split(['.', '$']).collect();
+    let java = class
+        .iter()
+        .any(|s| s.starts_with(|c: char| c.is_ascii_uppercase()))
+        && class.iter().chain([&method]).all(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == '<' || c == '>')
+        });
+    java.then(|| {
+        class
+            .iter()
+            .chain([&method])
+            .map(|s| s.to_string())
+            .collect()
+    })
 }
 
 /// The normalized `::` path of a function name.

@@ -53,6 +53,27 @@ fn culprit_names() {
     check_match("server::conn::handle::{{closure}}", "handle", true);
     check_match("server::conn::handle::{closure#0}", "conn::handle", true);
     check_match("<server::Conn as std::io::Write>::write", "write", true);
+    // Java: simple or qualified class, nested classes, the method alone, parameters
+    let append = "org.apache.hadoop.hdfs.server.datanode.fsdataset.impl.FsDatasetImpl.append";
+    check_match(append, "FsDatasetImpl.append", true);
+    check_match(append, "append", true);
+    check_match(append, append, true);
+    check_match(append, "fsdataset.impl.FsDatasetImpl.append", true);
+    check_match(append, "OtherImpl.append", false);
+    check_match(append, "Impl.append", false);
+    check_match(append, "FsDatasetImpl", false);
+    let wait =
+        "org.apache.hadoop.hdfs.server.datanode.BlockReceiver$PacketResponder.waitForAckHead";
+    check_match(wait, "PacketResponder.waitForAckHead", true);
+    check_match(wait, "BlockReceiver$PacketResponder.waitForAckHead", true);
+    check_match(wait, "BlockReceiver.PacketResponder.waitForAckHead", true);
+    check_match(wait, "BlockReceiver.waitForAckHead", false);
+    check_match("org.x.Shard.put(java.lang.Object)", "Shard.put", true);
+    check_match("org.x.Cls.<clinit>", "Cls.<clinit>", true);
+    check_match("org.x.Cls.lambda$run$0", "run", false);
+    check_match("Main.run", "run", true);
+    // a C clone is not a Java name
+    check_match("put.constprop.0", "constprop", false);
     check_match("", "write", false);
     check_match("write", "", false);
 }
