@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: what CI runs once the machine is set up, in order, stopping at the
-//! first failure: formatting, clippy, tidy, the workspace tests, the demo, a quick training of
-//! lighttpd and one real bug case on it. Prints each step's time and a summary.
+//! first failure: formatting, clippy, tidy, the workspace tests, a minute of fuzzing, the
+//! demo, a quick training of lighttpd and one real bug case on it. Prints each step's time
+//! and a summary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -11,7 +12,7 @@ use clap::ValueEnum;
 
 use crate::procs::{self, End, Job};
 
-/// Run the CI steps in order (fmt, clippy, test, demo, train, eval), stopping at the
+/// Run the CI steps in order (fmt, clippy, tidy, test, fuzz, demo, train, eval), stopping at the
 /// first failure. demo, train and eval need root; as root, `cargo test` also runs the
 /// privileged tests.
 #[derive(Debug, clap::Args)]
@@ -39,6 +40,9 @@ pub enum StepName {
     /// cargo test --workspace --locked, with PERFSCOPE_NO_SKIP=1: a test that would skip
     /// (no root, no BTF, a missing tool) fails
     Test,
+    /// cargo xtask fuzz --seconds 10: every fuzz target for 10 s (a minute in all; cargo-fuzz
+    /// and the nightly toolchain are installed if missing)
+    Fuzz,
     /// cargo xtask demo (the injected function must rank first)
     Demo,
     /// cargo xtask train --target lighttpd --quick
@@ -47,11 +51,12 @@ pub enum StepName {
     Eval,
 }
 
-const STEPS: [StepName; 7] = [
+const STEPS: [StepName; 8] = [
     StepName::Fmt,
     StepName::Clippy,
     StepName::Tidy,
     StepName::Test,
+    StepName::Fuzz,
     StepName::Demo,
     StepName::Train,
     StepName::Eval,
@@ -67,6 +72,7 @@ impl StepName {
             StepName::Clippy => "clippy",
             StepName::Tidy => "tidy",
             StepName::Test => "test",
+            StepName::Fuzz => "fuzz",
             StepName::Demo => "demo",
             StepName::Train => "train",
             StepName::Eval => "eval",
@@ -106,6 +112,7 @@ fn command_of(step: StepName, xtask: &Path, work: &Path) -> Vec<String> {
         ],
         StepName::Tidy => vec![&x, "tidy"],
         StepName::Test => vec![&cargo, "test", "--workspace", "--locked"],
+        StepName::Fuzz => vec![&x, "fuzz", "--seconds", "10"],
         StepName::Demo => vec![&x, "demo"],
         StepName::Train => vec![&x, "train", "--target", "lighttpd", "--quick", "--work", &w],
         StepName::Eval => vec![
