@@ -6,7 +6,6 @@
 
 use trace::{Event, Frame, Syscall};
 
-
 /// Where a session's events go. Any `FnMut(Event)` closure is one. A sink that keeps
 /// only some of a syscall's fields (the online rolling window) implements
 /// [`EventSink::syscall`] too, and takes syscalls by reference, decoded in place: a
