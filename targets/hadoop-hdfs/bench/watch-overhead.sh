@@ -16,7 +16,9 @@
 # with the untraced run of its own round and the median of those ratios (and their range) is
 # reported, as perfscope/benches/online_overhead.sh does for the C servers: the machine's speed
 # drifts within minutes. Also the traced JVM's CPU time per file (utime+stime of the whole
-# JVM from /proc/PID/stat: the BPF programs run in the traced threads) and the tracer's CPU.
+# JVM from /proc/PID/stat: the BPF programs run in the traced threads) and the tracer's CPU;
+# each result line ends with the 1-minute load average, and the summary gives the absolute
+# medians beside the ratios. The client reports counts only, so there is no latency here.
 #
 #   targets/hadoop-hdfs/bench/watch-overhead.sh TREE [ROUNDS] [SECONDS] [MODES]     (as root)
 #
@@ -127,30 +129,44 @@ run_mode() { # mode -> "files/s nn_us dn_us tracer_ticks"
 
 for i in $(seq "$ROUNDS"); do
   for m in none $MODES; do
-    echo "$i $m $(run_mode "$m")" | tee -a "$W/results"
+    # not in a $(...): the tracer's pid must reach cleanup, and an exit must end the script
+    run_mode "$m" >"$W/line"
+    echo "$i $m $(cat "$W/line") $(cut -d' ' -f1 /proc/loadavg)" | tee -a "$W/results"
   done
 done
 echo "--- $ROUNDS rounds of ${SECS}s per mode ($THREADS client threads, $SIZE-byte files: create,"
 echo "    write, read, stat, delete); change against the untraced run of the same round, median"
 echo "    over rounds [range]; CPU per file is the traced JVM's:"
-awk '
-  $2 == "none" { rate[$1] = $3; nn[$1] = $4; dn[$1] = $5; next }
-  { k = ++n[$2]; r[$2, k] = 100 * ($3 / rate[$1] - 1)
+awk -v secs="$SECS" '
+  # round mode files/s nn_us dn_us tracer_ticks load
+  $2 == "none" { rate[$1] = $3; nn[$1] = $4; dn[$1] = $5 }
+  { k = ++n[$2]; if (!($2 in seen)) { seen[$2] = 1; order[++m] = $2 }
+    ab[$2, k] = $3; nc[$2, k] = $4; dc[$2, k] = $5; la[$2, k] = $7
+    if ($2 == "none") next
+    r[$2, k] = 100 * ($3 / rate[$1] - 1)
+    jc[$2, k] = ($2 ~ /^nn-/) ? $4 : $5
     c[$2, k] = ($2 ~ /^nn-/) ? 100 * ($4 / nn[$1] - 1) : 100 * ($5 / dn[$1] - 1)
-    tr[$2, k] = $6; if (!($2 in seen)) { seen[$2] = 1; order[++m] = $2 } }
+    tr[$2, k] = $6 / secs }  # ticks (1/100 s) per second = % of a CPU
   function med(a, mode, k,   i, j, t, v) {
     for (i = 1; i <= k; i++) v[i] = a[mode, i]
     for (i = 2; i <= k; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
     lo = v[1]; hi = v[k]
     return (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
   }
+  function f(a, x, k, form,   mv) { mv = med(a, x, k); return sprintf(form, mv, lo, hi) }
   END {
     for (i = 1; i <= m; i++) {
       x = order[i]; k = n[x]
-      rr = med(r, x, k); rl = lo; rh = hi
-      cc = med(c, x, k); cl = lo; ch = hi
-      t = med(tr, x, k)
-      printf "%-13s files/s %+6.1f %% [%+.1f, %+.1f]   JVM CPU per file %+6.1f %% [%+.1f, %+.1f]   tracer CPU %s ticks\n", x, rr, rl, rh, cc, cl, ch, t
+      if (x == "none") {
+        printf "%-13s files/s %s   NameNode CPU per file %s   DataNode %s   load avg %s\n", x,
+          f(ab, x, k, "%.1f [%.1f, %.1f]"), f(nc, x, k, "%.0f us [%.0f, %.0f]"),
+          f(dc, x, k, "%.0f us [%.0f, %.0f]"), f(la, x, k, "%.1f [%.1f, %.1f]")
+        continue
+      }
+      printf "%-13s files/s %s %s   traced JVM CPU per file %s %s   tracer %s   load avg %s\n", x,
+        f(ab, x, k, "%.1f [%.1f, %.1f]"), f(r, x, k, "%+.1f %% [%+.1f, %+.1f]"),
+        f(jc, x, k, "%.0f us [%.0f, %.0f]"), f(c, x, k, "%+.1f %% [%+.1f, %+.1f]"),
+        f(tr, x, k, "%.2f %% of a CPU [%.2f, %.2f]"), f(la, x, k, "%.1f [%.1f, %.1f]")
     }
   }' "$W/results"
 awk '$2 == "none" { s += $3; n++ } END { if (n) printf "untraced: %.1f files/s on average\n", s / n }' "$W/results"
