@@ -171,6 +171,34 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// What reading one trace counted, beside the per-function sequences.
+#[derive(Default)]
+struct Tally {
+    events: u64,
+    syscalls: u64,
+    /// Events the kernel lost, from the trace's lost records.
+    lost: u64,
+    /// Whether the trace had invocation counts.
+    has_counts: bool,
+    /// Invocation counts naming functions missing from the function table.
+    unknown_counts: u64,
+    /// The largest count of each function id of the trace (its counters only grow).
+    inv_max: Vec<u64>,
+}
+
+/// One trace, read: what [`Collector::account`] records about it.
+struct TraceRead<'a> {
+    name: &'a str,
+    command: Vec<String>,
+    mode: CaptureMode,
+    /// Whether its function table has any application function.
+    any_app: bool,
+    tally: Tally,
+    undercounted: usize,
+    unknown_frames: u64,
+    file_len: Option<u64>,
+}
+
 impl Collector {
     /// A collector with `params` (validated by the caller).
     pub fn new(params: &Params) -> Collector {
@@ -257,7 +285,7 @@ impl Collector {
         };
         let r = TraceReader::new(input).map_err(err)?;
         let header = r.header().clone();
-        let mut objects: Vec<Object> = header.objects;
+        let mut objects: Vec<Object> = header.objects.clone();
         let mut local: Vec<LocalFn> = Vec::new();
         self.map_objects(&objects, &mut local);
         let mut att = Attributor::new(
@@ -268,10 +296,7 @@ impl Collector {
         );
         let mut seen = vec![0u64; self.functions.len()];
         let mut overflow = None;
-        let mut inv_max: Vec<u64> = Vec::new();
-        let mut has_counts = false;
-        let mut unknown_counts = 0u64;
-        let (mut events, mut syscalls, mut lost) = (0u64, 0u64, 0u64);
+        let mut tally = Tally::default();
         let end = feed::pump(
             r,
             |item| {
@@ -284,9 +309,9 @@ impl Collector {
                     }
                     Item::Event(ev) => ev,
                 };
-                events += 1;
-                if events % PROGRESS_EVERY == 0 {
-                    progress(events);
+                tally.events += 1;
+                if tally.events % PROGRESS_EVERY == 0 {
+                    progress(tally.events);
                 }
                 let store = &mut Store {
                     functions: &mut self.functions,
@@ -295,7 +320,7 @@ impl Collector {
                 };
                 match ev {
                     Event::Syscall(s) => {
-                        syscalls += 1;
+                        tally.syscalls += 1;
                         let id = self.syscalls.intern(s.nr).ok_or_else(|| {
                             TrainError::TooManySyscalls {
                                 path: path.to_owned(),
@@ -319,18 +344,18 @@ impl Collector {
                     }
                     Event::Exec { pid, tid, .. } => att.exec(pid, tid, store),
                     Event::Exit { tid, .. } => att.exit(tid, store),
-                    Event::Lost { count, .. } => lost = lost.saturating_add(count),
+                    Event::Lost { count, .. } => tally.lost = tally.lost.saturating_add(count),
                     Event::Invocations { counts, .. } => {
-                        has_counts = true;
+                        tally.has_counts = true;
                         for (id, n) in counts {
                             if local.get(id as usize).is_some_and(|l| l.known) {
-                                if inv_max.len() < local.len() {
-                                    inv_max.resize(local.len(), 0);
+                                if tally.inv_max.len() < local.len() {
+                                    tally.inv_max.resize(local.len(), 0);
                                 }
-                                let m = &mut inv_max[id as usize];
+                                let m = &mut tally.inv_max[id as usize];
                                 *m = (*m).max(n);
                             } else {
-                                unknown_counts += 1;
+                                tally.unknown_counts += 1;
                             }
                         }
                     }
@@ -340,7 +365,7 @@ impl Collector {
             },
             err,
         )?;
-        progress(events);
+        progress(tally.events);
         att.finish(&mut Store {
             functions: &mut self.functions,
             seen: &mut seen,
@@ -352,10 +377,40 @@ impl Collector {
             });
         }
 
-        // invocation totals: counts of this trace (clones add up), never fewer than the
-        // invocations seen with syscalls; without counts, those seen
+        let undercounted = self.add_invocations(&local, &tally.inv_max, &seen, tally.has_counts);
+        self.syscalls_outside_app += att.outside_syscalls;
+        for o in &objects {
+            self.objects.insert(sigdb::ObjectRef {
+                path: o.path.clone(),
+                build_id: o.build_id.clone(),
+            });
+        }
+        let read = TraceRead {
+            name,
+            command: header.command,
+            mode: header.mode,
+            any_app: local.iter().any(|l| l.app),
+            tally,
+            undercounted,
+            unknown_frames: att.unknown_frames,
+            file_len,
+        };
+        self.account(read, &end);
+        Ok(())
+    }
+
+    /// Adds one trace's invocations to the totals: its counts (clones add up), never fewer
+    /// than the invocations seen with syscalls; without counts, those seen. Returns how many
+    /// functions made syscalls in more invocations than their count says.
+    fn add_invocations(
+        &mut self,
+        local: &[LocalFn],
+        inv_max: &[u64],
+        seen: &[u64],
+        has_counts: bool,
+    ) -> usize {
         let mut counted = vec![0u64; self.functions.len()];
-        for (l, n) in local.iter().zip(&inv_max) {
+        for (l, n) in local.iter().zip(inv_max) {
             if l.known {
                 counted[l.global as usize] += n;
             }
@@ -372,15 +427,21 @@ impl Collector {
                 s
             };
         }
-        self.syscalls_outside_app += att.outside_syscalls;
+        undercounted
+    }
 
+    /// Records what one trace was: its summary, what it lost (damage) and what the user
+    /// should know about it (warnings).
+    fn account(&mut self, read: TraceRead<'_>, end: &feed::End) {
+        let TraceRead {
+            name,
+            tally,
+            file_len,
+            unknown_frames,
+            ..
+        } = &read;
+        let (events, lost) = (tally.events, tally.lost);
         let footer_lost = end.footer.as_ref().map_or(0, |f| f.lost);
-        for o in &objects {
-            self.objects.insert(sigdb::ObjectRef {
-                path: o.path.clone(),
-                build_id: o.build_id.clone(),
-            });
-        }
         // what the reader could not read: a cut file's unread bytes counted from the
         // file's size when the reader could not know it
         let unread_bytes = match (&end.damage, &end.truncation) {
@@ -390,16 +451,18 @@ impl Collector {
             (Some(d), _) => d.unread_bytes,
             (None, _) => 0,
         };
+        let unread_share = file_len
+            .filter(|&n| n > 0 && unread_bytes > 0)
+            .map(|n| (n, 100.0 * unread_bytes as f64 / n as f64));
         let total_lost = lost.max(footer_lost);
         let mut lost_parts = Vec::new();
         if let Some(d) = &end.damage {
-            lost_parts.push(match file_len.filter(|&n| n > 0) {
-                Some(n) if unread_bytes > 0 => format!(
-                    "{} ({unread_bytes} of {n} bytes, {:.1} % of the file, never read)",
-                    d.reason,
-                    100.0 * unread_bytes as f64 / n as f64
+            lost_parts.push(match unread_share {
+                Some((n, pct)) => format!(
+                    "{} ({unread_bytes} of {n} bytes, {pct:.1} % of the file, never read)",
+                    d.reason
                 ),
-                _ => d.reason.clone(),
+                None => d.reason.clone(),
             });
         }
         if total_lost > 0 {
@@ -408,41 +471,55 @@ impl Collector {
                 100.0 * total_lost as f64 / (events + total_lost) as f64
             ));
         }
-        if att.unknown_frames > 0 {
+        if *unknown_frames > 0 {
             lost_parts.push(format!(
-                "{} frames name functions missing from its function table",
-                att.unknown_frames
+                "{unknown_frames} frames name functions missing from its function table"
             ));
         }
         if !lost_parts.is_empty() {
             self.damage
                 .push(format!("trace {name}: {}", lost_parts.join("; ")));
         }
-        let warn = &mut self.warnings;
-        if events == 0 {
-            warn.push(format!(
-                "trace {name} holds no events: it adds nothing to the signatures"
-            ));
-        }
         if let Some(d) = &end.damage {
-            warn.push(format!(
+            self.warnings.push(format!(
                 "trace {name} is damaged ({}): used the {events} events before it{}",
                 d.reason,
-                match file_len.filter(|&n| n > 0 && unread_bytes > 0) {
-                    Some(n) => format!(
-                        "; {unread_bytes} of {n} bytes ({:.1} %) were not read",
-                        100.0 * unread_bytes as f64 / n as f64
-                    ),
+                match unread_share {
+                    Some((n, pct)) => {
+                        format!("; {unread_bytes} of {n} bytes ({pct:.1} %) were not read")
+                    }
                     None => String::new(),
                 }
             ));
         }
-        if header.mode == CaptureMode::SyscallsOnly {
+        self.warn_about(&read);
+        self.traces.push(sigdb::TraceSummary {
+            name: read.name.to_string(),
+            command: read.command,
+            events,
+            syscalls: read.tally.syscalls,
+            lost: total_lost,
+            truncated: end.truncation.is_some(),
+            unknown_frames: read.unknown_frames,
+            unread_bytes,
+        });
+    }
+
+    /// The warnings about a trace that was read whole but may not train well.
+    fn warn_about(&mut self, read: &TraceRead<'_>) {
+        let name = read.name;
+        let warn = &mut self.warnings;
+        if read.tally.events == 0 {
+            warn.push(format!(
+                "trace {name} holds no events: it adds nothing to the signatures"
+            ));
+        }
+        if read.mode == CaptureMode::SyscallsOnly {
             warn.push(format!(
                 "trace {name} is a syscall-only capture without frames: all its syscalls \
                  count as outside application code; train on full captures"
             ));
-        } else if !local.iter().any(|l| l.app) {
+        } else if !read.any_app {
             let classes: Vec<&str> = self
                 .params
                 .app_classes
@@ -456,37 +533,27 @@ impl Collector {
                 classes.join(",")
             ));
         }
-        if !has_counts && syscalls > 0 {
+        if !read.tally.has_counts && read.tally.syscalls > 0 {
             warn.push(format!(
                 "trace {name} has no invocation counts: support is computed over the \
                  invocations seen with syscalls, which overestimates it"
             ));
         }
-        if undercounted > 0 {
+        if read.undercounted > 0 {
             warn.push(format!(
-                "trace {name}: {undercounted} functions made syscalls in more invocations \
-                 than their invocation count says (lost events?); used the larger number"
+                "trace {name}: {} functions made syscalls in more invocations \
+                 than their invocation count says (lost events?); used the larger number",
+                read.undercounted
             ));
         }
-        if att.unknown_frames > 0 || unknown_counts > 0 {
+        if read.unknown_frames > 0 || read.tally.unknown_counts > 0 {
             warn.push(format!(
-                "trace {name}: {} frames and {unknown_counts} invocation counts name \
+                "trace {name}: {} frames and {} invocation counts name \
                  functions missing from the function table; those frames were skipped \
                  like library frames",
-                att.unknown_frames
+                read.unknown_frames, read.tally.unknown_counts
             ));
         }
-        self.traces.push(sigdb::TraceSummary {
-            name: name.to_string(),
-            command: header.command,
-            events,
-            syscalls,
-            lost: total_lost,
-            truncated: end.truncation.is_some(),
-            unknown_frames: att.unknown_frames,
-            unread_bytes,
-        });
-        Ok(())
     }
 
     /// Maps the functions of `objects` (those of the header, or of a late object chunk).
