@@ -207,6 +207,9 @@ fn split(
         }
         (None, None) => {
             let o = onset::detect(w, &groups.of_thread, &groups.runtime, &p.onset)?;
+            // a warm-up (the server starting, idle) is neither part
+            let first = o.from.max(first);
+            units.retain(|u| u.start >= first);
             let (ts, how) = if o.detected {
                 (o.ts, "detected")
             } else {

@@ -1,6 +1,8 @@
 //! When the trouble began: the split of the window into a normal part and an abnormal
 //! part, found as the single change point that best separates the per-second syscall
-//! mix before it from the mix after it (per thread group and syscall).
+//! mix before it from the mix after it (per thread group and syscall). The series
+//! starts after any warm-up: seconds before the usual activity, and a server that started
+//! inside the window until it accepted its first connection.
 
 use rustc_hash::FxHashMap;
 
@@ -37,6 +39,9 @@ pub struct Onset {
     pub score: f64,
     /// The score reached [`OnsetParams::min_score`].
     pub detected: bool,
+    /// Where the compared series starts: the window's first syscall of a live process, or
+    /// the end of a warm-up. What came before is neither the normal part nor the onset.
+    pub from: u64,
 }
 
 /// Finds the change point of `w`; `group` maps each thread to its group. `None` when the
@@ -127,6 +132,11 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
     let warm = (0..=nb - min_b - min_a)
         .find(|&b| totals[b..b + min_b].iter().all(|&t| t >= 0.25 * usual))
         .unwrap_or(0);
+    // a server that started inside the window warms up until it serves
+    let serving = serving_from(w, &ended).map_or(0, |t| {
+        ((t.saturating_sub(first) / p.bin_ns) as usize).min(nb - min_b - min_a)
+    });
+    let warm = warm.max(serving);
     if warm > 0 {
         for row in &mut counts {
             row.drain(..warm);
@@ -170,7 +180,43 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
         ts: first + k as u64 * p.bin_ns,
         score: z,
         detected: z >= p.min_score,
+        from: first,
     })
+}
+
+/// When the servers that started inside the window began to serve: for each live process
+/// that made an `execve` in the window, the end of its first accept (of a connection, not
+/// one still waiting) after its last `execve`; the latest of them. A server's start-up
+/// (loading, recovering, opening its files) is not how it behaves when it serves, and a
+/// restart is a new life. `None` when no live process started in the window or none of
+/// those accepted a connection.
+fn serving_from(w: &Window, ended: &rustc_hash::FxHashSet<u32>) -> Option<u64> {
+    let sys = |name| trace::syscall_number(name).and_then(|n| u16::try_from(n).ok());
+    let execve = sys("execve")?;
+    let accepts = [sys("accept"), sys("accept4")];
+    let mut exec_at: FxHashMap<u32, u64> = FxHashMap::default();
+    for t in w.threads.iter().filter(|t| !ended.contains(&t.pid)) {
+        if let Some(c) = t.calls.iter().rev().find(|c| c.nr == execve) {
+            let at = exec_at.entry(t.pid).or_default();
+            *at = (*at).max(c.ts);
+        }
+    }
+    let mut serving: Option<u64> = None;
+    for (&pid, &at) in &exec_at {
+        let accepted = w
+            .threads
+            .iter()
+            .filter(|t| t.pid == pid)
+            .flat_map(|t| &t.calls)
+            .filter(|c| c.ts > at && accepts.contains(&Some(c.nr)) && !c.is_pending())
+            .filter(|c| c.ret >= 0)
+            .map(|c| c.end(w.end))
+            .min();
+        if let Some(a) = accepted {
+            serving = Some(serving.map_or(a, |s| s.max(a)));
+        }
+    }
+    serving
 }
 
 #[cfg(test)]
@@ -260,6 +306,27 @@ mod tests {
         let o = detect(&w, &[0, 0, 0], &[false], &OnsetParams::default()).unwrap();
         assert!(o.detected, "{o:?}");
         assert_eq!(o.ts, 40_000_000_000);
+    }
+
+    #[test]
+    fn a_server_starting_in_the_window_warms_up_until_it_serves() {
+        // exec'd at 0 s, the server starts busily (opening, reading, mapping its files)
+        // for 20 s, accepts its first connection at 20 s, serves, and goes silent at 50 s;
+        // the end of the start-up is the bigger change, but it is no onset
+        let mut start = calls(0, 20, 400, &["openat", "read", "mmap", "futex"]);
+        start[0].nr = nr("execve");
+        let mut serve = calls(20, 50, 60, &["epoll_wait", "read", "write"]);
+        serve[0].nr = nr("accept4");
+        serve[0].ret = 7;
+        let w = window(vec![start, serve]);
+        let o = detect(&w, &[0, 0], &[false], &OnsetParams::default()).unwrap();
+        assert!(o.detected, "{o:?}");
+        assert_eq!((o.from, o.ts), (20_000_000_000, 50_000_000_000));
+        // without the execve the start-up is part of the series, and its end the onset
+        let mut w = w;
+        w.threads[0].calls[0].nr = nr("openat");
+        let o = detect(&w, &[0, 0], &[false], &OnsetParams::default()).unwrap();
+        assert_eq!((o.from, o.ts), (0, 20_000_000_000));
     }
 
     #[test]

@@ -714,10 +714,13 @@ mod tests {
         };
         let w = full_window_warning(&st, 910 * s, 1000 * s, 90 * s).unwrap();
         assert!(
-            w.contains("reaches back only 25.0 s of the 90 s asked"),
+            w.contains("every syscall of only the last 25.0 s of the 90 s asked"),
             "{w}"
         );
-        assert!(w.contains("11000000 syscalls were evicted"), "{w}");
+        assert!(
+            w.contains("the 11000000 syscalls evicted early were counted per second"),
+            "{w}"
+        );
         // evictions older than the analysed window do not matter
         st.full_horizon = Some(900 * s);
         assert_eq!(full_window_warning(&st, 910 * s, 1000 * s, 90 * s), None);
