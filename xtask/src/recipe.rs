@@ -111,6 +111,10 @@ pub struct Test {
     pub setup: Vec<String>,
     #[serde(default)]
     pub prepare: Vec<String>,
+    /// Root steps run in a bug case's tree after its build (`cargo xtask eval`): what the
+    /// case scripts use of the suite's environment (a client library, say).
+    #[serde(default)]
+    pub case_setup: Vec<String>,
     #[serde(default = "dot")]
     pub cwd: String,
     pub command: String,

@@ -12,10 +12,13 @@ use clap::ValueEnum;
 use crate::procs::{self, End};
 use crate::progress::Progress;
 use crate::publish::{self, Coverage, Provenance};
-use crate::recipe::{BASE_PATH, Recipe, Suite};
+use crate::recipe::{Recipe, Suite};
 use crate::stamp::{self, Stamp};
 use crate::tree::{self, Checkout, Layout};
 use crate::{Common, glob, tools};
+
+mod setup;
+use setup::{ensure_case_setup, ensure_setup};
 
 /// Fetch (or copy a local checkout, --source), build and test a target under the runner,
 /// train its signatures and publish `sigdb/NAME-VERSION.sigdb` (with --quick:
@@ -288,6 +291,10 @@ pub fn build_variant(
         },
         progress,
     )
+    .and_then(|built| {
+        ensure_case_setup(recipe, &built, progress)?;
+        Ok(built)
+    })
 }
 
 /// Runs (or reuses) every step up to `until` on the tree `origin` says (the recipe's
@@ -416,67 +423,6 @@ fn ensure_user(user: &str, progress: &Progress) -> anyhow::Result<()> {
     }
     step.done("");
     Ok(())
-}
-
-/// test.setup as root, then test.prepare as the test user.
-fn ensure_setup(
-    recipe: &Recipe,
-    built: &tree::Built,
-    ctx: &Ctx,
-    progress: &Progress,
-) -> anyhow::Result<Stamp> {
-    let t = &recipe.test;
-    let mut st = Stamp::new("setup");
-    st.add("build", built.stamp.hash())
-        .add_list("setup", &t.setup)
-        .add_list("prepare", &t.prepare)
-        .add("user", t.user.as_str())
-        .add_map("env", &t.env);
-    let path = built.dir.join("setup.stamp");
-    let mut step = progress.step("setup");
-    if !ctx.redo(StepName::Setup) && st.matches(&path) {
-        step.reused("setup and prepare");
-        return Ok(st);
-    }
-    stamp::clear(&path)?;
-    let log = built.dir.join("logs/setup.log");
-    step.watch_log(&log);
-    let mut root_env = BTreeMap::new();
-    root_env.insert("PATH".to_string(), BASE_PATH.to_string());
-    root_env.insert("HOME".to_string(), "/root".to_string());
-    root_env.insert("LC_ALL".to_string(), "C.UTF-8".to_string());
-    let su = procs::setpriv_prefix(&t.user)?;
-    let steps = t
-        .setup
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (format!("test.setup[{i}]"), s, false))
-        .chain(
-            t.prepare
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (format!("test.prepare[{i}]"), s, true)),
-        );
-    for (name, script, as_user) in steps {
-        let mut cmd = if as_user {
-            let mut c = Command::new(&su[0]);
-            c.args(&su[1..]).env_clear().envs(&t.env);
-            c
-        } else {
-            let mut c = Command::new("bash");
-            c.env_clear().envs(&root_env);
-            c
-        };
-        if as_user {
-            cmd.arg("bash");
-        }
-        cmd.args(["-c", script]).current_dir(&built.tree);
-        let what = format!("{name} of {} failed", recipe.name);
-        step = step.run_logged(&name, &mut cmd, &log, None, &what, 15)?;
-    }
-    st.write(&path)?;
-    step.done("");
-    Ok(st)
 }
 
 /// The ELF objects to probe, resolved in the tree: binaries, then module globs; one
