@@ -165,7 +165,17 @@ pub struct Evidence {
     /// rise, among their syscalls, of the log odds of that syscall against the group's
     /// others (more traffic of the same kind leaves the mix as it was).
     pub mix_shift: f64,
+    /// How much of the application's work the group does: its share of the syscalls of
+    /// every application thread group after the onset, counted in full from
+    /// [`GROUP_PART_UNIT`] (1 for thread evidence). A change in threads that barely work
+    /// (an idle pool's timer, a web console nobody uses) says little about the server;
+    /// 0 for a runtime's own threads.
+    pub part: f64,
 }
+
+/// The share of the application's syscalls after the onset from which a group's change
+/// counts in full.
+pub const GROUP_PART_UNIT: f64 = 0.01;
 
 /// Per thread group: calls of each syscall before and after the onset, and in all.
 #[derive(Default)]
@@ -408,6 +418,7 @@ pub fn find(
                 beyond_load,
                 lifecycle: lifecycle_share(w, units, &sel),
                 mix_shift,
+                part: 1.0,
                 units: sel,
             }
         };
@@ -460,6 +471,7 @@ pub fn find(
         storms(w, units, groups, onset, p, &mut out);
     }
     threads(w, units, groups, onset, p, &mut out);
+    weigh_groups(w, groups, onset, &mut out);
     // a runtime's own threads (GC, JIT) follow the application's load, not its code: what
     // they show is kept, below what the application's threads show
     for e in &mut out {
@@ -558,7 +570,45 @@ fn storms(
             beyond_load: score,
             lifecycle: 0.0,
             mix_shift: score,
+            part: 1.0,
         });
+    }
+}
+
+/// Sets [`Evidence::part`] of the changes of units and syscalls (new, more frequent,
+/// slower): the group's share of the application groups' syscalls after the onset.
+fn weigh_groups(w: &Window, groups: &Groups, onset: u64, out: &mut [Evidence]) {
+    let mut after: FxHashMap<u32, u64> = FxHashMap::default();
+    for (ti, t) in w.threads.iter().enumerate() {
+        let g = groups.of_thread[ti];
+        let n = t.calls.len() - t.calls.partition_point(|c| c.ts < onset);
+        *after.entry(g).or_default() += n as u64;
+    }
+    for t in w.tallies.iter().filter(|t| t.ts >= onset) {
+        if let Some(g) = groups.id_of(&t.comm) {
+            *after.entry(g).or_default() += u64::from(t.calls);
+        }
+    }
+    let total: u64 = after
+        .iter()
+        .filter(|(g, _)| !groups.runtime[**g as usize])
+        .map(|(_, n)| n)
+        .sum();
+    if total == 0 {
+        return;
+    }
+    for e in out.iter_mut() {
+        if !matches!(e.kind, Kind::New | Kind::MoreFrequent | Kind::Slower) {
+            continue;
+        }
+        // a runtime's threads (GC, JIT) do none of the application's work: their units
+        // change with its load and are shown, but cannot decide the verdict alone
+        e.part = if groups.runtime[e.group as usize] {
+            0.0
+        } else {
+            let n = after.get(&e.group).copied().unwrap_or(0);
+            (n as f64 / total as f64 / GROUP_PART_UNIT).min(1.0)
+        };
     }
 }
 
@@ -677,6 +727,7 @@ fn threads(
             beyond_load: score,
             lifecycle: 0.0,
             mix_shift: score,
+            part: 1.0,
         };
         if let Some((score, before, after)) = cpu_shift(t, first_ts(w), onset, w.end) {
             let mut e = ev(Kind::Busier, score, None);

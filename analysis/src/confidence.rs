@@ -13,7 +13,8 @@
 //!   syscall mix moved towards what they do (an event loop under more traffic handles
 //!   more requests per turn: its units change shape, its mix of syscalls does not), and
 //!   in proportion to the share of the group's work they stand for (a reload's few new
-//!   units are a trace, not a change of behaviour);
+//!   units are a trace, not a change of behaviour), and of the application's work the
+//!   group does (an idle pool's timer firing is no change of the server's behaviour);
 //! - slower units count in proportion to the share of the group's time they hold;
 //! - a thread blocked, spinning or much busier counts only if it worked before the onset
 //!   (a thread born after it has no "before" to differ from);
@@ -62,7 +63,7 @@ const BUSY_UNIT: f64 = 1.2;
 
 /// The strength of one piece of evidence.
 pub fn strength(e: &Evidence) -> f64 {
-    let volume = (e.share / SHARE_UNIT).min(1.0) * (1.0 - e.lifecycle);
+    let volume = (e.share / SHARE_UNIT).min(1.0) * (1.0 - e.lifecycle) * e.part;
     match e.kind {
         Kind::New | Kind::MoreFrequent => e.beyond_load.min(e.mix_shift) / RATE_UNIT * volume,
         Kind::Slower => e.score / SLOW_UNIT * volume,
@@ -143,6 +144,7 @@ mod tests {
             beyond_load: score,
             lifecycle: 0.0,
             mix_shift: score,
+            part: 1.0,
         }
     }
 
@@ -166,6 +168,24 @@ mod tests {
         // the same rise in a few units (a reload's): a trace
         bug.share = 0.005;
         assert!(strength(&bug) < 0.2, "{}", strength(&bug));
+    }
+
+    #[test]
+    fn a_change_in_threads_that_barely_work_is_a_trace() {
+        // a new kind of unit, all of its group's work, fourfold beyond the load
+        let mut e = ev(Kind::New, 2.0 * RATE_UNIT);
+        assert!(strength(&e) >= 2.0, "{}", strength(&e));
+        // ... in a group that makes 0.1 % of the application's syscalls (an idle pool's
+        // timer): below any threshold
+        e.part = 0.1;
+        assert!(strength(&e) < 0.25, "{}", strength(&e));
+        // a runtime's own threads: shown, never deciding
+        e.part = 0.0;
+        assert_eq!(strength(&e), 0.0);
+        // thread evidence does not depend on it
+        let mut b = ev(Kind::Blocked, (1.0f64 + 3.0).ln());
+        b.part = 0.0;
+        assert!((strength(&b) - 1.0).abs() < 1e-9);
     }
 
     #[test]

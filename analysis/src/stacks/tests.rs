@@ -139,6 +139,7 @@ fn evidence(kind: Kind, score: f64) -> Evidence {
         beyond_load: score,
         lifecycle: 0.0,
         mix_shift: score,
+        part: 1.0,
     }
 }
 
