@@ -124,6 +124,41 @@ struct Out {
 }
 
 impl Out {
+    /// Ends the JVM side: the late method table, the final invocation counts and the
+    /// notes about what could not be attributed. Returns what the agent covered.
+    fn finish_jvm(&mut self, stats: &Stats, notes: &mut Vec<String>) -> Option<JvmCoverage> {
+        let mut coverage = None;
+        if let Some(mut j) = self.jvm.take() {
+            let (objects, counts, jvm_notes) = j.finish(capture::monotonic_ns());
+            coverage = Some(j.coverage);
+            self.add_objects(&objects);
+            if let Some(ev) = counts {
+                self.put(ev);
+            }
+            notes.extend(jvm_notes);
+            if stats.jvm_unreadable + stats.jvm_deep > 0 {
+                notes.push(format!(
+                    "JVM: {} syscalls of JVM threads whose shadow stack could not be read, {} \
+                     made deeper than the shadow stack holds (attributed to an ancestor)",
+                    stats.jvm_unreadable, stats.jvm_deep
+                ));
+            }
+            if j.dropped_agent_syscalls > 0 {
+                tracing::info!(
+                    "{} syscalls of the agent's own threads left out",
+                    j.dropped_agent_syscalls
+                );
+            }
+        }
+        if let Some(java) = &self.unnamed_java {
+            notes.push(format!(
+                "the command ran a JVM ({java}) but no JVM application code was named: its \
+                 Java methods were not traced; name them with --jvm-app PACKAGE or --jvm-jar JAR"
+            ));
+        }
+        coverage
+    }
+
     fn put(&mut self, mut ev: Event) {
         if let Event::Exec { path, .. } = &ev
             && self.jvm.is_none()
@@ -173,7 +208,7 @@ impl Out {
 pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
     signals::catch(&signals::TERMINATION, signals::Second::Count).map_err(RecordError::Signals)?;
     // Signals from now on are for this command, even those arriving before its release.
-    let mut forwarded = signals::received().0;
+    let forwarded = signals::received().0;
     let trace_err = |source| RecordError::Trace {
         path: opts.output.clone(),
         source,
@@ -211,47 +246,15 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
     let root = paused.pid();
 
     let setup_started = Instant::now();
-    let filter = Filter::Tree { root };
-    let mut config = match (opts.plan, &jvm) {
-        (Some(plan), _) => {
-            let mut c = Config::full(filter, Vec::new());
-            c.function_capacity = Some(plan.functions() as u32);
-            c
-        }
-        (None, Some(_)) => {
-            let mut c = Config::full(filter, Vec::new());
-            c.function_capacity = Some(0);
-            c
-        }
-        (None, None) => Config::syscalls_only(filter),
-    };
-    config.ring_bytes = opts.ring_bytes;
-    config.max_frames = opts.max_frames;
+    let config = session_config(opts, jvm.is_some(), Filter::Tree { root });
     let poll_interval = config.poll_interval;
     let mode = config.mode;
     let mut session = Session::start(config)?;
     let mut notes = Vec::new();
-    let mut attach = Duration::ZERO;
-    if let Some(plan) = opts.plan {
-        for probes in plan.probes() {
-            let info = session.attach(&probes)?;
-            attach += info.took;
-            tracing::info!(
-                "attached {} probes to {} in {:.1} ms",
-                info.probes,
-                info.path.display(),
-                info.took.as_secs_f64() * 1e3
-            );
-            if info.duplicates > 0 {
-                notes.push(format!(
-                    "{}: {} functions share an entry address with another; each address is \
-                     probed once, under the first name",
-                    info.path.display(),
-                    info.duplicates
-                ));
-            }
-        }
-    }
+    let attach = match opts.plan {
+        Some(plan) => attach_probes(&mut session, plan, &mut notes)?,
+        None => Duration::ZERO,
+    };
     let setup = setup_started.elapsed();
 
     let (mono, real) = capture::clock_pair();
@@ -284,93 +287,23 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
     unfinished.armed = false;
     tracing::info!("started {} as pid {root}", program.to_string_lossy());
 
-    let probes = opts.plan.map_or(0, Plan::functions);
-    let mut progress = Progress::new(opts.progress, probes);
     let started = Instant::now();
-    let mut last_flush = started;
-    let mut interrupted = None;
-    let status = loop {
-        session.poll(&mut |ev| out.put(ev))?;
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        let (count, sig) = signals::received();
-        if count > forwarded {
-            // The first signal is passed on; a second one means "now": SIGKILL.
-            let send = if interrupted.is_none() {
-                interrupted = Some(sig);
-                sig
-            } else {
-                signals::SIGKILL
-            };
-            tracing::warn!(
-                "received {}: sending {} to the command",
-                signals::name(sig),
-                signals::name(send)
-            );
-            progress.println(&format!(
-                "runner: {}, sending {} to the command's process group; the trace is kept",
-                signals::name(sig),
-                signals::name(send)
-            ));
-            if let Err(e) = child.signal(send, true) {
-                tracing::warn!("{e}");
-            }
-            forwarded = count;
-        }
-        if last_flush.elapsed() >= opts.flush_every {
-            if mode == CaptureMode::Full {
-                session.emit_invocations(&mut |ev| out.put(ev));
-            }
-            out.flush();
-            last_flush = Instant::now();
-        }
-        if let Some(e) = out.error.take() {
-            // The trace cannot be written (disk full...): stop the tests rather than let
-            // them run untraced for nothing.
-            let _ = child.signal(signals::SIGTERM, true);
-            let _ = child.wait();
-            return Err(trace_err(e));
-        }
-        if progress.due() {
-            progress.update(&session.stats());
-        }
-        std::thread::sleep(poll_interval);
-    };
+    let (status, interrupted) = run_to_exit(
+        opts,
+        &mut session,
+        &mut child,
+        &mut out,
+        RunState {
+            mode,
+            poll_interval,
+            forwarded,
+        },
+    )?;
     let wall = started.elapsed();
-    progress.finish();
 
     let finish_started = Instant::now();
     let stats = session.finish(&mut |ev| out.put(ev))?;
-    let mut jvm_coverage = None;
-    if let Some(mut j) = out.jvm.take() {
-        let (objects, counts, jvm_notes) = j.finish(capture::monotonic_ns());
-        jvm_coverage = Some(j.coverage);
-        out.add_objects(&objects);
-        if let Some(ev) = counts {
-            out.put(ev);
-        }
-        notes.extend(jvm_notes);
-        if stats.jvm_unreadable + stats.jvm_deep > 0 {
-            notes.push(format!(
-                "JVM: {} syscalls of JVM threads whose shadow stack could not be read, {} made \
-                 deeper than the shadow stack holds (attributed to an ancestor)",
-                stats.jvm_unreadable, stats.jvm_deep
-            ));
-        }
-        if j.dropped_agent_syscalls > 0 {
-            tracing::info!(
-                "{} syscalls of the agent's own threads left out",
-                j.dropped_agent_syscalls
-            );
-        }
-    }
-    if let Some(java) = &out.unnamed_java {
-        notes.push(format!(
-            "the command ran a JVM ({java}) but no JVM application code was named: its Java \
-             methods were not traced; name them with --jvm-app PACKAGE or --jvm-jar JAR"
-        ));
-    }
+    let jvm_coverage = out.finish_jvm(&stats, &mut notes);
     let finish = finish_started.elapsed();
     if let Some(e) = out.error.take() {
         return Err(trace_err(e));
@@ -424,6 +357,137 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         notes,
         jvm: jvm_coverage,
     })
+}
+
+/// The capture's configuration: full (frames) with a plan or a JVM, syscalls only
+/// otherwise.
+fn session_config(opts: &RecordOptions<'_>, jvm: bool, filter: Filter) -> Config {
+    let mut config = match (opts.plan, jvm) {
+        (Some(plan), _) => {
+            let mut c = Config::full(filter, Vec::new());
+            c.function_capacity = Some(plan.functions() as u32);
+            c
+        }
+        (None, true) => {
+            let mut c = Config::full(filter, Vec::new());
+            c.function_capacity = Some(0);
+            c
+        }
+        (None, false) => Config::syscalls_only(filter),
+    };
+    config.ring_bytes = opts.ring_bytes;
+    config.max_frames = opts.max_frames;
+    config
+}
+
+/// Attaches the plan's probes, object by object; returns the time it took and adds a
+/// note per object whose functions share entry addresses.
+fn attach_probes(
+    session: &mut Session,
+    plan: &Plan,
+    notes: &mut Vec<String>,
+) -> Result<Duration, RecordError> {
+    let mut attach = Duration::ZERO;
+    for probes in plan.probes() {
+        let info = session.attach(&probes)?;
+        attach += info.took;
+        tracing::info!(
+            "attached {} probes to {} in {:.1} ms",
+            info.probes,
+            info.path.display(),
+            info.took.as_secs_f64() * 1e3
+        );
+        if info.duplicates > 0 {
+            notes.push(format!(
+                "{}: {} functions share an entry address with another; each address is \
+                 probed once, under the first name",
+                info.path.display(),
+                info.duplicates
+            ));
+        }
+    }
+    Ok(attach)
+}
+
+/// How the command's run is watched: the capture mode, how often to poll, and the
+/// signals already passed on.
+struct RunState {
+    mode: CaptureMode,
+    poll_interval: Duration,
+    forwarded: u32,
+}
+
+/// Drains the capture into the trace until the command exits, passing signals on (a
+/// second one as SIGKILL) and flushing invocation counts now and then. Returns the exit
+/// status and the first signal received, if any.
+fn run_to_exit(
+    opts: &RecordOptions<'_>,
+    session: &mut Session,
+    child: &mut host::Child,
+    out: &mut Out,
+    st: RunState,
+) -> Result<(ExitStatus, Option<i32>), RecordError> {
+    let RunState {
+        mode,
+        poll_interval,
+        mut forwarded,
+    } = st;
+    let mut progress = Progress::new(opts.progress, opts.plan.map_or(0, Plan::functions));
+    let mut last_flush = Instant::now();
+    let mut interrupted = None;
+    let status = loop {
+        session.poll(&mut |ev| out.put(ev))?;
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        let (count, sig) = signals::received();
+        if count > forwarded {
+            // The first signal is passed on; a second one means "now": SIGKILL.
+            let send = if interrupted.is_none() {
+                interrupted = Some(sig);
+                sig
+            } else {
+                signals::SIGKILL
+            };
+            tracing::warn!(
+                "received {}: sending {} to the command",
+                signals::name(sig),
+                signals::name(send)
+            );
+            progress.println(&format!(
+                "runner: {}, sending {} to the command's process group; the trace is kept",
+                signals::name(sig),
+                signals::name(send)
+            ));
+            if let Err(e) = child.signal(send, true) {
+                tracing::warn!("{e}");
+            }
+            forwarded = count;
+        }
+        if last_flush.elapsed() >= opts.flush_every {
+            if mode == CaptureMode::Full {
+                session.emit_invocations(&mut |ev| out.put(ev));
+            }
+            out.flush();
+            last_flush = Instant::now();
+        }
+        if let Some(e) = out.error.take() {
+            // The trace cannot be written (disk full...): stop the tests rather than let
+            // them run untraced for nothing.
+            let _ = child.signal(signals::SIGTERM, true);
+            let _ = child.wait();
+            return Err(RecordError::Trace {
+                path: opts.output.clone(),
+                source: e,
+            });
+        }
+        if progress.due() {
+            progress.update(&session.stats());
+        }
+        std::thread::sleep(poll_interval);
+    };
+    progress.finish();
+    Ok((status, interrupted))
 }
 
 /// Warnings from the capture counters, for the footer and the summary.
