@@ -148,8 +148,16 @@ fn kind_weights(shares: Option<&(f64, f64)>) -> (f64, f64) {
 /// is the cause and the waiters where it shows.
 const NOVEL_BLOCKED: f64 = 1.5;
 
-/// One reason's part of a function's stack credit: score, samples, syscall.
-type ReasonSum = (f64, usize, Option<u32>);
+/// One reason's part of a function's stack credit.
+#[derive(Default)]
+struct ReasonSum {
+    score: f64,
+    /// Samples that gave it, of how many sampled from the threads they came from.
+    samples: usize,
+    of: usize,
+    threads: Vec<String>,
+    syscall: Option<u32>,
+}
 
 /// What the window showed, to weigh the samples by: the evidence, the rise of each
 /// (group, syscall) ([`syscall_lift`]), where each thread's time went ([`time_shares`]),
@@ -199,11 +207,19 @@ impl Credit {
         r.score += v;
         if !r.threads.iter().any(|t| t == thread) {
             r.threads.push(thread.to_string());
-            r.of += of;
         }
-        let e = self.by_reason.entry((f, why)).or_insert((0.0, 0, syscall));
-        e.0 += v;
-        e.1 += 1;
+        let e = self.by_reason.entry((f, why)).or_insert_with(|| ReasonSum {
+            syscall,
+            ..ReasonSum::default()
+        });
+        e.score += v;
+        e.samples += 1;
+        // of how many: the samples of each thread that gave this reason, once per thread
+        // (a thread credits a function from its on-CPU and its syscall samples alike)
+        if !e.threads.iter().any(|t| t == thread) {
+            e.threads.push(thread.to_string());
+            e.of += of;
+        }
     }
 
     /// The functions, best first, each with its strongest reason.
@@ -211,14 +227,15 @@ impl Credit {
         let mut reasons: Vec<((u32, &'static str), ReasonSum)> =
             self.by_reason.into_iter().collect();
         // strongest first, names breaking ties for a deterministic report
-        reasons.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.0.cmp(&b.0)));
-        for ((f, why), (_, samples, syscall)) in reasons {
+        reasons.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+        for ((f, why), sum) in reasons {
             if let Some(r) = self.credit.get_mut(&f)
                 && r.why.is_empty()
             {
                 r.why = why.to_string();
-                r.samples = samples;
-                r.syscall = syscall.map(|n| trace::syscall_name(n).into_owned());
+                r.samples = sum.samples;
+                r.of = sum.of.max(sum.samples);
+                r.syscall = sum.syscall.map(|n| trace::syscall_name(n).into_owned());
             }
         }
         let mut out: Vec<(u32, StackReason)> = self.credit.into_iter().collect();
