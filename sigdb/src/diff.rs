@@ -614,13 +614,15 @@ fn function_change(
             c.episodes_removed.push(episode_summary(e, o.invocations));
         }
     }
+    // coverage changes when a signature starts or stops resting on enough invocations;
+    // a function without episodes on its covered side has no signature to trust
     c.kind = match (evidence.old_enough, evidence.new_enough) {
         _ if o.class == Class::Outside || n.class == Class::Outside => ChangeKind::Outside,
-        (false, true) => ChangeKind::NewlyCovered,
-        (true, false) => ChangeKind::NoLongerCovered,
+        (false, true) if !n.episodes.is_empty() => ChangeKind::NewlyCovered,
+        (true, false) if !o.episodes.is_empty() => ChangeKind::NoLongerCovered,
         _ if !c.is_signature_change() => ChangeKind::Invocations,
         (true, true) => ChangeKind::Changed,
-        (false, false) => ChangeKind::LowEvidence,
+        _ => ChangeKind::LowEvidence,
     };
     let any = c.is_signature_change() || c.invocations.is_some();
     any.then_some(c)
