@@ -50,7 +50,7 @@ pub enum StepName {
     Train,
     /// cargo xtask diffcheck --target lighttpd: one unpatched retraining (the train step's
     /// build and capture reused for the first) and one with
-    /// targets/lighttpd/patches/diffcheck-fsync.patch
+    /// fixtures/diffcheck/lighttpd.patch
     Diffcheck,
     /// cargo xtask eval --quick --cases eval/LT-3 (a miss is reported, not a failure)
     Eval,
@@ -364,7 +364,7 @@ mod tests {
         );
         assert!(
             crate::workspace_root()
-                .join("targets/lighttpd/patches/diffcheck-fsync.patch")
+                .join("fixtures/diffcheck/lighttpd.patch")
                 .is_file()
         );
         let eval = cmd(StepName::Eval);

@@ -1,6 +1,6 @@
 //! `cargo xtask diffcheck`: does `sigdb diff` tell a change of the code from the noise of
 //! retraining? Trains a target's quick suite, retrains it unpatched (the same commit: the
-//! diff must find nothing) and patched with a fixture of `targets/NAME/patches/` (the
+//! diff must find nothing) and patched with a fixture of `fixtures/diffcheck/` (the
 //! diff must name exactly the function the patch changes), and prints a summary.
 
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ pub struct Options {
     pub attempts: u32,
 
     /// The patch; its text before the diff names the changed function in a line
-    /// `Function: NAME` [default: the one `targets/NAME/patches/diffcheck-*.patch`].
+    /// `Function: NAME` [default: `fixtures/diffcheck/NAME.patch`].
     #[arg(long, value_name = "FILE")]
     pub patch: Option<PathBuf>,
 
@@ -59,7 +59,7 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     let recipe = Recipe::find(&ctx.targets, &opts.target)?;
     let patch = match &opts.patch {
         Some(p) => p.clone(),
-        None => default_patch(&ctx.targets, &recipe.name)?,
+        None => default_patch(&recipe.name)?,
     };
     let text = std::fs::read_to_string(&patch)
         .with_context(|| format!("cannot read {}", patch.display()))?;
@@ -118,32 +118,19 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The one `diffcheck-*.patch` of `targets/NAME/patches/`.
-fn default_patch(targets: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    let dir = targets.join(name).join("patches");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| {
-            format!(
-                "cannot list {} (the target's diffcheck patch)",
-                dir.display()
-            )
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("diffcheck-") && n.ends_with(".patch"))
-        })
-        .collect();
-    found.sort();
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => bail!("no diffcheck-*.patch in {}", dir.display()),
-        n => bail!(
-            "{n} diffcheck-*.patch in {}: name one with --patch",
-            dir.display()
-        ),
+/// `fixtures/diffcheck/NAME.patch`. Not under `targets/NAME/`: that folder's files are
+/// part of the recipe, and a patch there would make every training of it rebuild.
+fn default_patch(name: &str) -> anyhow::Result<PathBuf> {
+    let p = crate::workspace_root()
+        .join("fixtures/diffcheck")
+        .join(format!("{name}.patch"));
+    if !p.is_file() {
+        bail!(
+            "no diffcheck patch for {name} ({} does not exist): give one with --patch",
+            p.display()
+        );
     }
+    Ok(p)
 }
 
 /// The `Function: NAME` line of a patch's text before its first `--- ` line.
@@ -267,7 +254,7 @@ mod tests {
 
     #[test]
     fn the_check_needs_silence_unpatched_and_exactly_the_function_patched() {
-        let p = Path::new("targets/x/patches/diffcheck-fsync.patch");
+        let p = Path::new("fixtures/diffcheck/x.patch");
         let good = [cmp("b1", 0, &[]), cmp("patched", 1, &["f"])];
         let (text, ok) = summary("x", p, "f", &good);
         assert!(ok, "{text}");
