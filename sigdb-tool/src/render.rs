@@ -132,6 +132,7 @@ pub fn text(diff: &Diff, labels: Labels<'_>) -> String {
             kind.as_str(),
             match kind {
                 ChangeKind::Outside => "; --outside counts it",
+                ChangeKind::Allocator => "; --allocator counts them",
                 ChangeKind::Invocations => "; --invocations counts them",
                 _ => "",
             }
@@ -194,10 +195,11 @@ fn summary_line(diff: &Diff) -> String {
 }
 
 /// The kinds of change shown but not counted, in the order reports list them.
-const UNCOUNTED: [ChangeKind; 5] = [
+const UNCOUNTED: [ChangeKind; 6] = [
     ChangeKind::NewlyCovered,
     ChangeKind::NoLongerCovered,
     ChangeKind::LowEvidence,
+    ChangeKind::Allocator,
     ChangeKind::Outside,
     ChangeKind::Invocations,
 ];

@@ -130,6 +130,12 @@ pub fn markdown(diff: &Diff, labels: Labels<'_>, links: &Links<'_>) -> String {
             "Low evidence: too few invocations on both sides (not counted)",
         ),
         (
+            ChangeKind::Allocator,
+            "Memory allocator only: only `brk`, `mmap`, `munmap`, `mremap`, `madvise` \
+             episodes changed, which follow the whole heap's state (not counted; \
+             `--allocator` counts them)",
+        ),
+        (
             ChangeKind::Outside,
             "Outside application code (not counted; `--outside` counts it)",
         ),

@@ -4,11 +4,12 @@
 //! [`DiffOptions`] and is `z` standard errors (both sides' combined) away from zero. An
 //! episode kept on one side only is compared with the most the other side can have had
 //! without keeping it, and not at all when the other side's cap of kept episodes may have
-//! cut it.
+//! cut it. Changes made only of the memory allocator's system calls are told apart
+//! ([`allocator_only`]).
 
 use crate::{Episode, Params, Record};
 
-use super::DiffOptions;
+use super::{DiffOptions, FunctionChange};
 
 /// One side of a function's comparison: its record and the rules it was trained under.
 #[derive(Clone, Copy)]
@@ -121,4 +122,18 @@ fn other_support(e: &Episode, other: Side<'_>) -> f64 {
 fn is_subsequence(short: &[String], long: &[String]) -> bool {
     let mut it = long.iter();
     short.iter().all(|s| it.any(|l| l == s))
+}
+
+/// The system calls of the memory allocator: whether a function makes them depends on the
+/// state of the whole heap (a trim threshold crossed, an arena grown), not on its code.
+const ALLOCATOR: [&str; 5] = ["brk", "madvise", "mmap", "mremap", "munmap"];
+
+/// Whether every episode change of `c` is made of allocator system calls only.
+pub(super) fn allocator_only(c: &FunctionChange) -> bool {
+    let alloc = |events: &[String]| events.iter().all(|e| ALLOCATOR.contains(&e.as_str()));
+    c.episodes_added
+        .iter()
+        .chain(&c.episodes_removed)
+        .all(|e| alloc(&e.events))
+        && c.support.iter().all(|s| alloc(&s.events))
 }

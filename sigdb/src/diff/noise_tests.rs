@@ -269,3 +269,28 @@ fn two_targets_or_two_ways_of_mining_cannot_be_compared() {
     d.header.training.params.max_candidates = 5;
     assert_eq!(comparable(&a, &d), Ok(()));
 }
+
+#[test]
+fn a_change_of_allocator_calls_alone_counts_only_when_asked() {
+    // a cleanup function whose frees trim the heap more often: the heap's state, not its code
+    let a = db(vec![with("cleanup", 50, vec![ep_counts("brk", 50, &[3; 50])])]);
+    let b = db(vec![with("cleanup", 50, vec![ep_counts("brk", 50, &[5; 50])])]);
+    let d = diff(&a, &b);
+    assert_eq!(kinds(&d), [("cleanup".to_string(), ChangeKind::Allocator)]);
+    assert!(!d.differs());
+    let asked = DiffOptions {
+        allocator: true,
+        ..DiffOptions::default()
+    };
+    assert!(diff_with(&a, &b, &asked).differs());
+    // with another system call among the changes, the function changed
+    let c = db(vec![with(
+        "cleanup",
+        50,
+        vec![
+            ep_counts("brk", 50, &[5; 50]),
+            ep_counts("unlink", 50, &[1; 50]),
+        ],
+    )]);
+    assert_eq!(kinds(&diff(&a, &c))[0].1, ChangeKind::Changed);
+}
