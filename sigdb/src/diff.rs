@@ -598,10 +598,11 @@ fn function_change(
     };
     for e in &n.episodes {
         match old_eps.remove(e.events.as_slice()) {
-            None if new_eps.remove(e.events.as_slice()).is_some() => {
-                if !model || noise::one_sided_change(e, ns, os, options) {
-                    c.episodes_added.push(episode_summary(e, n.invocations));
-                }
+            // the first of a repeated episode only; a one-sided one as the model says
+            None if new_eps.remove(e.events.as_slice()).is_some()
+                && (!model || noise::one_sided_change(e, ns, os, options)) =>
+            {
+                c.episodes_added.push(episode_summary(e, n.invocations));
             }
             Some(old)
                 if options.support_changed(old.support, e.support)
