@@ -96,7 +96,15 @@ pub fn markdown(diff: &Diff, labels: Labels<'_>, links: &Links<'_>) -> String {
         let _ = writeln!(out, "#### Changed functions ({})\n", counted.len());
         change_list(&counted, links, &mut out);
     }
-    for (title, list) in [("Added", &diff.added), ("Removed", &diff.removed)] {
+    // the repository URL is the new side's: removed functions are not there to link to
+    let unlinked = Links {
+        repo_url: None,
+        ..*links
+    };
+    for (title, list, links) in [
+        ("Added", &diff.added, links),
+        ("Removed", &diff.removed, &unlinked),
+    ] {
         if !list.is_empty() {
             let _ = writeln!(out, "#### {title} functions ({})\n", list.len());
             function_table(list, links, &mut out);

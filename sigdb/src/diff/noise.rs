@@ -41,19 +41,25 @@ pub(super) fn shared_change(
         )
 }
 
-/// Whether `e`, kept on side `here` only, is a change of the code: `other` cannot have
-/// dropped it by its cap, and its support there (at most what `other` could have had
-/// without keeping it) differs significantly.
+/// Whether `e`, kept on side `here` only, is a change of the code: `other` never made one
+/// of its syscalls (its profile says), or cannot have dropped it by its cap; and its
+/// support there (0, or at most what `other` could have had without keeping it) differs
+/// significantly.
 pub(super) fn one_sided_change(
     e: &Episode,
     here: Side<'_>,
     other: Side<'_>,
     options: &DiffOptions,
 ) -> bool {
-    if may_have_been_cut(e, other) {
+    // a syscall the other side never made in this function: the episode was not there
+    let never = e
+        .events
+        .iter()
+        .any(|ev| !other.record.profile.contains_key(ev));
+    if !never && may_have_been_cut(e, other) {
         return false;
     }
-    let guess = other_support(e, other);
+    let guess = if never { 0.0 } else { other_support(e, other) };
     let se_other = Episode {
         events: Vec::new(),
         occurrences: 0,

@@ -16,8 +16,14 @@ fn ep_counts(events: &str, n: u64, counts: &[u64]) -> Episode {
     }
 }
 
+/// A record of `eps`, its profile the syscalls they hold.
 fn with(name: &str, n: u64, eps: Vec<Episode>) -> Record {
     let mut r = rec_n(name, None, n, &[]);
+    for e in &eps {
+        for ev in &e.events {
+            *r.profile.entry(ev.clone()).or_insert(0) += e.occurrences;
+        }
+    }
     r.episodes = eps;
     r
 }
@@ -181,7 +187,10 @@ fn an_episode_the_other_side_may_have_cut_does_not_count() {
         .collect();
     let mut weak = ep_counts("read", 100, &[1; 100]);
     weak.weight = 1.0;
-    let a = db(vec![with("f", 100, full.clone())]);
+    // the old side made its reads too (its profile says), the cap cut their episode
+    let mut old = with("f", 100, full.clone());
+    old.profile.insert("read".into(), 100);
+    let a = db(vec![old]);
     let mut eps = full.clone();
     eps.push(weak.clone());
     let b = db(vec![with("f", 100, eps)]);
@@ -273,8 +282,16 @@ fn two_targets_or_two_ways_of_mining_cannot_be_compared() {
 #[test]
 fn a_change_of_allocator_calls_alone_counts_only_when_asked() {
     // a cleanup function whose frees trim the heap more often: the heap's state, not its code
-    let a = db(vec![with("cleanup", 50, vec![ep_counts("brk", 50, &[3; 50])])]);
-    let b = db(vec![with("cleanup", 50, vec![ep_counts("brk", 50, &[5; 50])])]);
+    let a = db(vec![with(
+        "cleanup",
+        50,
+        vec![ep_counts("brk", 50, &[3; 50])],
+    )]);
+    let b = db(vec![with(
+        "cleanup",
+        50,
+        vec![ep_counts("brk", 50, &[5; 50])],
+    )]);
     let d = diff(&a, &b);
     assert_eq!(kinds(&d), [("cleanup".to_string(), ChangeKind::Allocator)]);
     assert!(!d.differs());
@@ -293,4 +310,30 @@ fn a_change_of_allocator_calls_alone_counts_only_when_asked() {
         ],
     )]);
     assert_eq!(kinds(&diff(&a, &c))[0].1, ChangeKind::Changed);
+}
+
+#[test]
+fn an_episode_of_a_syscall_the_other_side_never_made_was_not_cut() {
+    // the other side keeps as many episodes as the cap allows, all stronger; but it never
+    // made a rt_sigaction at all: the episode is gone, not cut
+    let full: Vec<Episode> = (0..8)
+        .map(|i| {
+            let mut e = ep_counts(&format!("s{i}"), 100, &[1; 100]);
+            e.weight = 3.0;
+            e
+        })
+        .collect();
+    let mut sig = ep_counts("rt_sigaction", 100, &[2; 100]);
+    sig.weight = 1.0;
+    let mut old = full.clone();
+    old.push(sig);
+    let a = db(vec![with("spawn", 100, old)]);
+    let b = db(vec![with("spawn", 100, full.clone())]);
+    let d = diff(&a, &b);
+    assert!(d.differs());
+    assert_eq!(events(&d.changed[0].episodes_removed), ["rt_sigaction"]);
+    // had the other side made it, the cap may have cut it
+    let mut r = with("spawn", 100, full);
+    r.profile.insert("rt_sigaction".into(), 150);
+    assert!(!diff(&a, &db(vec![r])).differs());
 }
