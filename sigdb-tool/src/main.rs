@@ -118,10 +118,10 @@ struct DiffArgs {
     /// Count changes of the pseudo-function of syscalls outside application code.
     #[arg(long)]
     outside: bool,
-    /// Count changes made only of the memory allocator's syscalls (brk, mmap, munmap,
-    /// mremap, madvise).
+    /// Count changes made only of syscalls that follow the process's state: the heap's
+    /// (brk, mmap, munmap, mremap, madvise) and lock contention (futex).
     #[arg(long)]
-    allocator: bool,
+    process_state: bool,
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {
@@ -250,7 +250,7 @@ fn run_diff(a: &DiffArgs) -> anyhow::Result<u8> {
         invocations: a.invocations,
         z: a.significance,
         outside: a.outside,
-        allocator: a.allocator,
+        process_state: a.process_state,
     };
     let d = sigdb::diff_with(&old, &new, &options);
     let (old_label, new_label) = (a.old.display().to_string(), a.new.display().to_string());

@@ -132,7 +132,7 @@ pub fn text(diff: &Diff, labels: Labels<'_>) -> String {
             kind.as_str(),
             match kind {
                 ChangeKind::Outside => "; --outside counts it",
-                ChangeKind::Allocator => "; --allocator counts them",
+                ChangeKind::ProcessState => "; --process-state counts them",
                 ChangeKind::Invocations => "; --invocations counts them",
                 _ => "",
             }
@@ -199,7 +199,7 @@ const UNCOUNTED: [ChangeKind; 6] = [
     ChangeKind::NewlyCovered,
     ChangeKind::NoLongerCovered,
     ChangeKind::LowEvidence,
-    ChangeKind::Allocator,
+    ChangeKind::ProcessState,
     ChangeKind::Outside,
     ChangeKind::Invocations,
 ];

@@ -38,12 +38,14 @@ pub struct DiffOptions {
     /// Default false: what runs outside the application (the dynamic loader, libc's
     /// start-up, the test driver's own threads) follows timing, not the code under review.
     pub outside: bool,
-    /// Whether changes made only of the memory allocator's system calls (`brk`, `mmap`,
-    /// `munmap`, `mremap`, `madvise`) count. Default false: whether a `free` trims the heap
-    /// or a `malloc` maps memory depends on the state of the whole process's heap, which
-    /// a change anywhere else shifts (measured: a patch of `connection_close` took
-    /// lighttpd's `deflate_compress_cleanup` from 2.9 to 5 `brk` per call, every run).
-    pub allocator: bool,
+    /// Whether changes made only of system calls that follow the whole process's state
+    /// count (`brk`, `mmap`, `munmap`, `mremap`, `madvise`: the heap; `futex`: other
+    /// threads on the same locks), when the function made them on both sides. Default
+    /// false: a change anywhere else shifts that state (measured: a patch of
+    /// `connection_close` took lighttpd's `deflate_compress_cleanup` from 2.9 to 5 `brk`
+    /// per call in every run; memcached's `slabs_reassign` made 0.79 or 1.26 `futex` per
+    /// call from one retraining to the next).
+    pub process_state: bool,
 }
 
 impl Default for DiffOptions {
@@ -54,7 +56,7 @@ impl Default for DiffOptions {
             invocations: false,
             z: 4.0,
             outside: false,
-            allocator: false,
+            process_state: false,
         }
     }
 }
@@ -187,8 +189,9 @@ pub enum ChangeKind {
     LowEvidence,
     /// The pseudo-function of syscalls outside application code.
     Outside,
-    /// Enough evidence, but only episodes of the memory allocator's system calls changed.
-    Allocator,
+    /// Enough evidence, but only episodes of system calls that follow the process's state
+    /// (heap, lock contention) changed.
+    ProcessState,
     /// Only the invocation count changed.
     Invocations,
 }
@@ -201,7 +204,7 @@ impl ChangeKind {
             ChangeKind::NoLongerCovered => "no longer covered",
             ChangeKind::LowEvidence => "low evidence",
             ChangeKind::Outside => "outside application code",
-            ChangeKind::Allocator => "memory allocator only",
+            ChangeKind::ProcessState => "heap or lock state only",
             ChangeKind::Invocations => "invocation count",
         }
     }
@@ -242,7 +245,7 @@ impl FunctionChange {
         let signature = match self.kind {
             ChangeKind::Changed => self.is_signature_change(),
             ChangeKind::Outside => options.outside && self.is_signature_change(),
-            ChangeKind::Allocator => options.allocator && self.is_signature_change(),
+            ChangeKind::ProcessState => options.process_state && self.is_signature_change(),
             _ => false,
         };
         signature || (options.invocations && self.invocations.is_some())
@@ -633,7 +636,9 @@ fn function_change(
         (false, true) if !n.episodes.is_empty() => ChangeKind::NewlyCovered,
         (true, false) if !o.episodes.is_empty() => ChangeKind::NoLongerCovered,
         _ if !c.is_signature_change() => ChangeKind::Invocations,
-        (true, true) if c.class.is_none() && noise::allocator_only(&c) => ChangeKind::Allocator,
+        (true, true) if c.class.is_none() && noise::process_state_only(&c, o, n) => {
+            ChangeKind::ProcessState
+        }
         (true, true) => ChangeKind::Changed,
         _ => ChangeKind::LowEvidence,
     };

@@ -138,10 +138,10 @@ pub fn markdown(diff: &Diff, labels: Labels<'_>, links: &Links<'_>) -> String {
             "Low evidence: too few invocations on both sides (not counted)",
         ),
         (
-            ChangeKind::Allocator,
-            "Memory allocator only: only `brk`, `mmap`, `munmap`, `mremap`, `madvise` \
-             episodes changed, which follow the whole heap's state (not counted; \
-             `--allocator` counts them)",
+            ChangeKind::ProcessState,
+            "Heap or lock state only: only episodes of `brk`, `mmap`, `munmap`, `mremap`, \
+             `madvise` or `futex` changed, which follow the whole process's heap and \
+             threads (not counted; `--process-state` counts them)",
         ),
         (
             ChangeKind::Outside,

@@ -4,8 +4,8 @@
 //! [`DiffOptions`] and is `z` standard errors (both sides' combined) away from zero. An
 //! episode kept on one side only is compared with the most the other side can have had
 //! without keeping it, and not at all when the other side's cap of kept episodes may have
-//! cut it. Changes made only of the memory allocator's system calls are told apart
-//! ([`allocator_only`]).
+//! cut it. Changes made only of system calls that follow the state of the whole process
+//! (the heap, other threads holding locks) are told apart ([`process_state_only`]).
 
 use crate::{Episode, Params, Record};
 
@@ -130,16 +130,27 @@ fn is_subsequence(short: &[String], long: &[String]) -> bool {
     short.iter().all(|s| it.any(|l| l == s))
 }
 
-/// The system calls of the memory allocator: whether a function makes them depends on the
-/// state of the whole heap (a trim threshold crossed, an arena grown), not on its code.
-const ALLOCATOR: [&str; 5] = ["brk", "madvise", "mmap", "mremap", "munmap"];
+/// System calls whose number per invocation follows the state of the whole process, not
+/// the function's code: the memory allocator's (a `free` trims the heap when its top
+/// crosses a threshold, a `malloc` maps an arena) and `futex` (a mutex or condition
+/// variable enters the kernel only when another thread holds or waits on it: the order
+/// of concurrent events).
+const PROCESS_STATE: [&str; 6] = ["brk", "futex", "madvise", "mmap", "mremap", "munmap"];
 
-/// Whether every episode change of `c` is made of allocator system calls only.
-pub(super) fn allocator_only(c: &FunctionChange) -> bool {
-    let alloc = |events: &[String]| events.iter().all(|e| ALLOCATOR.contains(&e.as_str()));
+/// Whether every episode change of `c` is made of [`PROCESS_STATE`] system calls that
+/// both sides' functions made (a syscall new to the function, a first `futex` wait say,
+/// is a change of the code).
+pub(super) fn process_state_only(c: &FunctionChange, old: &Record, new: &Record) -> bool {
+    let state = |events: &[String]| {
+        events.iter().all(|e| {
+            PROCESS_STATE.contains(&e.as_str())
+                && old.profile.contains_key(e)
+                && new.profile.contains_key(e)
+        })
+    };
     c.episodes_added
         .iter()
         .chain(&c.episodes_removed)
-        .all(|e| alloc(&e.events))
-        && c.support.iter().all(|s| alloc(&s.events))
+        .all(|e| state(&e.events))
+        && c.support.iter().all(|s| state(&s.events))
 }

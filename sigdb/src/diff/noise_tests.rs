@@ -280,26 +280,31 @@ fn two_targets_or_two_ways_of_mining_cannot_be_compared() {
 }
 
 #[test]
-fn a_change_of_allocator_calls_alone_counts_only_when_asked() {
-    // a cleanup function whose frees trim the heap more often: the heap's state, not its code
-    let a = db(vec![with(
-        "cleanup",
-        50,
-        vec![ep_counts("brk", 50, &[3; 50])],
-    )]);
-    let b = db(vec![with(
-        "cleanup",
-        50,
-        vec![ep_counts("brk", 50, &[5; 50])],
-    )]);
+fn a_change_of_heap_or_lock_calls_alone_counts_only_when_asked() {
+    // a cleanup function whose frees trim the heap more often, a function whose lock is
+    // contended more: the process's state, not their code
+    let a = db(vec![
+        with("cleanup", 50, vec![ep_counts("brk", 50, &[3; 50])]),
+        with("reassign", 100, vec![ep_counts("futex", 100, &[1; 100])]),
+    ]);
+    let b = db(vec![
+        with("cleanup", 50, vec![ep_counts("brk", 50, &[5; 50])]),
+        with("reassign", 100, vec![ep_counts("futex", 100, &[2; 100])]),
+    ]);
     let d = diff(&a, &b);
-    assert_eq!(kinds(&d), [("cleanup".to_string(), ChangeKind::Allocator)]);
+    assert_eq!(
+        kinds(&d),
+        [
+            ("cleanup".to_string(), ChangeKind::ProcessState),
+            ("reassign".to_string(), ChangeKind::ProcessState),
+        ]
+    );
     assert!(!d.differs());
     let asked = DiffOptions {
-        allocator: true,
+        process_state: true,
         ..DiffOptions::default()
     };
-    assert!(diff_with(&a, &b, &asked).differs());
+    assert_eq!(diff_with(&a, &b, &asked).counted_changes().count(), 2);
     // with another system call among the changes, the function changed
     let c = db(vec![with(
         "cleanup",
@@ -310,6 +315,16 @@ fn a_change_of_allocator_calls_alone_counts_only_when_asked() {
         ],
     )]);
     assert_eq!(kinds(&diff(&a, &c))[0].1, ChangeKind::Changed);
+    // a first futex wait in a function that never made one is a change of its code
+    let d = db(vec![with(
+        "cleanup",
+        50,
+        vec![
+            ep_counts("brk", 50, &[3; 50]),
+            ep_counts("futex", 50, &[1; 50]),
+        ],
+    )]);
+    assert_eq!(kinds(&diff(&a, &d))[0].1, ChangeKind::Changed);
 }
 
 #[test]
