@@ -2,8 +2,9 @@
 //!
 //! Frequency of an episode = the maximum number of non-overlapped occurrences (each one
 //! ends before the next starts). Every segment (one function invocation) is counted on
-//! its own; the result per episode is the sum over segments and the number of segments
-//! with at least one occurrence.
+//! its own; the result per episode is the sum over segments, the sum of the squares of the
+//! per-segment counts (so a caller can tell a support estimated from many alike invocations
+//! from one resting on a few), and the number of segments with at least one occurrence.
 //!
 //! Both counters keep waiting lists keyed by event type (with expiry: by type and level)
 //! and, per event `E`, take the list of `E` out of the table and advance what it holds.
@@ -30,6 +31,9 @@ pub struct Count {
     pub occurrences: u64,
     /// Segments with at least one occurrence.
     pub segments: u64,
+    /// Sum over segments of the squared per-segment occurrence count: with
+    /// `occurrences` it gives the variance of the count per invocation.
+    pub sumsq: u64,
 }
 
 /// Events cut into segments: event types, their timestamps (empty when no expiry is
@@ -193,6 +197,8 @@ fn ep_id(i: usize) -> u32 {
 struct Tally {
     counts: Vec<Count>,
     last_seg: Vec<u32>,
+    /// Occurrences so far in segment `last_seg` (segments are counted one after another).
+    in_seg: Vec<u64>,
 }
 
 impl Tally {
@@ -200,6 +206,7 @@ impl Tally {
         Tally {
             counts: vec![Count::default(); n],
             last_seg: vec![u32::MAX; n],
+            in_seg: vec![0; n],
         }
     }
 
@@ -209,8 +216,12 @@ impl Tally {
         c.occurrences += 1;
         if self.last_seg[ep] != seg {
             self.last_seg[ep] = seg;
+            self.in_seg[ep] = 0;
             c.segments += 1;
         }
+        // k² − (k−1)² = 2k − 1: the square of the segment's count, kept up to date
+        self.in_seg[ep] += 1;
+        c.sumsq += 2 * self.in_seg[ep] - 1;
     }
 }
 

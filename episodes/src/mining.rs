@@ -98,14 +98,18 @@ fn frequent_singletons(
     let n = seq.max_type().map_or(0, |t| usize::from(t) + 1);
     let mut counts = vec![Count::default(); n];
     let mut last_seg = vec![u32::MAX; n];
+    let mut in_seg = vec![0u64; n];
     for (s, r) in seq.segments().enumerate() {
         for &t in &seq.types()[r] {
             let t = usize::from(t);
             counts[t].occurrences += 1;
             if last_seg[t] != s as u32 {
                 last_seg[t] = s as u32;
+                in_seg[t] = 0;
                 counts[t].segments += 1;
             }
+            in_seg[t] += 1;
+            counts[t].sumsq += 2 * in_seg[t] - 1;
         }
     }
     let mut set = EpisodeSet::new(1);

@@ -93,6 +93,7 @@ pub fn count(episodes: &EpisodeSet, seq: &Sequence<'_>, expiry: Option<u64>) -> 
                 };
                 let k = max_non_overlapped(&seq.types()[r], ts, ep, expiry);
                 c.occurrences += k;
+                c.sumsq += k * k;
                 c.segments += u64::from(k > 0);
             }
             c

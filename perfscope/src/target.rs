@@ -362,6 +362,7 @@ mod tests {
                     selection: "all".into(),
                     outside_gap_ns: 0,
                     max_candidates: 0,
+                    min_evidence: sigdb::DEFAULT_MIN_EVIDENCE,
                 },
                 traces: vec![],
             },

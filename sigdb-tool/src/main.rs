@@ -3,8 +3,9 @@
 //! Exit codes, like grep and diff: `show` 0, or 1 when a `--function` was not found;
 //! `verify` 0 when every file is good, 1 when a file is well formed but not to be trusted
 //! (trained on damaged traces, or without any signature); `diff` 0 when the signatures are
-//! the same, 1 when
-//! they differ; 2 for any error (unreadable, damaged, newer-format or non-sigdb file, bad
+//! the same (differences within the noise model, or resting on too few invocations, are
+//! shown but do not count), 1 when they differ; 2 for any error (unreadable, damaged,
+//! newer-format or non-sigdb file, databases of two targets or two ways of mining, bad
 //! arguments).
 
 mod render;
@@ -91,10 +92,14 @@ struct DiffArgs {
     /// (2.1.0) for code scanning.
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     format: DiffFormat,
-    /// With --format sarif: source files under DIR (the folder the trained build was
-    /// compiled in) get URIs relative to it.
+    /// With --format sarif or markdown: source files under DIR (the folder the trained
+    /// build was compiled in) get paths relative to it.
     #[arg(long, value_name = "DIR")]
     source_root: Option<PathBuf>,
+    /// With --format markdown and --source-root: link functions to their source lines at
+    /// URL/PATH#LLINE (e.g. https://github.com/o/r/blob/COMMIT).
+    #[arg(long, value_name = "URL", requires = "source_root")]
+    repo_url: Option<String>,
     /// Smallest change of an episode's support (occurrences per invocation) that counts.
     #[arg(long, value_name = "X", default_value_t = DiffOptions::default().support_abs,
           value_parser = non_negative)]
@@ -103,9 +108,20 @@ struct DiffArgs {
     #[arg(long, value_name = "R", default_value_t = DiffOptions::default().support_rel,
           value_parser = non_negative)]
     relative_tolerance: f64,
+    /// ... and how many standard errors of the two supports it must be away from zero.
+    #[arg(long, value_name = "Z", default_value_t = DiffOptions::default().z,
+          value_parser = non_negative)]
+    significance: f64,
     /// Count a change of a function's invocation count as a signature change.
     #[arg(long)]
     invocations: bool,
+    /// Count changes of the pseudo-function of syscalls outside application code.
+    #[arg(long)]
+    outside: bool,
+    /// Count changes made only of syscalls that follow the process's state: the heap's
+    /// (brk, mmap, munmap, mremap, madvise) and lock contention (futex).
+    #[arg(long)]
+    process_state: bool,
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {
@@ -213,15 +229,28 @@ fn run_diff(a: &DiffArgs) -> anyhow::Result<u8> {
     if a.stat && a.format != DiffFormat::Text {
         bail!("--stat is a text report: use it without --format, or drop --stat");
     }
-    if a.source_root.is_some() && a.format != DiffFormat::Sarif {
-        bail!("--source-root only changes SARIF locations: add --format sarif, or drop it");
+    if a.source_root.is_some() && !matches!(a.format, DiffFormat::Sarif | DiffFormat::Markdown) {
+        bail!(
+            "--source-root only changes SARIF locations and Markdown links: add --format sarif \
+             or markdown, or drop it"
+        );
     }
     let old = open(&a.old)?;
     let new = open(&a.new)?;
+    sigdb::comparable(&old, &new).map_err(|e| {
+        anyhow!(
+            "cannot compare {} with {}: {e}",
+            a.old.display(),
+            a.new.display()
+        )
+    })?;
     let options = DiffOptions {
         support_abs: a.tolerance,
         support_rel: a.relative_tolerance,
         invocations: a.invocations,
+        z: a.significance,
+        outside: a.outside,
+        process_state: a.process_state,
     };
     let d = sigdb::diff_with(&old, &new, &options);
     let (old_label, new_label) = (a.old.display().to_string(), a.new.display().to_string());
@@ -232,7 +261,14 @@ fn run_diff(a: &DiffArgs) -> anyhow::Result<u8> {
     let out = match (a.format, a.stat) {
         (DiffFormat::Text, true) => render::stat(&d),
         (DiffFormat::Text, false) => render::text(&d, labels),
-        (DiffFormat::Markdown, _) => render::markdown(&d, labels),
+        (DiffFormat::Markdown, _) => render::markdown(
+            &d,
+            labels,
+            &render::Links {
+                source_root: a.source_root.as_deref(),
+                repo_url: a.repo_url.as_deref(),
+            },
+        ),
         (DiffFormat::Json, _) => render::json(&d, labels),
         (DiffFormat::Sarif, _) => render::sarif(
             &d,

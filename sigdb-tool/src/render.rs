@@ -2,6 +2,7 @@
 //! pull-request comment, as one JSON document (schema [`DIFF_SCHEMA`]), and as SARIF 2.1.0
 //! for code-scanning dashboards ([`sarif`]).
 
+mod markdown;
 mod sarif;
 
 use std::fmt::Write as _;
@@ -11,12 +12,13 @@ use serde_json::Value;
 
 use crate::show::{plural, push_json, spell};
 use crate::table::{Align, Table, width};
-use sigdb::diff::{Change, Diff, FieldChange, FunctionChange, FunctionSummary, percent};
+use sigdb::diff::{Change, ChangeKind, Diff, FunctionChange, FunctionSummary, percent};
 
+pub use markdown::{Links, markdown};
 pub use sarif::{SarifOptions, sarif};
 
 /// Version of the JSON that [`json`] writes: fields are only added within a version.
-pub const DIFF_SCHEMA: u32 = 1;
+pub const DIFF_SCHEMA: u32 = 2;
 
 /// Widest `+-~` bar of [`stat`], like git's.
 const STAT_BAR: usize = 50;
@@ -82,7 +84,15 @@ pub fn text(diff: &Diff, labels: Labels<'_>) -> String {
             t.row([
                 format!("{mark} {}", key(&f.name, f.file.as_deref())),
                 f.class.as_str().to_string(),
-                format!("{} inv", f.invocations),
+                format!(
+                    "{} inv ({})",
+                    f.invocations,
+                    if f.enough_evidence {
+                        "enough"
+                    } else {
+                        "too few"
+                    }
+                ),
                 format!(
                     "{} {}",
                     f.episodes.len(),
@@ -103,26 +113,47 @@ pub fn text(diff: &Diff, labels: Labels<'_>) -> String {
     moved.render("", &mut out);
 
     for c in diff.counted_changes() {
-        let _ = writeln!(out, "~ {}", key(&c.name, c.file.as_deref()));
+        let _ = writeln!(
+            out,
+            "~ {}  [{}]",
+            key(&c.name, c.file.as_deref()),
+            markdown::evidence(&c.evidence)
+        );
         change_rows(c).render("    ", &mut out);
     }
-
-    let mut rest = Table::new(&[Align::Left, Align::Left]);
-    for c in diff.uncounted_changes() {
-        if let Some(inv) = &c.invocations {
-            rest.row([key(&c.name, c.file.as_deref()), invocations(inv)]);
+    for kind in UNCOUNTED {
+        let list: Vec<&FunctionChange> = diff.uncounted_of(kind).collect();
+        if list.is_empty() {
+            continue;
         }
-    }
-    if !rest.is_empty() {
-        out.push_str(
-            "\ninvocation counts changed (not signature changes; --invocations counts them)\n",
+        let _ = writeln!(
+            out,
+            "\n{} (not counted{})",
+            kind.as_str(),
+            match kind {
+                ChangeKind::Outside => "; --outside counts it",
+                ChangeKind::ProcessState => "; --process-state counts them",
+                ChangeKind::Invocations => "; --invocations counts them",
+                _ => "",
+            }
         );
-        rest.render("  ", &mut out);
+        for c in list {
+            let _ = writeln!(
+                out,
+                "  {}  [{}]",
+                key(&c.name, c.file.as_deref()),
+                markdown::evidence(&c.evidence)
+            );
+            if kind != ChangeKind::Invocations {
+                change_rows(c).render("      ", &mut out);
+            }
+        }
     }
     out
 }
 
-/// `2 functions added, 1 removed, 1 moved, 2 changed; 3 invocation counts changed`.
+/// `2 functions added, 1 removed, 1 moved, 2 changed; not counted: 1 low evidence,
+/// 1 newly covered, 3 invocation counts`.
 fn summary_line(diff: &Diff) -> String {
     let changed = diff.counted_changes().count();
     let mut parts = Vec::new();
@@ -145,16 +176,33 @@ fn summary_line(diff: &Diff) -> String {
     } else {
         parts.join(", ")
     };
-    let uncounted = diff.uncounted_changes().count() as u64;
-    if uncounted > 0 {
-        let _ = write!(
-            s,
-            "; {uncounted} invocation {} changed",
-            plural(uncounted, "count", "counts")
-        );
+    let mut rest = Vec::new();
+    for kind in UNCOUNTED {
+        let n = diff.uncounted_of(kind).count() as u64;
+        if n > 0 {
+            rest.push(match kind {
+                ChangeKind::Invocations => {
+                    format!("{n} invocation {}", plural(n, "count", "counts"))
+                }
+                k => format!("{n} {}", k.as_str()),
+            });
+        }
+    }
+    if !rest.is_empty() {
+        let _ = write!(s, "; not counted: {}", rest.join(", "));
     }
     s
 }
+
+/// The kinds of change shown but not counted, in the order reports list them.
+const UNCOUNTED: [ChangeKind; 6] = [
+    ChangeKind::NewlyCovered,
+    ChangeKind::NoLongerCovered,
+    ChangeKind::LowEvidence,
+    ChangeKind::ProcessState,
+    ChangeKind::Outside,
+    ChangeKind::Invocations,
+];
 
 fn change_rows(c: &FunctionChange) -> Table {
     let mut t = Table::new(&[Align::Left, Align::Left, Align::Left]);
@@ -164,25 +212,27 @@ fn change_rows(c: &FunctionChange) -> Table {
     if let Some(inv) = &c.invocations {
         t.row(["invocations".to_string(), invocations(inv), String::new()]);
     }
-    for e in &c.episodes_added {
-        t.row([
-            "+ episode".to_string(),
-            spell(&e.events),
-            format!("support {:.2}", e.support),
-        ]);
-    }
-    for e in &c.episodes_removed {
-        t.row([
-            "- episode".to_string(),
-            spell(&e.events),
-            format!("support {:.2}", e.support),
-        ]);
+    for (mark, list) in [("+", &c.episodes_added), ("-", &c.episodes_removed)] {
+        for e in list {
+            t.row([
+                format!("{mark} episode"),
+                spell(&e.events),
+                format!("support {:.2} ± {:.2}", e.support, e.se),
+            ]);
+        }
     }
     for s in &c.support {
         t.row([
             "~ support".to_string(),
             spell(&s.events),
-            format!("{:.2} → {:.2}{}", s.old, s.new, relative(s.old, s.new)),
+            format!(
+                "{:.2} ± {:.2} → {:.2} ± {:.2}{}",
+                s.old,
+                s.old_se,
+                s.new,
+                s.new_se,
+                relative(s.old, s.new)
+            ),
         ]);
     }
     t
@@ -397,257 +447,11 @@ pub fn stat(diff: &Diff) -> String {
     if uncounted > 0 {
         let _ = write!(
             out,
-            "; {uncounted} invocation {} changed",
-            plural(uncounted, "count", "counts")
+            "; {uncounted} more {} not counted",
+            plural(uncounted, "function", "functions")
         );
     }
     out.push('\n');
-    out
-}
-
-/// A Markdown report for a pull-request comment: a summary line, tables of added, removed,
-/// moved and changed functions, and the details folded in `<details>`.
-pub fn markdown(diff: &Diff, labels: Labels<'_>) -> String {
-    let mut out = String::new();
-    let counted: Vec<&FunctionChange> = diff.counted_changes().collect();
-    let _ = writeln!(out, "### sigdb diff: {}\n", summary_line(diff));
-    let _ = writeln!(
-        out,
-        "{} ({} {}, {} functions) → {} ({} {}, {} functions). A support change counts from \
-         ±{} and ±{} %.\n",
-        code(labels.old),
-        md(&diff.old.target),
-        md(&diff.old.version),
-        diff.old.records,
-        code(labels.new),
-        md(&diff.new.target),
-        md(&diff.new.version),
-        diff.new.records,
-        diff.options.support_abs,
-        diff.options.support_rel * 100.0,
-    );
-    for (title, list) in [("Added", &diff.added), ("Removed", &diff.removed)] {
-        if list.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "#### {title} functions ({})\n", list.len());
-        out.push_str("| Function | File | Class | Invocations | Episodes | Top episode |\n");
-        out.push_str("|---|---|---|--:|--:|---|\n");
-        for f in list.iter().take(MARKDOWN_ROWS) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                code(&f.name),
-                opt_code(f.file.as_deref()),
-                f.class.as_str(),
-                f.invocations,
-                f.episodes.len(),
-                f.episodes
-                    .first()
-                    .map_or("".into(), |e| code(&spell(&e.events)))
-            );
-        }
-        more_rows(list.len(), &mut out);
-    }
-    if !diff.moved.is_empty() {
-        let _ = writeln!(out, "#### Moved functions ({})\n", diff.moved.len());
-        out.push_str("| Function | From | To |\n|---|---|---|\n");
-        for m in diff.moved.iter().take(MARKDOWN_ROWS) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} |",
-                code(&m.name),
-                opt_code(m.from.as_deref()),
-                opt_code(m.to.as_deref())
-            );
-        }
-        more_rows(diff.moved.len(), &mut out);
-    }
-    if !counted.is_empty() {
-        let _ = writeln!(out, "#### Changed functions ({})\n", counted.len());
-        out.push_str("| Function | File | Class | Invocations | Episodes | Support changes |\n");
-        out.push_str("|---|---|---|--:|--:|--:|\n");
-        for c in counted.iter().take(MARKDOWN_ROWS) {
-            let class = c.class.as_ref().map_or("".into(), |k| {
-                format!("{} → {}", k.old.as_str(), k.new.as_str())
-            });
-            let inv = c
-                .invocations
-                .as_ref()
-                .map_or("".into(), |i| format!("{} → {}", i.old, i.new));
-            // an empty cell reads as "unchanged"
-            let (plus, minus) = (c.episodes_added.len(), c.episodes_removed.len());
-            let episodes = match (plus, minus) {
-                (0, 0) => String::new(),
-                _ => format!("+{plus} −{minus}"),
-            };
-            let support = match c.support.len() {
-                0 => String::new(),
-                n => n.to_string(),
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {class} | {inv} | {episodes} | {support} |",
-                code(&c.name),
-                opt_code(c.file.as_deref()),
-            );
-        }
-        more_rows(counted.len(), &mut out);
-        let _ = writeln!(
-            out,
-            "<details><summary>Details of {} changed {}</summary>\n",
-            counted.len(),
-            plural(counted.len() as u64, "function", "functions")
-        );
-        for c in counted.iter().take(MARKDOWN_ROWS) {
-            change_markdown(c, &mut out);
-        }
-        out.push_str("</details>\n\n");
-    }
-    let uncounted: Vec<&FunctionChange> = diff.uncounted_changes().collect();
-    if !uncounted.is_empty() {
-        let _ = writeln!(
-            out,
-            "<details><summary>{} invocation {} changed (not signature changes)</summary>\n",
-            uncounted.len(),
-            plural(uncounted.len() as u64, "count", "counts")
-        );
-        out.push_str("| Function | File | Old | New | Change |\n|---|---|--:|--:|--:|\n");
-        for c in uncounted.iter().take(MARKDOWN_ROWS) {
-            if let Some(i) = &c.invocations {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} |",
-                    code(&c.name),
-                    opt_code(c.file.as_deref()),
-                    i.old,
-                    i.new,
-                    percent(i.old as f64, i.new as f64).map_or("".into(), |p| format!("{p:+.1} %"))
-                );
-            }
-        }
-        more_rows(uncounted.len(), &mut out);
-        out.push_str("</details>\n\n");
-    }
-    let header: Vec<(&str, &FieldChange)> = [
-        ("target", &diff.target),
-        ("params", &diff.params),
-        ("coverage", &diff.coverage),
-    ]
-    .into_iter()
-    .flat_map(|(s, v)| v.iter().map(move |f| (s, f)))
-    .collect();
-    if !header.is_empty() {
-        let _ = writeln!(
-            out,
-            "<details><summary>Target, parameters and coverage ({} {})</summary>\n",
-            header.len(),
-            plural(header.len() as u64, "change", "changes")
-        );
-        out.push_str("| Section | Field | Old | New |\n|---|---|---|---|\n");
-        for (section, f) in header {
-            let _ = writeln!(
-                out,
-                "| {section} | {} | {} | {} |",
-                code(&f.field),
-                code(&value(&f.old)),
-                code(&value(&f.new))
-            );
-        }
-        out.push_str("\n</details>\n");
-    }
-    while out.ends_with("\n\n") {
-        out.pop();
-    }
-    out
-}
-
-fn more_rows(n: usize, out: &mut String) {
-    if n > MARKDOWN_ROWS {
-        let _ = writeln!(
-            out,
-            "\n… and {} more: run `sigdb diff` for the full list.",
-            n - MARKDOWN_ROWS
-        );
-    }
-    out.push('\n');
-}
-
-fn change_markdown(c: &FunctionChange, out: &mut String) {
-    let _ = writeln!(
-        out,
-        "**{}**{}\n",
-        code(&c.name),
-        c.file
-            .as_deref()
-            .map_or(String::new(), |f| format!(" in {}", code(f)))
-    );
-    if let Some(k) = &c.class {
-        let _ = writeln!(out, "- class: {} → {}", k.old.as_str(), k.new.as_str());
-    }
-    if let Some(i) = &c.invocations {
-        let _ = writeln!(out, "- invocations: {}", invocations(i));
-    }
-    for e in &c.episodes_added {
-        let _ = writeln!(
-            out,
-            "- added: {} (support {:.2}, weight {:.3})",
-            code(&spell(&e.events)),
-            e.support,
-            e.weight
-        );
-    }
-    for e in &c.episodes_removed {
-        let _ = writeln!(
-            out,
-            "- removed: {} (support {:.2}, weight {:.3})",
-            code(&spell(&e.events)),
-            e.support,
-            e.weight
-        );
-    }
-    for s in &c.support {
-        let _ = writeln!(
-            out,
-            "- support of {}: {:.2} → {:.2}{}",
-            code(&spell(&s.events)),
-            s.old,
-            s.new,
-            relative(s.old, s.new)
-        );
-    }
-    out.push('\n');
-}
-
-/// A Markdown code span that survives a table cell: `|` escaped (GFM reads `\|` inside a
-/// span in a table as `|`), and a fence longer than any backtick run in `s`.
-fn code(s: &str) -> String {
-    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{}{pad}{fence}", s.replace('|', "\\|"))
-}
-
-fn opt_code(s: Option<&str>) -> String {
-    s.map_or(String::new(), code)
-}
-
-/// Plain text in Markdown: the characters that would start markup are escaped.
-fn md(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        if matches!(
-            ch,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#'
-        ) {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
     out
 }
 
@@ -691,11 +495,12 @@ mod tests {
     }
 
     fn rec(name: &str, file: Option<&str>, eps: &[(&str, f64)]) -> Record {
+        // 100 invocations: enough for a new episode in each to be a significant change
         let mut r = record(
             name,
             file.unwrap_or(""),
-            10,
-            eps.iter().map(|&(e, s)| ep(e, s, 1.0, 10)).collect(),
+            100,
+            eps.iter().map(|&(e, s)| ep(e, s, 1.0, 100)).collect(),
         );
         r.file = file.map(str::to_string);
         r
@@ -709,7 +514,11 @@ mod tests {
             rec("we`ird", None, &[]),
             rec("`edge", None, &[]),
         ]);
-        let md = markdown(&diff(&a, &b), Labels { old: "a", new: "b" });
+        let md = markdown(
+            &diff(&a, &b),
+            Labels { old: "a", new: "b" },
+            &Links::default(),
+        );
         // `|` escaped so the table keeps its columns; fences longer than the backtick runs
         assert!(md.contains("| `operator\\|` | `a.cc` |"), "{md}");
         assert!(md.contains("| ``we`ird`` |"), "{md}");

@@ -45,13 +45,13 @@ pub fn text(db: &Sigdb, path: &str, names: &[String]) -> String {
     if db.records.is_empty() {
         out.push_str("no functions\n");
     } else if names.is_empty() {
-        function_table(&records, &mut out);
+        function_table(&records, db.header.training.params.min_evidence, &mut out);
     } else {
         for (i, r) in records.iter().enumerate() {
             if i > 0 {
                 out.push('\n');
             }
-            function_details(r, &mut out);
+            function_details(r, db.header.training.params.min_evidence, &mut out);
         }
     }
     out
@@ -121,7 +121,7 @@ fn params_text(p: &Params) -> String {
     let classes: Vec<&str> = p.app_classes.iter().map(|c| c.as_str()).collect();
     format!(
         "callers {}, max_episode_len {}, expiry {}, min_support {}, min_invocations {}, \
-         max_episodes {}, app_classes {}",
+         max_episodes {}, app_classes {}, min_evidence {}",
         p.callers,
         p.max_episode_len,
         p.expiry_ns.map_or("none".into(), duration),
@@ -133,6 +133,7 @@ fn params_text(p: &Params) -> String {
         } else {
             classes.join(",")
         },
+        p.min_evidence,
     )
 }
 
@@ -193,12 +194,22 @@ fn per_invocation(r: &Record) -> String {
     }
 }
 
-fn function_table(records: &[&Record], out: &mut String) {
+/// `enough` or `too few`: whether a signature rests on enough invocations to be compared.
+pub(crate) fn evidence_word(r: &Record, min_evidence: u64) -> &'static str {
+    if r.has_enough_evidence(min_evidence) {
+        "enough"
+    } else {
+        "too few"
+    }
+}
+
+fn function_table(records: &[&Record], min_evidence: u64, out: &mut String) {
     let mut t = Table::new(&[
         Align::Left,
         Align::Left,
         Align::Left,
         Align::Right,
+        Align::Left,
         Align::Right,
         Align::Right,
         Align::Left,
@@ -208,6 +219,7 @@ fn function_table(records: &[&Record], out: &mut String) {
         "FILE",
         "CLASS",
         "INVOCATIONS",
+        "EVIDENCE",
         "SYSCALLS/INV",
         "EPISODES",
         "TOP EPISODES",
@@ -227,6 +239,7 @@ fn function_table(records: &[&Record], out: &mut String) {
             r.file.clone().unwrap_or_else(|| "-".into()),
             r.class.as_str().into(),
             r.invocations.to_string(),
+            evidence_word(r, min_evidence).into(),
             per_invocation(r),
             r.episodes.len().to_string(),
             if top.is_empty() {
@@ -239,7 +252,7 @@ fn function_table(records: &[&Record], out: &mut String) {
     t.render("", out);
 }
 
-fn function_details(r: &Record, out: &mut String) {
+fn function_details(r: &Record, min_evidence: u64, out: &mut String) {
     let _ = writeln!(out, "{}", r.full_name());
     let mut t = Table::new(&[Align::Left, Align::Left]);
     let place = match (&r.file, r.line) {
@@ -256,8 +269,10 @@ fn function_details(r: &Record, out: &mut String) {
     t.row([
         "invocations".into(),
         format!(
-            "{} ({} with syscalls)",
-            r.invocations, r.invocations_with_syscalls
+            "{} ({} with syscalls; {} evidence: a diff counts changes from {min_evidence})",
+            r.invocations,
+            r.invocations_with_syscalls,
+            evidence_word(r, min_evidence)
         ),
     ]);
     t.row([
@@ -289,12 +304,21 @@ fn function_details(r: &Record, out: &mut String) {
         Align::Right,
         Align::Right,
         Align::Right,
+        Align::Right,
         Align::Left,
     ]);
-    e.row(["SUPPORT", "WEIGHT", "OCCURRENCES", "INVOCATIONS", "EVENTS"]);
+    e.row([
+        "SUPPORT",
+        "± SE",
+        "WEIGHT",
+        "OCCURRENCES",
+        "INVOCATIONS",
+        "EVENTS",
+    ]);
     for ep in &r.episodes {
         e.row([
             format!("{:.2}", ep.support),
+            format!("{:.2}", ep.standard_error(r.invocations)),
             format!("{:.3}", ep.weight),
             ep.occurrences.to_string(),
             ep.invocations.to_string(),
@@ -343,6 +367,8 @@ struct FunctionLine<'a> {
     object: &'a str,
     class: Class,
     invocations: u64,
+    /// Whether `invocations` reach the header's `min_evidence`.
+    enough_evidence: bool,
     invocations_with_syscalls: u64,
     syscalls: u64,
     syscalls_per_invocation: Option<f64>,
@@ -360,6 +386,10 @@ struct EpisodeLine<'a> {
     weight: f64,
     occurrences: u64,
     invocations: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sumsq: Option<u64>,
+    /// The support's standard error.
+    se: f64,
 }
 
 /// The JSON Lines report: a `header` line, then one `function` line per selected record.
@@ -394,6 +424,7 @@ pub fn json_lines(db: &Sigdb, path: &str, names: &[String]) -> String {
                 object: &r.object,
                 class: r.class,
                 invocations: r.invocations,
+                enough_evidence: r.has_enough_evidence(h.training.params.min_evidence),
                 invocations_with_syscalls: r.invocations_with_syscalls,
                 syscalls: r.syscalls,
                 syscalls_per_invocation: (r.invocations > 0)
@@ -411,6 +442,8 @@ pub fn json_lines(db: &Sigdb, path: &str, names: &[String]) -> String {
                         weight: e.weight,
                         occurrences: e.occurrences,
                         invocations: e.invocations,
+                        sumsq: e.sumsq,
+                        se: sigdb::round6(e.standard_error(r.invocations)),
                     })
                     .collect(),
             },

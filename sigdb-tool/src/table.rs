@@ -26,10 +26,6 @@ impl Table {
         self.rows.push(cells.into_iter().map(Into::into).collect());
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The rows, each prefixed by `indent`, columns two spaces apart, no trailing blanks.
     pub(crate) fn render(&self, indent: &str, out: &mut String) {
         let mut widths = vec![0; self.aligns.len()];

@@ -431,7 +431,7 @@ fn invocation_only_changes_count_when_asked() {
     let out = f.run(&["diff", "old.sigdb", "more.sigdb"]).expect(0);
     assert!(
         out.stdout
-            .contains("accept_conn (src/net.c)  50 → 57 (+14.0 %)"),
+            .contains("accept_conn (src/net.c)  [50 → 57 invocations (enough)]"),
         "{}",
         out.stdout
     );
@@ -448,21 +448,28 @@ fn tolerance_hides_small_support_changes() {
         .iter()
         .position(|r| r.name == "log_flush")
         .unwrap();
+    // 10 invocations of one fsync each: 1.0 → 1.4 is within 4 standard errors (0.13 each)
     db.records[i].episodes[0].support = 1.4;
     sigdb::write(&db, &f.path("tweak.sigdb")).unwrap();
-    let out = f.run(&["diff", "old.sigdb", "tweak.sigdb"]).expect(1);
+    f.run(&["diff", "old.sigdb", "tweak.sigdb"]).expect(0);
+    let out = f
+        .run(&["diff", "--significance", "2", "old.sigdb", "tweak.sigdb"])
+        .expect(1);
     assert!(
         out.stdout
-            .contains("~ support  write→fsync  1.00 → 1.40 (+40.0 %)"),
+            .contains("~ support  write→fsync  1.00 ± 0.09 → 1.40 ± 0.09 (+40.0 %)"),
         "{}",
         out.stdout
     );
-    f.run(&["diff", "--tolerance", "0.5", "old.sigdb", "tweak.sigdb"])
+    db.records[i].episodes[0].support = 3.0;
+    sigdb::write(&db, &f.path("tweak.sigdb")).unwrap();
+    f.run(&["diff", "old.sigdb", "tweak.sigdb"]).expect(1);
+    f.run(&["diff", "--tolerance", "2.5", "old.sigdb", "tweak.sigdb"])
         .expect(0);
     f.run(&[
         "diff",
         "--relative-tolerance",
-        "0.5",
+        "0.7",
         "old.sigdb",
         "tweak.sigdb",
     ])
@@ -477,7 +484,7 @@ fn verify_reports_each_file() {
     let out = f.run(&["verify", "old.sigdb", "new.sigdb"]).expect(0);
     assert_eq!(
         out.stdout,
-        "ok old.sigdb (7 records, format v2)\nok new.sigdb (8 records, format v2)\n"
+        "ok old.sigdb (7 records, format v3)\nok new.sigdb (8 records, format v3)\n"
     );
     let mut cut = bytes(&old_db());
     cut.truncate(cut.len() / 2);
@@ -502,7 +509,7 @@ fn verify_reports_each_file() {
 fn bad_files_are_errors_that_say_what_to_do() {
     let f = Fixture::new();
     let (mut header, lines) = parts(&old_db());
-    header["version"] = 3.into();
+    header["version"] = 4.into();
     f.put("newer.sigdb", &raw(header, &lines));
     let mut flipped = bytes(&old_db());
     let mid = flipped.len() / 2;
@@ -516,7 +523,7 @@ fn bad_files_are_errors_that_say_what_to_do() {
     let cases = [
         (
             "newer.sigdb",
-            "newer than this build reads (2); upgrade perfscope",
+            "newer than this build reads (3); upgrade perfscope",
         ),
         ("flipped.sigdb", "train again to re-create it"),
         ("cut.sigdb", "train again to re-create it"),
@@ -599,4 +606,94 @@ fn a_closed_pipe_is_not_an_error() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(Path::new(&f.path("big.sigdb")).exists());
+}
+
+#[test]
+fn databases_of_two_targets_or_two_ways_of_mining_are_an_error() {
+    let f = Fixture::new();
+    let mut other = new_db();
+    other.header.target.name = "other-server".into();
+    sigdb::write(&other, &f.path("other.sigdb")).unwrap();
+    let out = f.run(&["diff", "old.sigdb", "other.sigdb"]).expect(2);
+    assert!(
+        out.stderr.contains("two different targets")
+            && out.stderr.contains("\"demo-server\"")
+            && out.stderr.contains("\"other-server\""),
+        "{}",
+        out.stderr
+    );
+    let mut mined = new_db();
+    mined.header.training.params.max_episode_len = 2;
+    sigdb::write(&mined, &f.path("mined.sigdb")).unwrap();
+    let out = f.run(&["diff", "old.sigdb", "mined.sigdb"]).expect(2);
+    assert!(
+        out.stderr.contains("max_episode_len 4 vs 2"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn changes_resting_on_too_few_invocations_are_shown_and_do_not_count() {
+    let f = Fixture::new();
+    let mut a = old_db();
+    let mut b = old_db();
+    for db in [&mut a, &mut b] {
+        db.records.retain(|r| r.name == "log_flush");
+        db.records[0].invocations = 2;
+    }
+    b.records[0].episodes[0].events = vec!["write".into(), "fdatasync".into()];
+    sigdb::write(&a, &f.path("a.sigdb")).unwrap();
+    sigdb::write(&b, &f.path("b.sigdb")).unwrap();
+    let out = f.run(&["diff", "a.sigdb", "b.sigdb"]).expect(0);
+    assert!(
+        out.stdout.contains("low evidence (not counted)")
+            && out
+                .stdout
+                .contains("log_flush (src/log.c)  [2 invocations (too few)]")
+            && out.stdout.contains("+ episode  write→fdatasync"),
+        "{}",
+        out.stdout
+    );
+    let md = f
+        .run(&["diff", "--format", "markdown", "a.sigdb", "b.sigdb"])
+        .expect(0);
+    assert!(
+        md.stdout.contains("<details><summary>Low evidence"),
+        "{}",
+        md.stdout
+    );
+    let json = f
+        .run(&["diff", "--format", "json", "a.sigdb", "b.sigdb"])
+        .expect(0);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["changed"][0]["kind"], "low_evidence");
+    assert_eq!(doc["changed"][0]["evidence"]["old"], 2);
+    assert_eq!(doc["differs"], false);
+}
+
+#[test]
+fn markdown_links_functions_to_their_lines() {
+    let f = Fixture::new();
+    let out = f
+        .run(&[
+            "diff",
+            "--format",
+            "markdown",
+            "--source-root",
+            "src",
+            "--repo-url",
+            "https://example.org/demo/blob/v1.1/",
+            "old.sigdb",
+            "new.sigdb",
+        ])
+        .expect(1);
+    assert!(
+        out.stdout
+            .contains("[`handle_request`](https://example.org/demo/blob/v1.1/http.c#L10)"),
+        "{}",
+        out.stdout
+    );
+    f.run(&["diff", "--repo-url", "https://x", "old.sigdb", "new.sigdb"])
+        .expect(2);
 }

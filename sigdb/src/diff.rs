@@ -2,6 +2,7 @@
 //! pull-request comment) and programs (CI gates): the model of a diff and how it is
 //! computed. Rendering lives in [`render`].
 
+mod noise;
 #[cfg(test)]
 mod tests;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{Class, Episode, Record, Sigdb, round6};
+use noise::Side;
 
 /// How a diff decides what counts as a change.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +30,22 @@ pub struct DiffOptions {
     /// Default false: invocation counts follow the test suite more than the code, so they
     /// are reported but do not make two databases differ.
     pub invocations: bool,
+    /// A support change must also be this many standard errors (of the two supports,
+    /// combined) away from zero. Default 4: two trainings of one commit differ by less
+    /// (see docs/ci.md), a real change of a syscall per invocation by far more.
+    pub z: f64,
+    /// Whether changes of the pseudo-function of syscalls outside application code count.
+    /// Default false: what runs outside the application (the dynamic loader, libc's
+    /// start-up, the test driver's own threads) follows timing, not the code under review.
+    pub outside: bool,
+    /// Whether changes made only of system calls that follow the whole process's state
+    /// count (`brk`, `mmap`, `munmap`, `mremap`, `madvise`: the heap; `futex`: other
+    /// threads on the same locks), when the function made them on both sides. Default
+    /// false: a change anywhere else shifts that state (measured: a patch of
+    /// `connection_close` took lighttpd's `deflate_compress_cleanup` from 2.9 to 5 `brk`
+    /// per call in every run; memcached's `slabs_reassign` made 0.79 or 1.26 `futex` per
+    /// call from one retraining to the next).
+    pub process_state: bool,
 }
 
 impl Default for DiffOptions {
@@ -36,6 +54,9 @@ impl Default for DiffOptions {
             support_abs: 0.1,
             support_rel: 0.25,
             invocations: false,
+            z: 4.0,
+            outside: false,
+            process_state: false,
         }
     }
 }
@@ -70,7 +91,8 @@ pub struct Diff {
     /// Functions whose key changed because their file did (the only record of that name
     /// on each side). They are also in `changed` when their signature changed.
     pub moved: Vec<Moved>,
-    /// Matched functions (by key, or moved) with any change, including invocation-only ones.
+    /// Matched functions (by key, or moved) with any change, including invocation-only ones,
+    /// low-evidence ones and changes of coverage: [`FunctionChange::kind`] says which.
     pub changed: Vec<FunctionChange>,
 }
 
@@ -80,6 +102,10 @@ pub struct DbSummary {
     pub target: String,
     pub version: String,
     pub records: u64,
+    /// The database's format version.
+    pub format: u32,
+    /// Invocations a signature must rest on to be trusted ([`crate::Params::min_evidence`]).
+    pub min_evidence: u64,
 }
 
 /// A header field that differs; `field` is its JSON name (`build_id[PATH]` for objects).
@@ -95,8 +121,12 @@ pub struct FieldChange {
 pub struct FunctionSummary {
     pub name: String,
     pub file: Option<String>,
+    /// The first line of its definition, when DWARF said.
+    pub line: Option<u32>,
     pub class: Class,
     pub invocations: u64,
+    /// Whether `invocations` reach its database's `min_evidence`.
+    pub enough_evidence: bool,
     pub episodes: Vec<EpisodeSummary>,
 }
 
@@ -105,6 +135,8 @@ pub struct EpisodeSummary {
     pub events: Vec<String>,
     pub support: f64,
     pub weight: f64,
+    /// The support's standard error ([`Episode::standard_error`]), rounded to 6 decimals.
+    pub se: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,12 +158,65 @@ pub struct FunctionChange {
     pub name: String,
     /// The new side's file.
     pub file: Option<String>,
+    /// The new side's first line of the definition.
+    pub line: Option<u32>,
+    /// What kind of change, given the evidence on each side.
+    pub kind: ChangeKind,
+    /// The invocations each side's signature rests on, and whether they are enough.
+    pub evidence: Evidence,
     pub class: Option<Change<Class>>,
     pub invocations: Option<Change<u64>>,
+    /// With enough evidence on both sides: the episodes whose difference is significant
+    /// ([`noise`]); otherwise every difference (shown, never counted).
     pub episodes_added: Vec<EpisodeSummary>,
     pub episodes_removed: Vec<EpisodeSummary>,
-    /// Episodes on both sides whose support moved past the tolerance.
+    /// Episodes on both sides whose support moved past the tolerance (and, with enough
+    /// evidence, significantly).
     pub support: Vec<SupportChange>,
+}
+
+/// What a function's change is, given the evidence of each side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Enough invocations on both sides and a significant change: the code changed.
+    Changed,
+    /// Too few invocations on the old side, enough on the new one (a test now reaches it).
+    NewlyCovered,
+    /// Enough invocations on the old side, too few on the new one.
+    NoLongerCovered,
+    /// Too few invocations on both sides: differences are shown, they mean little.
+    LowEvidence,
+    /// The pseudo-function of syscalls outside application code.
+    Outside,
+    /// Enough evidence, but only episodes of system calls that follow the process's state
+    /// (heap, lock contention) changed.
+    ProcessState,
+    /// Only the invocation count changed.
+    Invocations,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Changed => "changed",
+            ChangeKind::NewlyCovered => "newly covered",
+            ChangeKind::NoLongerCovered => "no longer covered",
+            ChangeKind::LowEvidence => "low evidence",
+            ChangeKind::Outside => "outside application code",
+            ChangeKind::ProcessState => "heap or lock state only",
+            ChangeKind::Invocations => "invocation count",
+        }
+    }
+}
+
+/// The invocations a function's signature rests on, on each side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub old: u64,
+    pub new: u64,
+    pub old_enough: bool,
+    pub new_enough: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -139,6 +224,9 @@ pub struct SupportChange {
     pub events: Vec<String>,
     pub old: f64,
     pub new: f64,
+    /// Standard errors of `old` and `new`, rounded to 6 decimals.
+    pub old_se: f64,
+    pub new_se: f64,
 }
 
 impl FunctionChange {
@@ -150,9 +238,17 @@ impl FunctionChange {
             || !self.support.is_empty()
     }
 
-    /// Whether this change counts under `options` (invocation counts only when asked).
+    /// Whether this change counts under `options`: a significant change with enough
+    /// evidence on both sides (of the outside pseudo-function only when asked), or an
+    /// invocation count when asked.
     pub fn counts(&self, options: &DiffOptions) -> bool {
-        self.is_signature_change() || (options.invocations && self.invocations.is_some())
+        let signature = match self.kind {
+            ChangeKind::Changed => self.is_signature_change(),
+            ChangeKind::Outside => options.outside && self.is_signature_change(),
+            ChangeKind::ProcessState => options.process_state && self.is_signature_change(),
+            _ => false,
+        };
+        signature || (options.invocations && self.invocations.is_some())
     }
 }
 
@@ -184,10 +280,70 @@ impl Diff {
         self.changed.iter().filter(|c| c.counts(&self.options))
     }
 
-    /// The changed functions that are reported but do not count (invocation counts only).
+    /// The changed functions that are reported but do not count.
     pub fn uncounted_changes(&self) -> impl Iterator<Item = &FunctionChange> {
         self.changed.iter().filter(|c| !c.counts(&self.options))
     }
+
+    /// The uncounted changes of one kind.
+    pub fn uncounted_of(&self, kind: ChangeKind) -> impl Iterator<Item = &FunctionChange> {
+        self.uncounted_changes().filter(move |c| c.kind == kind)
+    }
+}
+
+/// Why two databases cannot be compared: a diff of them would be all noise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incomparable(pub String);
+
+impl std::fmt::Display for Incomparable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The training parameters that decide what an episode is and which are kept: databases
+/// that differ in one of them describe different things.
+const DEFINING_PARAMS: [&str; 7] = [
+    "callers",
+    "max_episode_len",
+    "expiry_ns",
+    "min_support",
+    "min_coverage",
+    "selection",
+    "app_classes",
+];
+
+/// Whether `old` and `new` can be compared: two builds of one target, trained with the
+/// same parameters of mining (others, like `min_evidence` or the candidate limit, may
+/// differ). The error says what differs.
+pub fn comparable(old: &Sigdb, new: &Sigdb) -> Result<(), Incomparable> {
+    let (o, n) = (&old.header.target.name, &new.header.target.name);
+    if o != n {
+        return Err(Incomparable(format!(
+            "the databases are of two different targets ({o:?} and {n:?}): a diff compares \
+             two builds of one target"
+        )));
+    }
+    let (po, pn) = (
+        to_value(&old.header.training.params),
+        to_value(&new.header.training.params),
+    );
+    let differing: Vec<String> = DEFINING_PARAMS
+        .iter()
+        .filter(|k| po.get(**k) != pn.get(**k))
+        .map(|k| {
+            let v = |x: &Value| x.get(*k).map_or("-".into(), Value::to_string);
+            format!("{k} {} vs {}", v(&po), v(&pn))
+        })
+        .collect();
+    if !differing.is_empty() {
+        return Err(Incomparable(format!(
+            "the databases were trained with different mining parameters ({}): their \
+             signatures cannot be compared; train both with the same parameters",
+            differing.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// [`diff_with`] under the default [`DiffOptions`].
@@ -202,6 +358,7 @@ pub fn diff(old: &Sigdb, new: &Sigdb) -> Diff {
 /// files; otherwise it is added or removed.
 pub fn diff_with(old: &Sigdb, new: &Sigdb, options: &DiffOptions) -> Diff {
     let roots = (source_root(&old.records), source_root(&new.records));
+    let params = (&old.header.training.params, &new.header.training.params);
     let (pairs, old_only, new_only) = match_records(&old.records, &new.records, &roots);
     let mut diff = Diff {
         options: *options,
@@ -213,8 +370,14 @@ pub fn diff_with(old: &Sigdb, new: &Sigdb, options: &DiffOptions) -> Diff {
             &to_value(&old.header.coverage),
             &to_value(&new.header.coverage),
         ),
-        added: new_only.iter().map(|r| function_summary(r)).collect(),
-        removed: old_only.iter().map(|r| function_summary(r)).collect(),
+        added: new_only
+            .iter()
+            .map(|r| function_summary(r, params.1.min_evidence))
+            .collect(),
+        removed: old_only
+            .iter()
+            .map(|r| function_summary(r, params.0.min_evidence))
+            .collect(),
         moved: Vec::new(),
         changed: Vec::new(),
     };
@@ -226,7 +389,17 @@ pub fn diff_with(old: &Sigdb, new: &Sigdb, options: &DiffOptions) -> Diff {
                 to: n.file.clone(),
             });
         }
-        if let Some(c) = function_change(o, n, options) {
+        let sides = (
+            Side {
+                record: o,
+                params: params.0,
+            },
+            Side {
+                record: n,
+                params: params.1,
+            },
+        );
+        if let Some(c) = function_change(sides, options) {
             diff.changed.push(c);
         }
     }
@@ -358,24 +531,33 @@ fn summary(db: &Sigdb) -> DbSummary {
         target: db.header.target.name.clone(),
         version: db.header.target.version.clone(),
         records: db.records.len() as u64,
+        format: db.header.version,
+        min_evidence: db.header.training.params.min_evidence,
     }
 }
 
-fn function_summary(r: &Record) -> FunctionSummary {
+fn function_summary(r: &Record, min_evidence: u64) -> FunctionSummary {
     FunctionSummary {
         name: r.name.clone(),
         file: r.file.clone(),
+        line: r.line,
         class: r.class,
         invocations: r.invocations,
-        episodes: r.episodes.iter().map(episode_summary).collect(),
+        enough_evidence: r.has_enough_evidence(min_evidence),
+        episodes: r
+            .episodes
+            .iter()
+            .map(|e| episode_summary(e, r.invocations))
+            .collect(),
     }
 }
 
-fn episode_summary(e: &Episode) -> EpisodeSummary {
+fn episode_summary(e: &Episode, n: u64) -> EpisodeSummary {
     EpisodeSummary {
         events: e.events.clone(),
         support: e.support,
         weight: e.weight,
+        se: round6(e.standard_error(n)),
     }
 }
 
@@ -383,7 +565,19 @@ fn change<T: PartialEq>(old: T, new: T) -> Option<Change<T>> {
     (old != new).then_some(Change { old, new })
 }
 
-fn function_change(o: &Record, n: &Record, options: &DiffOptions) -> Option<FunctionChange> {
+fn function_change(
+    (os, ns): (Side<'_>, Side<'_>),
+    options: &DiffOptions,
+) -> Option<FunctionChange> {
+    let (o, n) = (os.record, ns.record);
+    let evidence = Evidence {
+        old: o.invocations,
+        new: n.invocations,
+        old_enough: o.has_enough_evidence(os.params.min_evidence),
+        new_enough: n.has_enough_evidence(ns.params.min_evidence),
+    };
+    // with too little evidence on a side, every difference is shown (none counts)
+    let model = evidence.old_enough && evidence.new_enough;
     // episode identity is its event sequence; the first wins should a record repeat one
     let mut old_eps: BTreeMap<&[String], &Episode> = BTreeMap::new();
     for e in &o.episodes {
@@ -396,6 +590,9 @@ fn function_change(o: &Record, n: &Record, options: &DiffOptions) -> Option<Func
     let mut c = FunctionChange {
         name: n.name.clone(),
         file: n.file.clone(),
+        line: n.line,
+        kind: ChangeKind::Changed,
+        evidence,
         class: change(o.class, n.class),
         invocations: change(o.invocations, n.invocations),
         episodes_added: Vec::new(),
@@ -404,24 +601,47 @@ fn function_change(o: &Record, n: &Record, options: &DiffOptions) -> Option<Func
     };
     for e in &n.episodes {
         match old_eps.remove(e.events.as_slice()) {
-            None if new_eps.remove(e.events.as_slice()).is_some() => {
-                c.episodes_added.push(episode_summary(e));
+            // the first of a repeated episode only; a one-sided one as the model says
+            None if new_eps.remove(e.events.as_slice()).is_some()
+                && (!model || noise::one_sided_change(e, ns, os, options)) =>
+            {
+                c.episodes_added.push(episode_summary(e, n.invocations));
             }
-            Some(old) if options.support_changed(old.support, e.support) => {
+            Some(old)
+                if options.support_changed(old.support, e.support)
+                    && (!model || noise::shared_change(old, e, (os, ns), options)) =>
+            {
                 c.support.push(SupportChange {
                     events: e.events.clone(),
                     old: old.support,
                     new: e.support,
+                    old_se: round6(old.standard_error(o.invocations)),
+                    new_se: round6(e.standard_error(n.invocations)),
                 });
             }
             _ => {}
         }
     }
     for e in &o.episodes {
-        if old_eps.remove(e.events.as_slice()).is_some() {
-            c.episodes_removed.push(episode_summary(e));
+        if old_eps.remove(e.events.as_slice()).is_some()
+            && (!model || noise::one_sided_change(e, os, ns, options))
+        {
+            c.episodes_removed.push(episode_summary(e, o.invocations));
         }
     }
+    // coverage changes when a signature starts or stops resting on enough invocations;
+    // a function without episodes on its covered side has no signature to trust
+    c.kind = match (evidence.old_enough, evidence.new_enough) {
+        _ if o.class == Class::Outside || n.class == Class::Outside => ChangeKind::Outside,
+        (false, true) if !n.episodes.is_empty() => ChangeKind::NewlyCovered,
+        (true, false) if !o.episodes.is_empty() => ChangeKind::NoLongerCovered,
+        _ if !c.is_signature_change() => ChangeKind::Invocations,
+        (true, true) if c.class.is_none() && noise::process_state_only(&c, o, n) => {
+            ChangeKind::ProcessState
+        }
+        (true, true) => ChangeKind::Changed,
+        _ => ChangeKind::LowEvidence,
+    };
     let any = c.is_signature_change() || c.invocations.is_some();
     any.then_some(c)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::v2::{Header, Record};
+use crate::v3::{Header, Record};
 use crate::{FORMAT_NAME, FORMAT_VERSION, Sigdb, SigdbError};
 
 /// zstd level: databases are small and written once, read many times.

@@ -12,19 +12,21 @@ mod error;
 pub mod index;
 mod io;
 pub mod v2;
+pub mod v3;
 
-pub use diff::{Diff, DiffOptions, diff, diff_with};
+pub use diff::{Diff, DiffOptions, Incomparable, comparable, diff, diff_with};
 pub use error::SigdbError;
 pub use io::{read, read_from, write, write_to};
-pub use v2::*;
+pub use v2::round6;
+pub use v3::*;
 
 /// The `format` field of every sigdb header.
 pub const FORMAT_NAME: &str = "perfscope-sigdb";
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The oldest format version this build reads (its files read as version 2 files).
+/// The oldest format version this build reads (its files read as version 3 files).
 pub const OLDEST_VERSION: u32 = 1;
 
 /// A whole signature database in memory (they are small: one record per function).

@@ -63,18 +63,66 @@ fn any_finite_float_survives_a_round_trip() {
 #[test]
 fn newer_version_is_reported_as_newer() {
     let (mut header, lines) = parts(&old_db());
-    header["version"] = 3.into();
+    header["version"] = 4.into();
     // a newer format may have fields this build does not know
     header["future_field"] = true.into();
     match read_from(raw(header, &lines).as_slice()) {
         Err(
             e @ SigdbError::NewerVersion {
-                found: 3,
-                supported: 2,
+                found: 4,
+                supported: 3,
             },
         ) => assert!(e.to_string().contains("upgrade perfscope"), "{e}"),
         other => panic!("expected NewerVersion, got {other:?}"),
     }
+}
+
+/// `db` as a version 2 build wrote it: no `sumsq`, no `min_evidence`; each line checked
+/// against the frozen version 2 types (which refuse unknown fields).
+fn as_version_2(db: &Sigdb) -> Vec<u8> {
+    let (mut header, lines) = parts(db);
+    header["version"] = 2.into();
+    let params = header["training"]["params"].as_object_mut().unwrap();
+    params.remove("min_evidence");
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
+            for e in r["episodes"].as_array_mut().unwrap() {
+                e.as_object_mut().unwrap().remove("sumsq");
+            }
+            let v2: sigdb::v2::Record = serde_json::from_value(r.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&v2).unwrap(), r);
+            r.to_string()
+        })
+        .collect();
+    let mut h = header.clone();
+    h["records"] = lines.len().into();
+    h["checksum"] = "sha256:0".into();
+    let _: sigdb::v2::Header = serde_json::from_value(h).expect("a valid version 2 header");
+    raw(header, &lines)
+}
+
+#[test]
+fn a_version_2_database_reads_without_spreads_and_with_the_default_evidence_rule() {
+    let db = read_from(as_version_2(&old_db()).as_slice()).expect("a version 2 file reads");
+    assert_eq!(db.header.version, 2);
+    assert_eq!(
+        db.header.training.params.min_evidence,
+        sigdb::DEFAULT_MIN_EVIDENCE
+    );
+    let eps = || db.records.iter().flat_map(|r| &r.episodes);
+    assert!(eps().count() > 0 && eps().all(|e| e.sumsq.is_none()));
+    // names, counts and supports are version 3's
+    let v3 = old_db();
+    for (a, b) in db.records.iter().zip(&v3.records) {
+        assert_eq!(a.key(), b.key());
+        let supports = |r: &sigdb::Record| r.episodes.iter().map(|e| e.support).collect::<Vec<_>>();
+        assert_eq!(supports(a), supports(b));
+    }
+    // and a version 2 database compares with a version 3 one of the same target
+    assert_eq!(sigdb::comparable(&db, &v3), Ok(()));
+    assert!(!sigdb::diff(&db, &v3).differs());
 }
 
 #[test]

@@ -393,6 +393,7 @@ pub fn sigdb(fillers: usize, build_id: &str) -> Sigdb {
                         invocations: 100,
                         support: 1.0,
                         weight: sigdb::round6((total / having[e.as_str()] as f64).ln()),
+                        sumsq: Some(100),
                     }
                 })
                 .collect();
@@ -440,6 +441,7 @@ pub fn sigdb(fillers: usize, build_id: &str) -> Sigdb {
                 selection: "closed".into(),
                 outside_gap_ns: 10 * MS,
                 max_candidates: 20_000,
+                min_evidence: sigdb::DEFAULT_MIN_EVIDENCE,
             },
             traces: vec![sigdb::TraceSummary {
                 name: "suite.trace".into(),

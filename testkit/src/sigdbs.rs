@@ -42,6 +42,7 @@ pub fn header(version: &str, build_id: &str) -> Header {
                 selection: "closed".into(),
                 outside_gap_ns: 10_000_000,
                 max_candidates: 20_000,
+                min_evidence: sigdb::DEFAULT_MIN_EVIDENCE,
             },
             traces: vec![TraceSummary {
                 name: "make-check".into(),
@@ -75,6 +76,8 @@ pub fn ep(events: &str, support: f64, weight: f64, invocations: u64) -> Episode 
         invocations,
         support,
         weight,
+        // as if the occurrences were spread evenly, one per invocation at most
+        sumsq: Some((support * invocations as f64).round() as u64),
     }
 }
 

@@ -82,6 +82,11 @@ struct Cli {
     #[arg(long, default_value_t = Params::default().max_candidates)]
     max_candidates: usize,
 
+    /// Signatures resting on fewer invocations are marked low evidence (a diff shows
+    /// their changes without counting them).
+    #[arg(long, default_value_t = Params::default().min_evidence)]
+    min_evidence: u64,
+
     /// Train even on damaged traces (cut or damaged files, events the kernel lost,
     /// frames of unknown functions): the database records what each trace lost, and
     /// `sigdb verify` and perfscope say so. Without it such traces are refused (exit 2).
@@ -193,6 +198,7 @@ fn params(cli: &Cli) -> Params {
         },
         outside_gap_ns: cli.outside_gap,
         max_candidates: cli.max_candidates,
+        min_evidence: cli.min_evidence,
     }
 }
 

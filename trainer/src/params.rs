@@ -65,6 +65,10 @@ pub struct Params {
     /// A function whose candidates of some length exceed this stops at the length before
     /// (and a warning says so). Bounds the work on functions with long diverse sequences.
     pub max_candidates: usize,
+    /// Signatures resting on fewer invocations are "low evidence" (recorded in the
+    /// database; `sigdb diff` shows their changes without counting them). 5, see
+    /// [`sigdb::DEFAULT_MIN_EVIDENCE`].
+    pub min_evidence: u64,
 }
 
 impl Default for Params {
@@ -81,6 +85,7 @@ impl Default for Params {
             selection: Selection::Closed,
             outside_gap_ns: 10_000_000,
             max_candidates: 20_000,
+            min_evidence: sigdb::DEFAULT_MIN_EVIDENCE,
         }
     }
 }
@@ -153,6 +158,7 @@ impl Params {
             selection: self.selection.as_str().to_string(),
             outside_gap_ns: self.outside_gap_ns,
             max_candidates: self.max_candidates as u64,
+            min_evidence: self.min_evidence,
         }
     }
 

@@ -83,6 +83,7 @@ pub fn signatures(
                         .collect(),
                     occurrences: f.count.occurrences,
                     invocations: f.count.segments,
+                    sumsq: Some(f.count.sumsq),
                     support: sigdb::round6(f.count.occurrences as f64 / inv.max(1) as f64),
                     weight: sigdb::round6((with_sig / f64::from(df[f.episode.as_slice()])).ln()),
                 })

@@ -606,3 +606,36 @@ fn an_outer_invocation_beyond_the_recorded_frames_stays_open() {
     let f8 = record(&t, "f8");
     assert_eq!((f8.syscalls, f8.invocations_with_syscalls), (2, 2));
 }
+
+#[test]
+fn the_spread_of_the_counts_per_invocation_is_recorded() {
+    // f's three calls read once, twice and three times
+    let h = header(&[("f", App)]);
+    let mut ev = Vec::new();
+    let mut ts = 0;
+    for call in 1..=3u64 {
+        for _ in 0..call {
+            ts += 10;
+            ev.push(sc(ts, 5, READ, &[(0, call)]));
+        }
+    }
+    let t = train_bytes(&[bytes(&h, &ev)], loose());
+    let f = record(&t, "f");
+    let read = f
+        .episodes
+        .iter()
+        .find(|e| e.events == strs(&["read"]))
+        .expect("the read episode");
+    assert_eq!((read.occurrences, read.sumsq), (6, Some(1 + 4 + 9)));
+    assert_eq!(f.invocations, 3);
+    // variance 14/3 − 2² = 2/3 per call, over 3 calls
+    let se = read.standard_error(f.invocations);
+    assert!((se - (2.0f64 / 9.0).sqrt()).abs() < 1e-9, "{se}");
+    // read→read: one non-overlapped pair in the second call, one in the third
+    let pair = f
+        .episodes
+        .iter()
+        .find(|e| e.events == strs(&["read", "read"]))
+        .expect("the read→read episode");
+    assert_eq!((pair.occurrences, pair.sumsq), (2, Some(2)));
+}

@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: what CI runs once the machine is set up, in order, stopping at the
 //! first failure: formatting, clippy, tidy, the workspace tests, a minute of fuzzing, the
-//! demo, a quick training of lighttpd and one real bug case on it. Prints each step's time
-//! and a summary.
+//! demo, a quick training of lighttpd, the diff check on it (a retraining must not differ,
+//! a one-line patch must show as its function alone) and one real bug case on it. Prints
+//! each step's time and a summary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -12,7 +13,7 @@ use clap::ValueEnum;
 
 use crate::procs::{self, End, Job};
 
-/// Run the CI steps in order (fmt, clippy, tidy, test, fuzz, demo, train, eval), stopping at the
+/// Run the CI steps in order (fmt, clippy, tidy, test, fuzz, demo, train, diffcheck, eval), stopping at the
 /// first failure. demo, train and eval need root; as root, `cargo test` also runs the
 /// privileged tests.
 #[derive(Debug, clap::Args)]
@@ -47,11 +48,15 @@ pub enum StepName {
     Demo,
     /// cargo xtask train --target lighttpd --quick
     Train,
+    /// cargo xtask diffcheck --target lighttpd: one unpatched retraining (the train step's
+    /// build and capture reused for the first) and one with
+    /// fixtures/diffcheck/lighttpd.patch
+    Diffcheck,
     /// cargo xtask eval --quick --cases eval/LT-3 (a miss is reported, not a failure)
     Eval,
 }
 
-const STEPS: [StepName; 8] = [
+const STEPS: [StepName; 9] = [
     StepName::Fmt,
     StepName::Clippy,
     StepName::Tidy,
@@ -59,6 +64,7 @@ const STEPS: [StepName; 8] = [
     StepName::Fuzz,
     StepName::Demo,
     StepName::Train,
+    StepName::Diffcheck,
     StepName::Eval,
 ];
 
@@ -75,6 +81,7 @@ impl StepName {
             StepName::Fuzz => "fuzz",
             StepName::Demo => "demo",
             StepName::Train => "train",
+            StepName::Diffcheck => "diffcheck",
             StepName::Eval => "eval",
         }
     }
@@ -115,6 +122,7 @@ fn command_of(step: StepName, xtask: &Path, work: &Path) -> Vec<String> {
         StepName::Fuzz => vec![&x, "fuzz", "--seconds", "10"],
         StepName::Demo => vec![&x, "demo"],
         StepName::Train => vec![&x, "train", "--target", "lighttpd", "--quick", "--work", &w],
+        StepName::Diffcheck => vec![&x, "diffcheck", "--target", "lighttpd", "--work", &w],
         StepName::Eval => vec![
             &x, "eval", "--quick", "--cases", &case, "--json", &json, "--work", &w,
         ],
@@ -139,13 +147,16 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
         .into_iter()
         .filter(|s| !opts.skip.contains(s))
         .collect();
-    let needs_root = todo
-        .iter()
-        .any(|s| matches!(s, StepName::Demo | StepName::Train | StepName::Eval));
+    let needs_root = todo.iter().any(|s| {
+        matches!(
+            s,
+            StepName::Demo | StepName::Train | StepName::Diffcheck | StepName::Eval
+        )
+    });
     if needs_root && !procs::is_root() {
         anyhow::bail!(
-            "the demo, train and eval steps need root (BPF): run `cargo xtask ci` as root, or \
-             --skip demo,train,eval"
+            "the demo, train, diffcheck and eval steps need root (BPF): run `cargo xtask ci` as \
+             root, or --skip demo,train,diffcheck,eval"
         );
     }
     let mut failed = false;
@@ -226,6 +237,9 @@ fn run_step(step: StepName, argv: &[String], work: &Path) -> anyhow::Result<Outc
             (StepName::Demo, Some(1)) => {
                 "the injected function was not ranked first (see the demo's report above)".into()
             }
+            (StepName::Diffcheck, Some(1)) => "sigdb diff found a retraining different, or did \
+                 not name the patched function alone (see the summary above)"
+                .into(),
             _ => end.describe(),
         };
         return Ok(Outcome::Failed { took, why });
@@ -343,6 +357,15 @@ mod tests {
         assert_eq!(
             cmd(StepName::Train),
             "train --target lighttpd --quick --work /w"
+        );
+        assert_eq!(
+            cmd(StepName::Diffcheck),
+            "diffcheck --target lighttpd --work /w"
+        );
+        assert!(
+            crate::workspace_root()
+                .join("fixtures/diffcheck/lighttpd.patch")
+                .is_file()
         );
         let eval = cmd(StepName::Eval);
         assert!(eval.starts_with("eval --quick --cases /"), "{eval}");

@@ -5,6 +5,7 @@
 pub mod case;
 pub mod ci;
 pub mod demo;
+pub mod diffcheck;
 pub mod eval;
 pub mod fuzz;
 pub mod glob;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{ci, demo, eval, fuzz, procs, tidy, train};
+use xtask::{ci, demo, diffcheck, eval, fuzz, procs, tidy, train};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "perfscope developer tasks")]
@@ -21,6 +21,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Train(train::Options),
+    Diffcheck(diffcheck::Options),
     Eval(eval::Options),
     Demo(demo::Options),
     Ci(ci::Options),
@@ -43,6 +44,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(o) => done(train::run(o)),
         Command::Eval(o) => done(eval::run(o)),
+        // 1: a retraining differs, or the patch does not show as its function alone
+        Command::Diffcheck(o) => diffcheck::run(o),
         // 0 or 1: whether the injected function ranked first
         Command::Demo(o) => demo::run(o),
         // 1: a step failed

@@ -207,6 +207,7 @@ mod tests {
                     selection: "closed".into(),
                     outside_gap_ns: 0,
                     max_candidates: 10,
+                    min_evidence: sigdb::DEFAULT_MIN_EVIDENCE,
                 },
                 traces: vec![],
             },

@@ -11,13 +11,15 @@ use clap::ValueEnum;
 
 use crate::procs::{self, End};
 use crate::progress::Progress;
-use crate::publish::{self, Coverage, Provenance};
+use crate::publish::{self, Coverage};
 use crate::recipe::{Recipe, Suite};
 use crate::stamp::{self, Stamp};
-use crate::tree::{self, Checkout, Layout};
+use crate::tree::{self, Layout};
 use crate::{Common, glob, tools};
 
+mod origin;
 mod setup;
+pub use origin::Origin;
 use setup::{ensure_case_setup, ensure_setup};
 
 /// Fetch (or copy a local checkout, --source), build and test a target under the runner,
@@ -34,8 +36,10 @@ pub struct Options {
     #[arg(long)]
     pub quick: bool,
 
-    /// Only build a variant of the tree patched with FILE, in a folder of its own, and
-    /// print its path (what eval does for a case).
+    /// Train on the recipe's source patched with FILE (`patch -p1` in the tree), in
+    /// folders of its own keyed on the patch's content (WORK/targets/NAME/patched/KEY/),
+    /// so that neither it nor the unpatched training invalidates the other. Never
+    /// published. With `--until build`: only build it and print the tree's path.
     #[arg(long, value_name = "FILE")]
     pub patch: Option<PathBuf>,
 
@@ -102,18 +106,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         Suite::Full
     };
     let progress = Progress::new(format!("train {}", recipe.name));
-    if let Some(patch) = &opts.patch {
-        let patch = std::path::absolute(patch)
-            .with_context(|| format!("cannot resolve {}", patch.display()))?;
-        if !patch.is_file() {
-            bail!("--patch {}: no such file", patch.display());
-        }
-        let built = build_variant(&recipe, Some(&patch), &ctx, &progress)?;
-        println!("{}", built.tree.display());
-        return Ok(());
-    }
-    let tools = if opts.until >= StepName::Capture {
-        let names: &[&str] = if opts.until >= StepName::Train {
+    // a patched training stops before publishing: it must never replace the real one
+    let until = match origin {
+        Origin::Patched { .. } => opts.until.min(StepName::Train),
+        _ => opts.until,
+    };
+    let tools = if until >= StepName::Capture {
+        let names: &[&str] = if until >= StepName::Train {
             &["runner", "trainer"]
         } else {
             &["runner"]
@@ -130,7 +129,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             &checkout.state[..16]
         ));
     }
-    let out = ensure_trained(&recipe, &origin, suite, &ctx, &tools, opts.until, &progress)?;
+    let out = ensure_trained(&recipe, &origin, suite, &ctx, &tools, until, &progress)?;
     let version = origin.version(&recipe);
     match &out.published {
         Some(p) => println!(
@@ -143,69 +142,12 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         None => println!(
             "{} {version}: stopped after {}; tree {}",
             recipe.name,
-            format!("{:?}", opts.until).to_lowercase(),
+            format!("{until:?}").to_lowercase(),
             out.tree.display()
         ),
     }
     if let Some(c) = &out.coverage {
         println!("coverage: {}", c.describe());
-    }
-    Ok(())
-}
-
-/// Where the training tree comes from.
-#[derive(Clone, Debug)]
-pub enum Origin {
-    /// The recipe's Debian source package (`fetch`), at the recipe's version.
-    Debian,
-    /// A local checkout (`--source`), published as `version`.
-    Local { checkout: Checkout, version: String },
-}
-
-impl Origin {
-    /// `--source` and `--version`, checked.
-    fn from_options(opts: &Options, recipe: &Recipe) -> anyhow::Result<Origin> {
-        let Some(dir) = &opts.source else {
-            if opts.version.is_some() {
-                bail!("--version only names the build of a --source checkout: add --source DIR");
-            }
-            return Ok(Origin::Debian);
-        };
-        let version = opts
-            .version
-            .clone()
-            .unwrap_or_else(|| recipe.version.clone());
-        check_version(&version)?;
-        let checkout = Checkout::inspect(dir)?;
-        Ok(Origin::Local { checkout, version })
-    }
-
-    pub fn version<'a>(&'a self, recipe: &'a Recipe) -> &'a str {
-        match self {
-            Origin::Debian => &recipe.version,
-            Origin::Local { version, .. } => version,
-        }
-    }
-
-    fn provenance(&self, recipe: &Recipe) -> Provenance {
-        match self {
-            Origin::Debian => Provenance::debian(recipe),
-            Origin::Local { checkout, version } => Provenance::local(checkout, version),
-        }
-    }
-}
-
-/// A version goes into file names: one word of ASCII letters, digits and `.+~:_-`,
-/// starting with a letter or digit.
-fn check_version(v: &str) -> anyhow::Result<()> {
-    let ok = v.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".+~:_-".contains(c));
-    if !ok {
-        bail!(
-            "--version {v:?} cannot name a database file: use ASCII letters, digits and \
-             . + ~ : _ - only, starting with a letter or digit (e.g. 1.4.69+pr123)"
-        );
     }
     Ok(())
 }
@@ -309,10 +251,7 @@ pub fn ensure_trained(
     until: StepName,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
-    let layout = match origin {
-        Origin::Debian => Layout::new(&ctx.work, recipe),
-        Origin::Local { .. } => Layout::local(&ctx.work, recipe),
-    };
+    let layout = origin.layout(&ctx.work, recipe);
     tree::make_dir(&layout.base)?;
     // the download makes it for a Debian source; capture and train write their logs there
     tree::make_dir(&layout.logs())?;
@@ -326,11 +265,13 @@ pub fn ensure_trained(
     if until == StepName::Deps {
         return Ok(out);
     }
-    let download_dir = layout.download();
+    // a patched tree is unpacked from the recipe's own download
+    let debian = Layout::new(&ctx.work, recipe);
+    let download_dir = debian.download();
     let download;
     let source = match origin {
-        Origin::Debian => {
-            download = tree::ensure_download(recipe, &layout, progress)?;
+        Origin::Debian | Origin::Patched { .. } => {
+            download = tree::ensure_download(recipe, &debian, progress)?;
             tree::Source::Download {
                 stamp: &download,
                 dir: &download_dir,
@@ -344,7 +285,7 @@ pub fn ensure_trained(
             recipe,
             source,
             dir: &train_dir,
-            patch: None,
+            patch: origin.patch(),
             jobs: ctx.jobs,
             redo: ctx.redo(StepName::Fetch) || ctx.redo(StepName::Build),
         },

@@ -80,7 +80,8 @@ fn counts_reset_at_segment_boundaries() {
             c,
             Count {
                 occurrences: 2,
-                segments: 1
+                segments: 1,
+                sumsq: 4
             },
             "expiry {expiry:?}"
         );
@@ -144,7 +145,8 @@ fn many_segments_with_rare_types_stay_correct_through_compaction() {
             c[0],
             Count {
                 occurrences: 5,
-                segments: 5
+                segments: 5,
+                sumsq: 5
             },
             "{expiry:?}"
         );
@@ -152,7 +154,8 @@ fn many_segments_with_rare_types_stay_correct_through_compaction() {
             c[1],
             Count {
                 occurrences: 5000,
-                segments: 5000
+                segments: 5000,
+                sumsq: 5000
             }
         );
         assert_eq!(c[2], Count::default());

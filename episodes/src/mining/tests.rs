@@ -81,7 +81,8 @@ fn a_repeated_pattern_is_found_at_full_length() {
         four[0].count,
         Count {
             occurrences: 5,
-            segments: 5
+            segments: 5,
+            sumsq: 5
         }
     );
     // (r, r, r) needs three reads in one invocation: never

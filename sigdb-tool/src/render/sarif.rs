@@ -532,13 +532,18 @@ fn signature_phrase(f: &FunctionSummary) -> String {
 
 fn added_message(f: &FunctionSummary, diff: &Diff) -> String {
     format!(
-        "{} is new in {} {}: {}, {} {} in the tests.",
+        "{} is new in {} {}: {}, {} {} in the tests{}.",
         f.name,
         diff.new.target,
         diff.new.version,
         signature_phrase(f),
         f.invocations,
-        plural(f.invocations, "invocation", "invocations")
+        plural(f.invocations, "invocation", "invocations"),
+        if f.enough_evidence {
+            ""
+        } else {
+            " (too few for the signature to be compared)"
+        }
     )
 }
 
@@ -612,5 +617,10 @@ fn changed_message(c: &FunctionChange) -> String {
     } else {
         "invocation count changed"
     };
-    format!("{}: {what}: {}.", c.name, parts.join("; "))
+    format!(
+        "{}: {what}: {} (the signature rests on {}).",
+        c.name,
+        parts.join("; "),
+        super::markdown::evidence(&c.evidence)
+    )
 }

@@ -14,6 +14,9 @@ fn freq(ep: &[EventType], occurrences: u64, segments: u64) -> Frequent {
         count: Count {
             occurrences,
             segments,
+            // spread as evenly as the counts allow: what matters here is only that it is
+            // the same for equal counts
+            sumsq: occurrences * occurrences / segments.max(1),
         },
     }
 }
