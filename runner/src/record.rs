@@ -94,6 +94,8 @@ pub enum RecordError {
     Signals(#[source] std::io::Error),
     #[error(transparent)]
     Jvm(#[from] JvmSetupError),
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
 }
 
 /// Removes a trace file that never got a released command behind it.
@@ -250,6 +252,17 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
                     info.duplicates
                 ));
             }
+        }
+        // After attaching: a rebuild that landed since planning (or while attaching) is
+        // caught before the command runs with probes at the wrong offsets.
+        plan.check_unchanged()?;
+        if plan.pruned() > 0 {
+            notes.push(format!(
+                "{} functions not probed ({}): their signatures are empty by construction; \
+                 the runner summary names them",
+                plan.pruned(),
+                crate::plan::PRUNED_REASON
+            ));
         }
     }
     let setup = setup_started.elapsed();

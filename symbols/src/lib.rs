@@ -148,6 +148,14 @@ pub fn load_with_debug_file(
     load_impl(path, Some(debug_file), opts)
 }
 
+/// The GNU build-id (lowercase hex) of the ELF file at `path`, without reading its
+/// symbols: what tells two builds of a file apart.
+pub fn build_id(path: &Path) -> Result<Option<String>, SymbolsError> {
+    let map = elf::Mapped::open(path)?;
+    let file = elf::parse(path, map.bytes())?;
+    Ok(elf::build_id(&file))
+}
+
 fn load_impl(
     path: &Path,
     debug_file: Option<&Path>,
