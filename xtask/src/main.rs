@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{ci, demo, eval, fuzz, procs, tidy, train};
+use xtask::{bench_train, ci, demo, eval, fuzz, procs, tidy, train};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "perfscope developer tasks")]
@@ -21,6 +21,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Train(train::Options),
+    BenchTrain(bench_train::Options),
     Eval(eval::Options),
     Demo(demo::Options),
     Ci(ci::Options),
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
     let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         Command::Train(o) => done(train::run(o)),
+        Command::BenchTrain(o) => done(bench_train::run(o)),
         Command::Eval(o) => done(eval::run(o)),
         // 0 or 1: whether the injected function ranked first
         Command::Demo(o) => demo::run(o),
