@@ -235,15 +235,13 @@ fn scan(
                     }
                 }
             }
-            FlowControl::IndirectCall => {
-                if !allowed_import(insn, image) {
-                    return (SyscallReach::Unknown, callees);
-                }
+            FlowControl::IndirectCall if !allowed_import(insn, image) => {
+                return (SyscallReach::Unknown, callees);
             }
-            FlowControl::IndirectBranch => {
-                if !allowed_import(insn, image) && !is_switch(insns, k, &inside, image) {
-                    return (SyscallReach::Unknown, callees);
-                }
+            FlowControl::IndirectBranch
+                if !allowed_import(insn, image) && !is_switch(insns, k, &inside, image) =>
+            {
+                return (SyscallReach::Unknown, callees);
             }
             _ => {}
         }
@@ -367,4 +365,3 @@ fn plt_stubs(image: &Image<'_>) -> FxHashMap<u64, String> {
     }
     out
 }
-

@@ -103,6 +103,10 @@ fn o2_has_cold_parts_tail_jumps_and_tables() {
         body("tail_to_write")
     );
     for f in ["switch_table", "switch_calls_write"] {
-        assert!(body(f).contains("jmp    *%"), "{f} has no jump table:\n{}", body(f));
+        assert!(
+            body(f).contains("jmp    *%"),
+            "{f} has no jump table:\n{}",
+            body(f)
+        );
     }
 }

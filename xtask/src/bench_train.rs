@@ -339,14 +339,18 @@ mod tests {
             run(
                 "pruned",
                 15,
-                Some(serde_json::json!({"invocations": 400, "single_step_invocations": 7,
-                    "functions_probed": 90, "functions_pruned": 10})),
+                Some(
+                    serde_json::json!({"invocations": 400, "single_step_invocations": 7,
+                    "functions_probed": 90, "functions_pruned": 10}),
+                ),
             ),
             run(
                 "probe-all",
                 40,
-                Some(serde_json::json!({"invocations": 1000, "functions_probed": 100,
-                    "functions_pruned": 0})),
+                Some(
+                    serde_json::json!({"invocations": 1000, "functions_probed": 100,
+                    "functions_pruned": 0}),
+                ),
             ),
         ];
         let t = table("srv", Suite::Quick, &results);
@@ -354,7 +358,9 @@ mod tests {
         let cols: Vec<&str> = pruned.split_whitespace().collect();
         assert_eq!(
             cols,
-            ["pruned", "15.0", "1.50x", "400", "600", "7", "90", "10", "passed"]
+            [
+                "pruned", "15.0", "1.50x", "400", "600", "7", "90", "10", "passed"
+            ]
         );
         let all = t.lines().find(|l| l.starts_with("probe-all")).unwrap();
         assert!(all.contains("4.00x"), "{all}");

@@ -262,14 +262,21 @@ fn a_binary_rebuilt_after_planning_is_refused() {
     let plan = plan(&opts).unwrap();
     plan.check_unchanged().unwrap();
     // Touched to another time but the same bytes: still the same build.
-    let file = std::fs::File::options().write(true).open(&built.exe).unwrap();
-    file.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&built.exe)
+        .unwrap();
+    file.set_modified(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap();
     plan.check_unchanged().unwrap();
     // Rebuilt: other bytes (a build-id note is not needed to tell a size change).
     let mut bytes = std::fs::read(&built.exe).unwrap();
     bytes.extend_from_slice(&[0; 64]);
     std::fs::write(&built.exe, &bytes).unwrap();
     let err = plan.check_unchanged().unwrap_err().to_string();
-    assert!(err.contains("changed since its probes were planned"), "{err}");
+    assert!(
+        err.contains("changed since its probes were planned"),
+        "{err}"
+    );
     assert!(err.contains("run the runner again"), "{err}");
 }
