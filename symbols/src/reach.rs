@@ -36,7 +36,8 @@ use rustc_hash::FxHashMap;
 use crate::SyscallReach;
 
 /// Shared-library functions (called through the PLT or GOT) that never make a system
-/// call in glibc and libm: memory and string primitives, character classes, pure maths.
+/// call in glibc and libm: memory and string primitives, character classes and case
+/// (read from the thread's locale tables, already loaded), pure maths.
 /// Anything that may allocate, lock, read the locale files, print or abort is left out
 /// (so `__memcpy_chk`, whose failure path aborts, is not here).
 pub const NO_SYSCALL_IMPORTS: &[&str] = &[
@@ -64,6 +65,10 @@ pub const NO_SYSCALL_IMPORTS: &[&str] = &[
     "strspn",
     "strcspn",
     "strpbrk",
+    "strcasecmp",
+    "strncasecmp",
+    "tolower",
+    "toupper",
     "__errno_location",
     "__ctype_b_loc",
     "__ctype_tolower_loc",
