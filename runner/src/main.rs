@@ -207,13 +207,13 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         if !jvm_only {
             eprintln!(
                 "runner: probing {} functions in {} object{}{}{}",
-                plan.functions(),
+                plan.probed(),
                 plan.objects.len(),
                 if plan.objects.len() == 1 { "" } else { "s" },
                 match plan.pruned() {
                     0 => String::new(),
                     n => format!(
-                        "; {n} left out ({}; --probe-all keeps them)",
+                        "; {n} not probed ({}; --probe-all probes them)",
                         plan::PRUNED_REASON
                     ),
                 },

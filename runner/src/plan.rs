@@ -15,9 +15,12 @@
 //! ([`SyscallReach::Cannot`]: no syscall instruction in it or anything it calls, no
 //! indirect call) is not probed unless [`PlanOptions::probe_all`]: the BPF attribution
 //! gives a syscall to the top live frame, and such a function is never that frame, so
-//! every syscall keeps its attribution while its caller's frame stays on top. Its
-//! signature is empty by construction; [`Plan::pruned`] names it (the runner summary
-//! lists them) so that "not probed" is not read as "never ran".
+//! every syscall keeps its attribution while its caller's frame stays on top. It stays
+//! in the trace header with an id (so the trainer gives it a record with its code range,
+//! which the analysis needs to credit a sampled stack to it: a CPU-bound hang in a pure
+//! function), but gets no probe: its invocation count is 0 and its signature empty by
+//! construction. [`Plan::pruned`] names it (the runner summary lists them, a trace note
+//! counts them) so that "not probed" is not read as "never ran".
 //!
 //! **Rebuilt binaries.** [`Plan::check_unchanged`] compares each object's identity
 //! (device, inode, size, modification time; the build-id when those differ) with the one
@@ -94,7 +97,7 @@ pub struct ObjectPlan {
     pub single_step: usize,
     /// Left out by `--skip-single-step`.
     pub single_step_skipped: usize,
-    /// Left out because they cannot reach a system call ([`PRUNED_REASON`]).
+    /// In the header but not probed: they cannot reach a system call ([`PRUNED_REASON`]).
     pub pruned: usize,
     /// Probed.
     pub probed: usize,
@@ -129,6 +132,8 @@ impl FileIdentity {
 /// construction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrunedFunction {
+    /// Its id in the trace header (no probe carries it).
+    pub id: trace::FunctionId,
     /// The object's path, as in the trace header.
     pub object: String,
     pub name: String,
@@ -141,14 +146,20 @@ pub struct Plan {
     /// Trace header objects; `functions[i].id` are dense from 0 over all objects.
     pub objects: Vec<trace::Object>,
     pub per_object: Vec<ObjectPlan>,
-    /// Functions left out because they cannot reach a system call, by object and address.
+    /// Functions in the header without a probe (they cannot reach a system call), by id.
     pub pruned: Vec<PrunedFunction>,
 }
 
 impl Plan {
-    /// Functions probed over all objects.
+    /// Functions in the trace header over all objects (ids `0..functions()`), probed or
+    /// pruned.
     pub fn functions(&self) -> usize {
         self.objects.iter().map(|o| o.functions.len()).sum()
+    }
+
+    /// Functions that get a probe.
+    pub fn probed(&self) -> usize {
+        self.functions() - self.pruned.len()
     }
 
     /// Probed functions whose probed instruction is single-stepped.
@@ -156,7 +167,7 @@ impl Plan {
         self.per_object.iter().map(|o| o.single_step).sum()
     }
 
-    /// Functions left out because they cannot reach a system call.
+    /// Functions not probed because they cannot reach a system call.
     pub fn pruned(&self) -> usize {
         self.per_object.iter().map(|o| o.pruned).sum()
     }
@@ -214,11 +225,19 @@ impl Plan {
         None
     }
 
-    /// One capture probe set per object.
+    /// One capture probe set per object, without the pruned functions.
     pub fn probes(&self) -> Vec<capture::ObjectProbes> {
         self.objects
             .iter()
-            .map(capture::ObjectProbes::from_object)
+            .map(|o| {
+                let mut p = capture::ObjectProbes::from_object(o);
+                p.probes.retain(|probe| {
+                    self.pruned
+                        .binary_search_by_key(&probe.func, |f| f.id)
+                        .is_err()
+                });
+                p
+            })
             .collect()
     }
 }
@@ -296,31 +315,34 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
                 op.excluded_by_name += 1;
                 continue;
             }
-            if !opts.probe_all && f.syscalls == SyscallReach::Cannot {
-                op.pruned += 1;
-                plan.pruned.push(PrunedFunction {
-                    object: table.path.to_string_lossy().into_owned(),
-                    name: f.name.clone(),
-                    linkage_name: f.linkage_name.clone(),
-                });
-                continue;
-            }
-            match f.entry {
-                EntryInsn::Unknown => {
-                    op.unprobeable += 1;
-                    continue;
+            let pruned = !opts.probe_all && f.syscalls == SyscallReach::Cannot;
+            if !pruned {
+                match f.entry {
+                    EntryInsn::Unknown => {
+                        op.unprobeable += 1;
+                        continue;
+                    }
+                    EntryInsn::SingleStep if opts.skip_single_step => {
+                        op.single_step_skipped += 1;
+                        continue;
+                    }
+                    EntryInsn::SingleStep => op.single_step += 1,
+                    EntryInsn::Emulated => {}
                 }
-                EntryInsn::SingleStep if opts.skip_single_step => {
-                    op.single_step_skipped += 1;
-                    continue;
-                }
-                EntryInsn::SingleStep => op.single_step += 1,
-                EntryInsn::Emulated => {}
             }
             let id = u32::try_from(next_id).map_err(|_| PlanError::TooMany {
                 count: next_id as usize,
             })?;
             next_id += 1;
+            if pruned {
+                op.pruned += 1;
+                plan.pruned.push(PrunedFunction {
+                    id,
+                    object: table.path.to_string_lossy().into_owned(),
+                    name: f.name.clone(),
+                    linkage_name: f.linkage_name.clone(),
+                });
+            }
             functions.push(trace::Function {
                 id,
                 name: f.name.clone(),
@@ -336,7 +358,7 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
                 descriptor: None,
             });
         }
-        op.probed = functions.len();
+        op.probed = functions.len() - op.pruned;
         plan.per_object.push(op);
         plan.objects.push(trace::Object {
             path: table.path.to_string_lossy().into_owned(),
@@ -345,7 +367,7 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
             kind: trace::ObjectKind::Elf,
         });
     }
-    if plan.functions() > 0 {
+    if plan.probed() > 0 {
         for op in plan.per_object.iter().filter(|o| o.probed == 0) {
             tracing::warn!("{}", nothing_in(op, classes));
         }

@@ -258,8 +258,8 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         plan.check_unchanged()?;
         if plan.pruned() > 0 {
             notes.push(format!(
-                "{} functions not probed ({}): their signatures are empty by construction; \
-                 the runner summary names them",
+                "{} functions of the header have no probe ({}): their invocation counts are \
+                 0 and their signatures empty by construction; the runner summary names them",
                 plan.pruned(),
                 crate::plan::PRUNED_REASON
             ));
@@ -297,7 +297,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
     unfinished.armed = false;
     tracing::info!("started {} as pid {root}", program.to_string_lossy());
 
-    let probes = opts.plan.map_or(0, Plan::functions);
+    let probes = opts.plan.map_or(0, Plan::probed);
     let mut progress = Progress::new(opts.progress, probes);
     let started = Instant::now();
     let mut last_flush = started;

@@ -40,8 +40,8 @@ pub struct Summary {
     pub single_step_skipped: usize,
     /// Left out because the kernel cannot probe their entry.
     pub unprobeable: usize,
-    /// Left out because they cannot reach a system call: (object, name), by object and
-    /// address.
+    /// Not probed (but in the trace header) because they cannot reach a system call:
+    /// (object, name), by id.
     pub pruned: Vec<(String, String)>,
     pub functions_hit: u32,
     pub invocations: u64,
@@ -106,7 +106,7 @@ impl Summary {
             mode: rec.mode,
             run_as,
             objects: plan.map_or(0, |p| p.objects.len()),
-            functions_probed: plan.map_or(0, Plan::functions),
+            functions_probed: plan.map_or(0, Plan::probed),
             single_step_probed: per(|o| o.single_step),
             single_step_skipped: per(|o| o.single_step_skipped),
             unprobeable: per(|o| o.unprobeable),
@@ -178,7 +178,7 @@ impl Summary {
             }
             if !self.pruned.is_empty() {
                 probed.push_str(&format!(
-                    ", {} left out ({})",
+                    ", {} not probed ({})",
                     self.pruned.len(),
                     crate::plan::PRUNED_REASON
                 ));

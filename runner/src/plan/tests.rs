@@ -217,24 +217,36 @@ fn class_names_round_trip() {
 }
 
 #[test]
-fn functions_that_cannot_reach_a_syscall_are_left_out_and_named() {
+fn functions_that_cannot_reach_a_syscall_are_not_probed_and_named() {
     let mut tables = two_tables();
     tables[0].functions[3].syscalls = SyscallReach::Cannot; // kv_set
     tables[0].functions[2].syscalls = SyscallReach::Callee; // kv_get: probed
     let plan = plan_tables(&tables, &PlanOptions::default()).unwrap();
-    assert!(names(&plan).iter().all(|(_, n)| n != "kv_set"));
-    assert!(names(&plan).iter().any(|(_, n)| n == "kv_get"));
-    assert_eq!(plan.pruned(), 1);
+    // In the header (the trainer gives it a record with its code range)...
+    let (id, _) = names(&plan)
+        .into_iter()
+        .find(|(_, n)| n == "kv_set")
+        .expect("kv_set in the header");
+    // ...without a probe.
+    let probed: Vec<u32> = plan
+        .probes()
+        .iter()
+        .flat_map(|o| o.probes.iter().map(|p| p.func))
+        .collect();
+    assert!(!probed.contains(&id), "{probed:?}");
+    assert_eq!(probed.len(), plan.functions() - 1);
+    assert_eq!((plan.pruned(), plan.probed()), (1, plan.functions() - 1));
     assert_eq!(plan.per_object[0].pruned, 1);
     assert_eq!(
         plan.pruned,
         [PrunedFunction {
+            id,
             object: "/bin/server".into(),
             name: "kv_set".into(),
             linkage_name: None,
         }]
     );
-    // --probe-all keeps it, with the next id.
+    // --probe-all probes it, with the same ids.
     let all = plan_tables(
         &tables,
         &PlanOptions {
@@ -243,9 +255,11 @@ fn functions_that_cannot_reach_a_syscall_are_left_out_and_named() {
         },
     )
     .unwrap();
-    assert_eq!(all.functions(), plan.functions() + 1);
+    assert_eq!(names(&all), names(&plan));
+    assert_eq!(all.probed(), plan.probed() + 1);
     assert!(all.pruned.is_empty());
-    assert!(names(&all).iter().any(|(_, n)| n == "kv_set"));
+    let probed_all: usize = all.probes().iter().map(|o| o.probes.len()).sum();
+    assert_eq!(probed_all, all.functions());
 }
 
 #[test]
