@@ -25,6 +25,10 @@
 //! on instruction starts of the function itself. Anything else (a tail call through a
 //! pointer, a table of function pointers) is Unknown.
 //!
+//! Assumed: code and data are not interleaved in a function's bytes (true of gcc and
+//! clang output for x86-64; hand-written assembly with data in `.text` could make the
+//! linear decoding skip an instruction).
+//!
 //! Not seen, and why it does not matter for attribution: a signal handler runs as its
 //! own (probed) function; the lazy binding of a PLT slot runs the dynamic linker's
 //! resolver, which looks symbols up in memory. Self-modifying or JIT code is not
