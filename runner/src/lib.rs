@@ -14,8 +14,12 @@
 //!    `symbols` found an emulated instruction there with the entry's stack pointer and
 //!    return address (`endbr64; push`, `test; je`). Functions whose probed instruction the
 //!    kernel still single-steps (~10 µs per hit instead of ~0.5 µs) are counted, and left
-//!    out with `--skip-single-step`. A `--bin` may be a shared object the tests load later: uprobes
-//!    sit on the file, so attaching it up front covers every process that maps it.
+//!    out with `--skip-single-step`. Functions that `symbols` proves cannot reach a system
+//!    call (a static call graph of the machine code) are not probed: no syscall's
+//!    attribution depends on them, their signatures are empty by construction, and the
+//!    summary names them (`--probe-all` probes them too). A `--bin` may be a shared object
+//!    the tests load later: uprobes sit on the file, so attaching it up front covers every
+//!    process that maps it. An object rebuilt between planning and attaching is refused.
 //! 2. **Launch** ([`mod@record`]): the command is forked in its own process group and waits on
 //!    a pipe; the capture starts on its process tree (followed in the kernel through
 //!    forks, threads and execs), the probes are attached, the trace header is written,

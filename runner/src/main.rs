@@ -64,6 +64,13 @@ struct Cli {
     #[arg(long)]
     skip_single_step: bool,
 
+    /// Probe every matching function, also those a static call graph of the machine code
+    /// proves cannot reach a system call (left out by default: their signatures are
+    /// empty by construction and no syscall's attribution depends on them). For
+    /// comparisons.
+    #[arg(long)]
+    probe_all: bool,
+
     /// Record syscalls and process events only: no function probes, no --bin needed.
     #[arg(long, conflicts_with_all = ["jvm_app", "jvm_jar"])]
     syscalls_only: bool,
@@ -189,6 +196,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             include: cli.include.clone(),
             exclude: cli.exclude.clone(),
             skip_single_step: cli.skip_single_step,
+            probe_all: cli.probe_all,
         };
         let plan = if jvm_only {
             runner::Plan::default()
@@ -198,10 +206,17 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         let single = plan.single_step();
         if !jvm_only {
             eprintln!(
-                "runner: probing {} functions in {} object{}{}",
-                plan.functions(),
+                "runner: probing {} functions in {} object{}{}{}",
+                plan.probed(),
                 plan.objects.len(),
                 if plan.objects.len() == 1 { "" } else { "s" },
+                match plan.pruned() {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} not probed ({}; --probe-all probes them)",
+                        plan::PRUNED_REASON
+                    ),
+                },
                 if single > 0 {
                     format!(
                         "; {single} are probed on an instruction the kernel single-steps (~10 \

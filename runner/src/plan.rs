@@ -7,12 +7,28 @@
 //! [`PlanOptions::skip_single_step`], the instruction there is emulated rather than
 //! single-stepped. The probe point is the one `symbols` chose: the entry, or a later
 //! emulated instruction of the function's straight-line prefix where the stack pointer
-//! and return address are still the entry's (`probe_offset` in the trace header). Ids are dense over all objects, in the order the objects were given
-//! and by address within one; the id is also the probe's BPF cookie.
+//! and return address are still the entry's (`probe_offset` in the trace header). Ids
+//! are dense over all objects, in the order the objects were given and by address within
+//! one; the id is also the probe's BPF cookie.
+//!
+//! **Pruning.** A function that `symbols` proves cannot reach a system call
+//! ([`SyscallReach::Cannot`]: no syscall instruction in it or anything it calls, no
+//! indirect call) is not probed unless [`PlanOptions::probe_all`]: the BPF attribution
+//! gives a syscall to the top live frame, and such a function is never that frame, so
+//! every syscall keeps its attribution while its caller's frame stays on top. It stays
+//! in the trace header with an id (so the trainer gives it a record with its code range,
+//! which the analysis needs to credit a sampled stack to it: a CPU-bound hang in a pure
+//! function), but gets no probe: its invocation count is 0 and its signature empty by
+//! construction. [`Plan::pruned`] names it (the runner summary lists them, a trace note
+//! counts them) so that "not probed" is not read as "never ran".
+//!
+//! **Rebuilt binaries.** [`Plan::check_unchanged`] compares each object's identity
+//! (device, inode, size, modification time; the build-id when those differ) with the one
+//! seen when planning, so that probes planned on one build are never attached to another.
 
 use std::path::PathBuf;
 
-use symbols::{EntryInsn, FunctionTable, LoadOptions, SymClass, SymbolsError};
+use symbols::{EntryInsn, FunctionTable, LoadOptions, SymClass, SymbolsError, SyscallReach};
 use trace::{EntryClass, FunctionClass};
 
 use crate::pattern::Glob;
@@ -32,7 +48,12 @@ pub struct PlanOptions {
     /// Leave out functions whose probed instruction the kernel single-steps (~10 µs a hit
     /// instead of ~0.5 µs).
     pub skip_single_step: bool,
+    /// Probe the functions that cannot reach a system call too (for comparisons).
+    pub probe_all: bool,
 }
+
+/// Why [`Plan::pruned`] functions are not probed.
+pub const PRUNED_REASON: &str = "static: cannot reach a system call";
 
 /// Why planning failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +73,11 @@ pub enum PlanError {
     Empty { detail: String },
     #[error("too many functions to probe ({count}); narrow them with --include/--exclude")]
     TooMany { count: usize },
+    #[error(
+        "{path} changed since its probes were planned ({what}): it was rebuilt or replaced \
+         while the runner read it; run the runner again once the build is done"
+    )]
+    Rebuilt { path: PathBuf, what: String },
 }
 
 /// What planning decided for one object.
@@ -71,8 +97,47 @@ pub struct ObjectPlan {
     pub single_step: usize,
     /// Left out by `--skip-single-step`.
     pub single_step_skipped: usize,
+    /// In the header but not probed: they cannot reach a system call ([`PRUNED_REASON`]).
+    pub pruned: usize,
     /// Probed.
     pub probed: usize,
+    /// The file as planned: what [`Plan::check_unchanged`] compares.
+    pub identity: Option<FileIdentity>,
+    pub build_id: Option<String>,
+}
+
+/// What tells one build of a file from another without reading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+impl FileIdentity {
+    pub fn of(path: &std::path::Path) -> std::io::Result<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path)?;
+        Ok(FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
+}
+
+/// A function left out of the plan although it matched: not probed, empty by
+/// construction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrunedFunction {
+    /// Its id in the trace header (no probe carries it).
+    pub id: trace::FunctionId,
+    /// The object's path, as in the trace header.
+    pub object: String,
+    pub name: String,
+    pub linkage_name: Option<String>,
 }
 
 /// The probes of a run, ready for the trace header and for capture.
@@ -81,17 +146,69 @@ pub struct Plan {
     /// Trace header objects; `functions[i].id` are dense from 0 over all objects.
     pub objects: Vec<trace::Object>,
     pub per_object: Vec<ObjectPlan>,
+    /// Functions in the header without a probe (they cannot reach a system call), by id.
+    pub pruned: Vec<PrunedFunction>,
 }
 
 impl Plan {
-    /// Functions probed over all objects.
+    /// Functions in the trace header over all objects (ids `0..functions()`), probed or
+    /// pruned.
     pub fn functions(&self) -> usize {
         self.objects.iter().map(|o| o.functions.len()).sum()
+    }
+
+    /// Functions that get a probe.
+    pub fn probed(&self) -> usize {
+        self.functions() - self.pruned.len()
     }
 
     /// Probed functions whose probed instruction is single-stepped.
     pub fn single_step(&self) -> usize {
         self.per_object.iter().map(|o| o.single_step).sum()
+    }
+
+    /// Functions not probed because they cannot reach a system call.
+    pub fn pruned(&self) -> usize {
+        self.per_object.iter().map(|o| o.pruned).sum()
+    }
+
+    /// Refuses objects that changed since planning (module docs): the same device,
+    /// inode, size and modification time, or else the same size and build-id.
+    pub fn check_unchanged(&self) -> Result<(), PlanError> {
+        for op in &self.per_object {
+            let Some(planned) = &op.identity else {
+                continue;
+            };
+            let now = FileIdentity::of(&op.path).map_err(|source| PlanError::Io {
+                path: op.path.clone(),
+                source,
+            })?;
+            if &now == planned {
+                continue;
+            }
+            let build_id = symbols::build_id(&op.path).ok().flatten();
+            let what = if now.size != planned.size {
+                format!("size {} then {}", planned.size, now.size)
+            } else if build_id.is_none() || build_id != op.build_id {
+                format!(
+                    "build-id {} then {}",
+                    op.build_id.as_deref().unwrap_or("none"),
+                    build_id.as_deref().unwrap_or("none")
+                )
+            } else {
+                // Touched or copied, same build: the probes still fit.
+                tracing::info!(
+                    "{} was touched since planning; same size and build-id",
+                    op.path.display()
+                );
+                continue;
+            };
+            return Err(PlanError::Rebuilt {
+                path: op.path.clone(),
+                what,
+            });
+        }
+        Ok(())
     }
 
     /// The function of a global id.
@@ -108,11 +225,19 @@ impl Plan {
         None
     }
 
-    /// One capture probe set per object.
+    /// One capture probe set per object, without the pruned functions.
     pub fn probes(&self) -> Vec<capture::ObjectProbes> {
         self.objects
             .iter()
-            .map(capture::ObjectProbes::from_object)
+            .map(|o| {
+                let mut p = capture::ObjectProbes::from_object(o);
+                p.probes.retain(|probe| {
+                    self.pruned
+                        .binary_search_by_key(&probe.func, |f| f.id)
+                        .is_err()
+                });
+                p
+            })
             .collect()
     }
 }
@@ -123,6 +248,7 @@ pub fn plan(opts: &PlanOptions) -> Result<Plan, PlanError> {
         app_roots: opts.app_roots.clone(),
     };
     let mut tables = Vec::new();
+    let mut identities = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     for bin in &opts.bins {
         // Absolute and without symlinks: the name under which the trace's readers (and
@@ -136,6 +262,12 @@ pub fn plan(opts: &PlanOptions) -> Result<Plan, PlanError> {
             continue;
         }
         seen.push(path.clone());
+        // Before reading: a rebuild that lands while symbols are read shows as a change.
+        let identity = FileIdentity::of(&path).map_err(|source| PlanError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        identities.push(identity);
         let table = symbols::load(&path, &load)?;
         tracing::info!(
             "{}: {} functions{}",
@@ -145,7 +277,11 @@ pub fn plan(opts: &PlanOptions) -> Result<Plan, PlanError> {
         );
         tables.push(table);
     }
-    plan_tables(&tables, opts)
+    let mut plan = plan_tables(&tables, opts)?;
+    for (op, identity) in plan.per_object.iter_mut().zip(identities) {
+        op.identity = Some(identity);
+    }
+    Ok(plan)
 }
 
 /// Plans the probes of already loaded function tables.
@@ -162,6 +298,7 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
             path: table.path.clone(),
             has_dwarf: table.has_dwarf,
             functions: table.functions.len(),
+            build_id: table.build_id.clone(),
             ..ObjectPlan::default()
         };
         let mut functions = Vec::new();
@@ -178,22 +315,34 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
                 op.excluded_by_name += 1;
                 continue;
             }
-            match f.entry {
-                EntryInsn::Unknown => {
-                    op.unprobeable += 1;
-                    continue;
+            let pruned = !opts.probe_all && f.syscalls == SyscallReach::Cannot;
+            if !pruned {
+                match f.entry {
+                    EntryInsn::Unknown => {
+                        op.unprobeable += 1;
+                        continue;
+                    }
+                    EntryInsn::SingleStep if opts.skip_single_step => {
+                        op.single_step_skipped += 1;
+                        continue;
+                    }
+                    EntryInsn::SingleStep => op.single_step += 1,
+                    EntryInsn::Emulated => {}
                 }
-                EntryInsn::SingleStep if opts.skip_single_step => {
-                    op.single_step_skipped += 1;
-                    continue;
-                }
-                EntryInsn::SingleStep => op.single_step += 1,
-                EntryInsn::Emulated => {}
             }
             let id = u32::try_from(next_id).map_err(|_| PlanError::TooMany {
                 count: next_id as usize,
             })?;
             next_id += 1;
+            if pruned {
+                op.pruned += 1;
+                plan.pruned.push(PrunedFunction {
+                    id,
+                    object: table.path.to_string_lossy().into_owned(),
+                    name: f.name.clone(),
+                    linkage_name: f.linkage_name.clone(),
+                });
+            }
             functions.push(trace::Function {
                 id,
                 name: f.name.clone(),
@@ -209,7 +358,7 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
                 descriptor: None,
             });
         }
-        op.probed = functions.len();
+        op.probed = functions.len() - op.pruned;
         plan.per_object.push(op);
         plan.objects.push(trace::Object {
             path: table.path.to_string_lossy().into_owned(),
@@ -218,7 +367,7 @@ pub fn plan_tables(tables: &[FunctionTable], opts: &PlanOptions) -> Result<Plan,
             kind: trace::ObjectKind::Elf,
         });
     }
-    if plan.functions() > 0 {
+    if plan.probed() > 0 {
         for op in plan.per_object.iter().filter(|o| o.probed == 0) {
             tracing::warn!("{}", nothing_in(op, classes));
         }
@@ -254,6 +403,9 @@ fn nothing_in(op: &ObjectPlan, classes: &[SymClass]) -> String {
             ", {} single-stepped skipped",
             op.single_step_skipped
         ));
+    }
+    if op.pruned > 0 {
+        s.push_str(&format!(", {} left out ({PRUNED_REASON})", op.pruned));
     }
     s.push(')');
     if !op.has_dwarf {

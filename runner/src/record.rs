@@ -94,6 +94,8 @@ pub enum RecordError {
     Signals(#[source] std::io::Error),
     #[error(transparent)]
     Jvm(#[from] JvmSetupError),
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
 }
 
 /// Removes a trace file that never got a released command behind it.
@@ -406,6 +408,17 @@ fn attach_probes(
             ));
         }
     }
+    // After attaching: a rebuild that landed since planning (or while attaching) is
+    // caught before the command runs with probes at the wrong offsets.
+    plan.check_unchanged()?;
+    if plan.pruned() > 0 {
+        notes.push(format!(
+            "{} functions of the header have no probe ({}): their invocation counts are \
+             0 and their signatures empty by construction; the runner summary names them",
+            plan.pruned(),
+            crate::plan::PRUNED_REASON
+        ));
+    }
     Ok(attach)
 }
 
@@ -432,7 +445,7 @@ fn run_to_exit(
         poll_interval,
         mut forwarded,
     } = st;
-    let mut progress = Progress::new(opts.progress, opts.plan.map_or(0, Plan::functions));
+    let mut progress = Progress::new(opts.progress, opts.plan.map_or(0, Plan::probed));
     let mut last_flush = Instant::now();
     let mut interrupted = None;
     let status = loop {

@@ -40,6 +40,9 @@ pub struct Summary {
     pub single_step_skipped: usize,
     /// Left out because the kernel cannot probe their entry.
     pub unprobeable: usize,
+    /// Not probed (but in the trace header) because they cannot reach a system call:
+    /// (object, name), by id.
+    pub pruned: Vec<(String, String)>,
     pub functions_hit: u32,
     pub invocations: u64,
     pub syscalls: u64,
@@ -103,10 +106,16 @@ impl Summary {
             mode: rec.mode,
             run_as,
             objects: plan.map_or(0, |p| p.objects.len()),
-            functions_probed: plan.map_or(0, Plan::functions),
+            functions_probed: plan.map_or(0, Plan::probed),
             single_step_probed: per(|o| o.single_step),
             single_step_skipped: per(|o| o.single_step_skipped),
             unprobeable: per(|o| o.unprobeable),
+            pruned: plan.map_or_else(Vec::new, |p| {
+                p.pruned
+                    .iter()
+                    .map(|f| (f.object.clone(), f.name.clone()))
+                    .collect()
+            }),
             functions_hit: rec.stats.functions_hit,
             invocations,
             syscalls: rec.stats.syscalls,
@@ -166,6 +175,13 @@ impl Summary {
             }
             if self.unprobeable > 0 {
                 probed.push_str(&format!(", {} unprobeable", self.unprobeable));
+            }
+            if !self.pruned.is_empty() {
+                probed.push_str(&format!(
+                    ", {} not probed ({})",
+                    self.pruned.len(),
+                    crate::plan::PRUNED_REASON
+                ));
             }
             if self.objects > 0 || self.jvm.is_none() {
                 rows.push(("functions probed", probed));
@@ -277,6 +293,13 @@ impl Summary {
             "single_step_probed": self.single_step_probed,
             "single_step_skipped": self.single_step_skipped,
             "unprobeable": self.unprobeable,
+            "functions_pruned": self.pruned.len(),
+            "pruned": {
+                "reason": crate::plan::PRUNED_REASON,
+                "functions": self.pruned.iter()
+                    .map(|(o, n)| serde_json::json!({"object": o, "function": n}))
+                    .collect::<Vec<_>>(),
+            },
             "functions_hit": self.functions_hit,
             "invocations": self.invocations,
             "syscalls": self.syscalls,

@@ -4,7 +4,10 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SectionKind, SymbolFlags, elf};
+use object::{
+    Object, ObjectSection, ObjectSegment, ObjectSymbol, ObjectSymbolTable, SectionKind,
+    SymbolFlags, elf,
+};
 
 use crate::SymbolsError;
 use crate::names::split_suffixes;
@@ -250,4 +253,91 @@ pub(crate) fn debug_file_candidates(path: &Path, file: &object::File<'_>) -> Vec
     }
     out.retain(|p| p != path);
     out
+}
+
+/// `.cold` parts split off functions, as (address, size, entry address of the function
+/// they belong to). The owner is the sized function symbol named like the part without
+/// its last `.cold` or `.cold.N` (`foo.part.0.cold` belongs to `foo.part.0`); parts
+/// without one are left out.
+pub(crate) fn cold_parts(file: &object::File<'_>) -> Vec<(u64, u64, u64)> {
+    let symbols = if file.symbol_table().is_some() {
+        file.symbols()
+    } else {
+        file.dynamic_symbols()
+    };
+    let mut by_name: rustc_hash::FxHashMap<&[u8], u64> = rustc_hash::FxHashMap::default();
+    let mut cold: Vec<(u64, u64, &[u8])> = Vec::new();
+    for symbol in symbols {
+        let SymbolFlags::Elf { st_info, .. } = symbol.flags() else {
+            continue;
+        };
+        if st_info.st_type() != elf::STT_FUNC || symbol.size() == 0 {
+            continue;
+        }
+        let Ok(name) = symbol.name_bytes() else {
+            continue;
+        };
+        match strip_cold(name) {
+            Some(owner) => cold.push((symbol.address(), symbol.size(), owner)),
+            None => {
+                by_name.insert(name, symbol.address());
+            }
+        }
+    }
+    let mut out: Vec<(u64, u64, u64)> = cold
+        .into_iter()
+        .filter_map(|(addr, size, owner)| Some((addr, size, *by_name.get(owner)?)))
+        .collect();
+    out.sort_unstable();
+    out.dedup_by_key(|c| c.0);
+    out
+}
+
+/// `foo.cold` and `foo.cold.3` → `foo`.
+fn strip_cold(name: &[u8]) -> Option<&[u8]> {
+    let digits = name.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let mut rest = &name[..name.len() - digits];
+    if digits > 0 {
+        rest = rest.strip_suffix(b".")?;
+    }
+    rest.strip_suffix(b".cold").filter(|r| !r.is_empty())
+}
+
+/// What the syscall-reach analysis needs from the executed file: its PLT sections, the
+/// names of its GOT slots and its data sections.
+pub(crate) fn reach_image<'d>(file: &object::File<'d>) -> crate::reach::Image<'d> {
+    let mut image = crate::reach::Image::default();
+    for s in file.sections() {
+        if s.address() == 0
+            || matches!(
+                s.kind(),
+                SectionKind::UninitializedData | SectionKind::UninitializedTls
+            )
+        {
+            continue;
+        }
+        let Some(data) = s.data().ok().filter(|d| !d.is_empty()) else {
+            continue;
+        };
+        let exec = matches!(s.flags(), object::SectionFlags::Elf { sh_flags, .. }
+            if sh_flags.0 & elf::SHF_EXECINSTR.0 != 0);
+        if exec && s.name().is_ok_and(|n| n.starts_with(".plt")) {
+            image.plt.push((s.address(), data));
+        } else if !exec {
+            image.data.push((s.address(), data));
+        }
+    }
+    image.data.sort_by_key(|(addr, _)| *addr);
+    if let (Some(relocs), Some(dynsym)) = (file.dynamic_relocations(), file.dynamic_symbol_table())
+    {
+        for (slot, reloc) in relocs {
+            let object::RelocationTarget::Symbol(index) = reloc.target() else {
+                continue;
+            };
+            if let Ok(name) = dynsym.symbol_by_index(index).and_then(|s| s.name()) {
+                image.got.insert(slot, name.to_owned());
+            }
+        }
+    }
+    image
 }

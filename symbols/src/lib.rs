@@ -10,6 +10,10 @@
 //! later emulated instruction is reached exactly once per call with the entry's stack
 //! pointer and return address (`entry.rs` has the measurements and the rule).
 //!
+//! Each function also gets its [`SyscallReach`]: whether a static call graph of the
+//! file's machine code proves it cannot make a system call (`reach.rs`), which the runner
+//! uses to leave its probe out.
+//!
 //! Invariants: this crate never spawns a process, never panics on a malformed file
 //! (it returns an error, or drops to the symbol table when the DWARF is broken), and
 //! returns the same table for the same file and options.
@@ -24,12 +28,14 @@ mod elf;
 mod entry;
 mod error;
 mod names;
+mod reach;
 
 use std::path::{Path, PathBuf};
 
 use object::Object;
 
 pub use error::SymbolsError;
+pub use reach::NO_SYSCALL_IMPORTS;
 
 /// How to tell application code from libraries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +83,24 @@ pub struct FunctionSym {
     pub probe_offset: u64,
     /// Cost class of the instruction at `probe_offset`.
     pub entry: EntryInsn,
+    /// Whether the function may make a system call, from the static call graph.
+    pub syscalls: SyscallReach,
+}
+
+/// Whether a function may make a system call, by the static call graph of the file's
+/// machine code (`reach.rs` has the rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SyscallReach {
+    /// Proved: no syscall instruction in it or anything it calls, no indirect call, no
+    /// shared-library call outside [`NO_SYSCALL_IMPORTS`].
+    Cannot,
+    /// Holds a `syscall`, `sysenter` or `int` instruction itself.
+    Direct,
+    /// Calls or tail-jumps to a function that may.
+    Callee,
+    /// Not provable: an indirect call or jump, a shared-library call, a target outside
+    /// every function, or code that does not decode or is not in the file.
+    Unknown,
 }
 
 /// Where a function's code comes from.
@@ -122,6 +146,14 @@ pub fn load_with_debug_file(
     opts: &LoadOptions,
 ) -> Result<FunctionTable, SymbolsError> {
     load_impl(path, Some(debug_file), opts)
+}
+
+/// The GNU build-id (lowercase hex) of the ELF file at `path`, without reading its
+/// symbols: what tells two builds of a file apart.
+pub fn build_id(path: &Path) -> Result<Option<String>, SymbolsError> {
+    let map = elf::Mapped::open(path)?;
+    let file = elf::parse(path, map.bytes())?;
+    Ok(elf::build_id(&file))
 }
 
 fn load_impl(
@@ -181,9 +213,10 @@ fn load_impl(
         })
         .collect();
     let sites = entry::probe_sites(&code, image.exec_sections());
+    let reach = syscall_reach(&main, described, &image, &raw);
 
     let mut functions = Vec::with_capacity(raw.len());
-    for (f, site) in raw.into_iter().zip(sites) {
+    for ((f, site), syscalls) in raw.into_iter().zip(sites).zip(reach) {
         // A function outside every loadable segment cannot be probed or run.
         let Some(file_offset) = image.file_offset(f.addr) else {
             continue;
@@ -210,6 +243,7 @@ fn load_impl(
             file_offset,
             probe_offset,
             entry,
+            syscalls,
         });
     }
     Ok(FunctionTable {
@@ -219,6 +253,34 @@ fn load_impl(
         has_dwarf: dwarf.is_some(),
         functions,
     })
+}
+
+/// The syscall reach of each of `raw` (same order): symbols (and `.cold` parts) from the
+/// described file, code, PLT, relocations and data from the executed one (`main`).
+fn syscall_reach(
+    main: &object::File<'_>,
+    described: &object::File<'_>,
+    image: &elf::CodeImage<'_>,
+    raw: &[elf::RawFunction<'_>],
+) -> Vec<SyscallReach> {
+    let part = |addr: u64, size: u64| {
+        let bytes = image.bytes_from(addr);
+        let len = usize::try_from(size).unwrap_or(usize::MAX).min(bytes.len());
+        (addr, size, &bytes[..len])
+    };
+    let mut bodies: Vec<reach::Body<'_>> = raw
+        .iter()
+        .map(|f| reach::Body {
+            addr: f.addr,
+            parts: vec![part(f.addr, f.size)],
+        })
+        .collect();
+    for (addr, size, owner) in elf::cold_parts(described) {
+        if let Ok(i) = bodies.binary_search_by_key(&owner, |b| b.addr) {
+            bodies[i].parts.push(part(addr, size));
+        }
+    }
+    reach::analyze(&bodies, &elf::reach_image(main))
 }
 
 /// Class and declaration of the function at `addr`: from its subprogram DIE, else from

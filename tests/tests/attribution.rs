@@ -30,7 +30,10 @@ fn check_case(main_src: &str, libs: &[&str], args: &[&str], facts: &[Fact]) {
     for b in &bins {
         argv.extend([OsStr::new("--bin"), b.as_os_str()]);
     }
+    // Every function, also those that cannot reach a syscall: the facts name some of
+    // them (`pruning_keeps_every_attribution` checks the default).
     argv.extend([
+        OsStr::new("--probe-all"),
         OsStr::new("--as-root"),
         OsStr::new("-o"),
         trace_path.as_os_str(),
@@ -125,4 +128,69 @@ fn module_loaded_later() {
             Makes("call_plugin", "openat"),
         ],
     );
+}
+
+/// Case 8: the runner does not probe functions that cannot reach a syscall (`mix`,
+/// `hash`, `pick`; they keep a record, never counted); every syscall keeps its function,
+/// and every function its profile, episodes and inclusive syscalls, against a run with
+/// them probed (`--probe-all`).
+#[test]
+fn pruning_keeps_every_attribution() {
+    if !can_trace("attribution::pruning_keeps_every_attribution") {
+        return;
+    }
+    let dir = Scratch::new();
+    let exe = dir.join("pruned");
+    gcc(&attribution_source("pruned"), &exe, &[]);
+    let train = |extra: &[&str], name: &str| {
+        let trace_path = dir.join(format!("{name}.trace"));
+        let mut argv: Vec<&OsStr> = vec![OsStr::new("--bin"), exe.as_os_str()];
+        argv.extend(extra.iter().map(OsStr::new));
+        argv.extend([
+            OsStr::new("--as-root"),
+            OsStr::new("-o"),
+            trace_path.as_os_str(),
+            OsStr::new("--"),
+            exe.as_os_str(),
+        ]);
+        let run = runner(argv, &[]);
+        assert_eq!(run.code, 0, "runner: {}", run.stderr);
+        let summary = run.summary.expect("a JSON summary");
+        let db_path = dir.join(format!("{name}.sigdb"));
+        tests::train(&trace_path, &db_path);
+        (summary, sigdb::read(&db_path).expect("a readable sigdb"))
+    };
+    let (all_summary, all) = train(&["--probe-all"], "all");
+    let (pruned_summary, pruned) = train(&[], "pruned");
+    let free = ["mix", "hash", "pick"];
+    let names = |s: &serde_json::Value| -> Vec<String> {
+        s["pruned"]["functions"]
+            .as_array()
+            .expect("a pruned list")
+            .iter()
+            .map(|f| f["function"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    for f in free {
+        assert!(names(&pruned_summary).iter().any(|n| n == f), "{f} probed");
+        let r = all.get(f).expect("probed with --probe-all");
+        assert!(r.invocations > 0 && r.syscalls == 0, "{f}: {r:?}");
+        // A record with its code range (for stack credit), never counted.
+        let p = pruned.get(f).expect("a record without a probe");
+        assert_eq!((p.invocations, p.syscalls), (0, 0), "{f}: {p:?}");
+        assert!(!p.ranges.is_empty(), "{f}: {p:?}");
+    }
+    assert!(names(&all_summary).is_empty());
+    for f in ["worker", "outer", "main"] {
+        let (a, p) = (all.get(f).expect(f), pruned.get(f).expect(f));
+        // main makes none itself, only through its callees.
+        assert!(a.syscalls > 0 || f == "main", "{f}: {a:?}");
+        assert!(!a.inclusive.is_empty(), "{f}: {a:?}");
+        assert_eq!(
+            (&a.profile, &a.inclusive, a.invocations, a.syscalls),
+            (&p.profile, &p.inclusive, p.invocations, p.syscalls),
+            "{f}"
+        );
+        assert_eq!(a.episodes, p.episodes, "{f}");
+    }
 }

@@ -2,6 +2,7 @@
 //! the command line and calls a module's `run(opts)`; the fuzz targets reach the recipe
 //! and case parsers here.
 
+pub mod bench_train;
 pub mod case;
 pub mod ci;
 pub mod demo;

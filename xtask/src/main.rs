@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{ci, demo, diffcheck, eval, fuzz, procs, tidy, train};
+use xtask::{bench_train, ci, demo, diffcheck, eval, fuzz, procs, tidy, train};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "perfscope developer tasks")]
@@ -22,6 +22,7 @@ struct Cli {
 enum Command {
     Train(train::Options),
     Diffcheck(diffcheck::Options),
+    BenchTrain(bench_train::Options),
     Eval(eval::Options),
     Demo(demo::Options),
     Ci(ci::Options),
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
     let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         Command::Train(o) => done(train::run(o)),
+        Command::BenchTrain(o) => done(bench_train::run(o)),
         Command::Eval(o) => done(eval::run(o)),
         // 1: a retraining differs, or the patch does not show as its function alone
         Command::Diffcheck(o) => diffcheck::run(o),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use symbols::{EntryInsn, FunctionSym, FunctionTable, SymClass};
+use symbols::{EntryInsn, FunctionSym, FunctionTable, SymClass, SyscallReach};
 use trace::{EntryClass, FunctionClass};
 
 use super::*;
@@ -19,6 +19,7 @@ fn sym(name: &str, class: SymClass, entry: EntryInsn, vaddr: u64) -> FunctionSym
         file_offset: vaddr - 0x1000,
         probe_offset: vaddr - 0x1000,
         entry,
+        syscalls: SyscallReach::Unknown,
     }
 }
 
@@ -213,4 +214,83 @@ fn class_names_round_trip() {
     }
     assert_eq!(parse_class("no-dwarf"), Ok(SymClass::NoDwarf));
     assert!(parse_class("libs").is_err());
+}
+
+#[test]
+fn functions_that_cannot_reach_a_syscall_are_not_probed_and_named() {
+    let mut tables = two_tables();
+    tables[0].functions[3].syscalls = SyscallReach::Cannot; // kv_set
+    tables[0].functions[2].syscalls = SyscallReach::Callee; // kv_get: probed
+    let plan = plan_tables(&tables, &PlanOptions::default()).unwrap();
+    // In the header (the trainer gives it a record with its code range)...
+    let (id, _) = names(&plan)
+        .into_iter()
+        .find(|(_, n)| n == "kv_set")
+        .expect("kv_set in the header");
+    // ...without a probe.
+    let probed: Vec<u32> = plan
+        .probes()
+        .iter()
+        .flat_map(|o| o.probes.iter().map(|p| p.func))
+        .collect();
+    assert!(!probed.contains(&id), "{probed:?}");
+    assert_eq!(probed.len(), plan.functions() - 1);
+    assert_eq!((plan.pruned(), plan.probed()), (1, plan.functions() - 1));
+    assert_eq!(plan.per_object[0].pruned, 1);
+    assert_eq!(
+        plan.pruned,
+        [PrunedFunction {
+            id,
+            object: "/bin/server".into(),
+            name: "kv_set".into(),
+            linkage_name: None,
+        }]
+    );
+    // --probe-all probes it, with the same ids.
+    let all = plan_tables(
+        &tables,
+        &PlanOptions {
+            probe_all: true,
+            ..PlanOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(names(&all), names(&plan));
+    assert_eq!(all.probed(), plan.probed() + 1);
+    assert!(all.pruned.is_empty());
+    let probed_all: usize = all.probes().iter().map(|o| o.probes.len()).sum();
+    assert_eq!(probed_all, all.functions());
+}
+
+#[test]
+fn a_binary_rebuilt_after_planning_is_refused() {
+    if !testkit::require_tool("a_binary_rebuilt_after_planning_is_refused", "gcc") {
+        return;
+    }
+    let built = testkit::fixture("attribution", "invocations", testkit::Flags::Fixture);
+    let opts = PlanOptions {
+        bins: vec![built.exe.clone()],
+        probe_all: true,
+        ..PlanOptions::default()
+    };
+    let plan = plan(&opts).unwrap();
+    plan.check_unchanged().unwrap();
+    // Touched to another time but the same bytes: still the same build.
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&built.exe)
+        .unwrap();
+    file.set_modified(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap();
+    plan.check_unchanged().unwrap();
+    // Rebuilt: other bytes (a build-id note is not needed to tell a size change).
+    let mut bytes = std::fs::read(&built.exe).unwrap();
+    bytes.extend_from_slice(&[0; 64]);
+    std::fs::write(&built.exe, &bytes).unwrap();
+    let err = plan.check_unchanged().unwrap_err().to_string();
+    assert!(
+        err.contains("changed since its probes were planned"),
+        "{err}"
+    );
+    assert!(err.contains("run the runner again"), "{err}");
 }

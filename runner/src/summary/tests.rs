@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use symbols::{EntryInsn, FunctionSym, FunctionTable, SymClass};
+use symbols::{EntryInsn, FunctionSym, FunctionTable, SymClass, SyscallReach};
 
 use super::*;
 use crate::plan::{PlanOptions, plan_tables};
@@ -20,6 +20,7 @@ fn plan() -> Plan {
         file_offset: vaddr,
         probe_offset: vaddr,
         entry,
+        syscalls: SyscallReach::Unknown,
     };
     let table = FunctionTable {
         path: PathBuf::from("/bin/srv"),
