@@ -575,82 +575,6 @@ fn storms(
     }
 }
 
-/// Sets [`Evidence::part`] of the changes of units and syscalls (new, more frequent,
-/// slower): the group's share of the application groups' syscalls after the onset.
-fn weigh_groups(w: &Window, groups: &Groups, onset: u64, out: &mut [Evidence]) {
-    let mut after: FxHashMap<u32, u64> = FxHashMap::default();
-    for (ti, t) in w.threads.iter().enumerate() {
-        let g = groups.of_thread[ti];
-        let n = t.calls.len() - t.calls.partition_point(|c| c.ts < onset);
-        *after.entry(g).or_default() += n as u64;
-    }
-    for t in w.tallies.iter().filter(|t| t.ts >= onset) {
-        if let Some(g) = groups.id_of(&t.comm) {
-            *after.entry(g).or_default() += u64::from(t.calls);
-        }
-    }
-    let total: u64 = after
-        .iter()
-        .filter(|(g, _)| !groups.runtime[**g as usize])
-        .map(|(_, n)| n)
-        .sum();
-    if total == 0 {
-        return;
-    }
-    for e in out.iter_mut() {
-        if !matches!(e.kind, Kind::New | Kind::MoreFrequent | Kind::Slower) {
-            continue;
-        }
-        // a runtime's threads (GC, JIT) do none of the application's work: their units
-        // change with its load and are shown, but cannot decide the verdict alone
-        e.part = if groups.runtime[e.group as usize] {
-            0.0
-        } else {
-            let n = after.get(&e.group).copied().unwrap_or(0);
-            (n as f64 / total as f64 / GROUP_PART_UNIT).min(1.0)
-        };
-    }
-}
-
-/// A thread group's units and time in units before and after the onset.
-#[derive(Clone, Copy, Debug, Default)]
-struct GroupWork {
-    n: (u64, u64),
-    ns: (u64, u64),
-}
-
-impl GroupWork {
-    fn add(&mut self, units: &[Unit], before: &[u32], after: &[u32]) {
-        let time = |v: &[u32]| v.iter().map(|&i| units[i as usize].duration()).sum::<u64>();
-        self.n.0 += before.len() as u64;
-        self.n.1 += after.len() as u64;
-        self.ns.0 += time(before);
-        self.ns.1 += time(after);
-    }
-
-    /// For the cell `own` of this group: the load (the rate ratio of the group's other
-    /// units, after over before) and the share of the group's work after the onset that
-    /// the cell holds beyond its normal rate times that load, by count or by time.
-    fn mix(&self, own: &GroupWork, t_n: f64, t_a: f64) -> (f64, f64) {
-        let rest = (
-            self.n.0.saturating_sub(own.n.0),
-            self.n.1.saturating_sub(own.n.1),
-        );
-        // too little other work to tell a change of load: none
-        let load = if rest.0 + rest.1 < 10 {
-            1.0
-        } else {
-            ((rest.1 as f64 + 1.0) / t_a) / ((rest.0 as f64 + 1.0) / t_n)
-        };
-        let scale = load * t_a / t_n;
-        let excess_n = own.n.1 as f64 - own.n.0 as f64 * scale;
-        let excess_ns = own.ns.1 as f64 - own.ns.0 as f64 * scale;
-        let share_n = excess_n / (self.n.1 as f64).max(1.0);
-        let share_ns = excess_ns / (self.ns.1 as f64).max(1.0);
-        (load, share_n.max(share_ns).clamp(0.0, 1.0))
-    }
-}
-
 /// Whether thread `ti`'s process ended inside the window: what it did stopped for a
 /// known reason (a finished job, a start-up script), not because anything went wrong.
 fn ended(w: &Window, ti: u32) -> bool {
@@ -827,3 +751,6 @@ fn cpu_shift(
 
 #[cfg(test)]
 mod tests;
+
+mod work;
+use work::{GroupWork, weigh_groups};
