@@ -174,22 +174,9 @@ impl<'d> CodeImage<'d> {
             .collect();
         let mut code: Vec<(u64, &'d [u8])> = Vec::new();
         let mut exec: Vec<(u64, &'d [u8])> = Vec::new();
-        for s in file.sections() {
-            if s.address() == 0
-                || matches!(
-                    s.kind(),
-                    SectionKind::UninitializedData | SectionKind::UninitializedTls
-                )
-            {
-                continue;
-            }
-            let Some(data) = s.data().ok().filter(|d| !d.is_empty()) else {
-                continue;
-            };
+        for (s, data, is_exec) in loaded_sections(file) {
             code.push((s.address(), data));
-            if matches!(s.flags(), object::SectionFlags::Elf { sh_flags, .. }
-                if sh_flags.0 & elf::SHF_EXECINSTR.0 != 0)
-            {
+            if is_exec {
                 exec.push((s.address(), data));
             }
         }
@@ -303,24 +290,32 @@ fn strip_cold(name: &[u8]) -> Option<&[u8]> {
     rest.strip_suffix(b".cold").filter(|r| !r.is_empty())
 }
 
-/// What the syscall-reach analysis needs from the executed file: its PLT sections, the
-/// names of its GOT slots and its data sections.
-pub(crate) fn reach_image<'d>(file: &object::File<'d>) -> crate::reach::Image<'d> {
-    let mut image = crate::reach::Image::default();
-    for s in file.sections() {
+/// The sections loaded with bytes from the file (an address, not bss or tbss, not empty):
+/// each with its bytes and whether it is executable.
+fn loaded_sections<'d, 'f>(
+    file: &'f object::File<'d>,
+) -> impl Iterator<Item = (object::Section<'d, 'f>, &'d [u8], bool)> {
+    file.sections().filter_map(|s| {
         if s.address() == 0
             || matches!(
                 s.kind(),
                 SectionKind::UninitializedData | SectionKind::UninitializedTls
             )
         {
-            continue;
+            return None;
         }
-        let Some(data) = s.data().ok().filter(|d| !d.is_empty()) else {
-            continue;
-        };
+        let data = s.data().ok().filter(|d| !d.is_empty())?;
         let exec = matches!(s.flags(), object::SectionFlags::Elf { sh_flags, .. }
             if sh_flags.0 & elf::SHF_EXECINSTR.0 != 0);
+        Some((s, data, exec))
+    })
+}
+
+/// What the syscall-reach analysis needs from the executed file: its PLT sections, the
+/// names of its GOT slots and its data sections.
+pub(crate) fn reach_image<'d>(file: &object::File<'d>) -> crate::reach::Image<'d> {
+    let mut image = crate::reach::Image::default();
+    for (s, data, exec) in loaded_sections(file) {
         if exec && s.name().is_ok_and(|n| n.starts_with(".plt")) {
             image.plt.push((s.address(), data));
         } else if !exec {
