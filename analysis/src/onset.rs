@@ -185,7 +185,7 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
 }
 
 /// When the servers that started inside the window began to serve: for each live process
-/// that made an `execve` in the window, the end of its first accept (of a connection, not
+/// that made an `execve` in the window (or whose start a watcher marked, [`Mark::started`]), the end of its first accept (of a connection, not
 /// one still waiting) after its last `execve`; the latest of them. A server's start-up
 /// (loading, recovering, opening its files) is not how it behaves when it serves, and a
 /// restart is a new life. `None` when no live process started in the window or none of
@@ -195,6 +195,17 @@ fn serving_from(w: &Window, ended: &rustc_hash::FxHashSet<u32>) -> Option<u64> {
     let execve = sys("execve")?;
     let accepts = [sys("accept"), sys("accept4")];
     let mut exec_at: FxHashMap<u32, u64> = FxHashMap::default();
+    // processes that a watcher attached to after they started
+    for (pid, ts) in w
+        .marks
+        .iter()
+        .filter_map(|m| Some((m.started_pid()?, m.ts)))
+    {
+        if ts >= w.start && !ended.contains(&pid) {
+            let at = exec_at.entry(pid).or_default();
+            *at = (*at).max(ts);
+        }
+    }
     for t in w.threads.iter().filter(|t| !ended.contains(&t.pid)) {
         if let Some(c) = t.calls.iter().rev().find(|c| c.nr == execve) {
             let at = exec_at.entry(t.pid).or_default();
@@ -222,7 +233,7 @@ fn serving_from(w: &Window, ended: &rustc_hash::FxHashSet<u32>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::window::{Call, Thread};
+    use crate::window::{Call, Mark, Thread};
 
     fn nr(name: &str) -> u16 {
         trace::syscall_number(name).unwrap() as u16
@@ -327,6 +338,21 @@ mod tests {
         w.threads[0].calls[0].nr = nr("openat");
         let o = detect(&w, &[0, 0], &[false], &OnsetParams::default()).unwrap();
         assert_eq!((o.from, o.ts), (0, 20_000_000_000));
+        // a watcher that attached after the exec marked when the process started: the
+        // same warm-up; the mark of another process, or of a start before the window, not
+        let pid = w.threads[0].pid;
+        for (mark, from) in [
+            (Mark::started(0, pid), 20_000_000_000),
+            (Mark::started(0, pid + 1), 0),
+        ] {
+            w.marks = vec![mark];
+            let o = detect(&w, &[0, 0], &[false], &OnsetParams::default()).unwrap();
+            assert_eq!(o.from, from, "{:?}", w.marks);
+        }
+        w.start = 1;
+        w.marks = vec![Mark::started(0, pid)];
+        let o = detect(&w, &[0, 0], &[false], &OnsetParams::default()).unwrap();
+        assert!(o.from < 1_000_000_000, "{o:?}");
     }
 
     #[test]

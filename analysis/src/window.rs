@@ -107,6 +107,24 @@ pub struct Mark {
     pub label: String,
 }
 
+impl Mark {
+    /// The mark of a process's start, which a watcher that attached to running processes
+    /// records at each one's start time (a start it saw happen is an `execve` instead).
+    pub fn started(ts: u64, pid: u32) -> Mark {
+        Mark {
+            ts,
+            label: format!("{STARTED}{pid}"),
+        }
+    }
+
+    /// The process a [`Mark::started`] mark is of.
+    pub fn started_pid(&self) -> Option<u32> {
+        self.label.strip_prefix(STARTED)?.parse().ok()
+    }
+}
+
+const STARTED: &str = "started pid ";
+
 /// A sampled user stack (see [`trace::Event::Stack`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StackSample {

@@ -108,26 +108,14 @@ const _: fn() = || {
 
 /// `CLOCK_MONOTONIC` now, in ns: the clock of every event timestamp.
 pub fn monotonic_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
+    host::procfs::clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// `(CLOCK_MONOTONIC, CLOCK_REALTIME)` now, read back to back, to place event times on
 /// the wall clock (see [`trace::Header::start_monotonic_ns`]).
 pub fn clock_pair() -> (u64, u64) {
     (
-        clock_ns(libc::CLOCK_MONOTONIC),
-        clock_ns(libc::CLOCK_REALTIME),
+        host::procfs::clock_ns(libc::CLOCK_MONOTONIC),
+        host::procfs::clock_ns(libc::CLOCK_REALTIME),
     )
-}
-
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out pointer; these clocks always exist on Linux.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
 }

@@ -110,6 +110,28 @@ pub fn ns_per_tick() -> u64 {
     1_000_000_000 / u64::try_from(hz).unwrap_or(100).max(1)
 }
 
+/// A clock's time now, in ns.
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out pointer; these clocks always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// When `pid` started, on `CLOCK_MONOTONIC` (the clock of every event) in ns, to the
+/// clock tick: its `starttime` counts from boot on `CLOCK_BOOTTIME`, which also runs
+/// while the machine is suspended. `None` when the process is gone.
+pub fn started_monotonic_ns(pid: u32) -> Option<u64> {
+    let since_boot = proc_info(pid)?.starttime.checked_mul(ns_per_tick())?;
+    let suspended = clock_ns(libc::CLOCK_BOOTTIME).saturating_sub(clock_ns(libc::CLOCK_MONOTONIC));
+    Some(since_boot.saturating_sub(suspended))
+}
+
 /// User + system CPU time of this process so far.
 pub fn self_cpu() -> std::time::Duration {
     // SAFETY: rusage is plain old data and the pointer is valid.
@@ -275,6 +297,29 @@ pub fn cgroup_procs(path: &Path) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_started_now_starts_now_on_the_event_clock() {
+        let before = clock_ns(libc::CLOCK_MONOTONIC);
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let at = started_monotonic_ns(child.id());
+        let after = clock_ns(libc::CLOCK_MONOTONIC);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let at = at.expect("a live child has a start time");
+        // to the clock tick (10 ms at 100 Hz), either side
+        let tick = ns_per_tick();
+        assert!(
+            at + 2 * tick >= before && at <= after + 2 * tick,
+            "started at {at}, spawned between {before} and {after}"
+        );
+        // this process started before its child, a gone process has no start
+        assert!(started_monotonic_ns(std::process::id()).unwrap() <= at);
+        assert_eq!(started_monotonic_ns(u32::MAX), None);
+    }
 
     #[test]
     fn stat_after_odd_comm() {

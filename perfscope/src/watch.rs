@@ -371,6 +371,38 @@ fn watched(a: &WatchArgs, socket: &std::path::Path) -> anyhow::Result<Watched> {
     })
 }
 
+/// Marks when each process already running started ([`analysis::window::Mark::started`]):
+/// a server that started shortly before the watcher attached is still warming up, which
+/// the analysis must not take for its normal behaviour (a start the capture sees is an
+/// `execve`).
+fn mark_starts(store: &mut Store, seeds: &[u32], cgroup: Option<&std::path::Path>) {
+    let mut pids: Vec<u32> = seeds
+        .iter()
+        .flat_map(|&p| host::procfs::descendants(p))
+        .collect();
+    if let Some(cg) = cgroup {
+        pids.extend(host::procfs::cgroup_procs(cg));
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    let mut marks: Vec<analysis::window::Mark> = pids
+        .into_iter()
+        .filter_map(|p| {
+            Some(analysis::window::Mark::started(
+                host::procfs::started_monotonic_ns(p)?,
+                p,
+            ))
+        })
+        .collect();
+    marks.sort_by_key(|m| m.ts);
+    for m in marks {
+        store.push(&Event::Mark {
+            ts: m.ts,
+            label: m.label,
+        });
+    }
+}
+
 /// Programs that start a server rather than being one: a script that sets up and then
 /// `exec`s the server is watched from its first line.
 const LAUNCHERS: &[&str] = &[
@@ -462,7 +494,10 @@ pub fn run(a: &WatchArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let mut server = Server::bind(&socket)?;
-    let store = Store::new(a.max_events, a.window, a.sample);
+    let mut store = Store::new(a.max_events, a.window, a.sample);
+    if child.is_none() {
+        mark_starts(&mut store, &seeds, a.cgroup.as_deref());
+    }
     eprintln!(
         "perfscope: watching {what} with {} ({}); window {:.0} s, at most {} syscalls ({} MiB); \
          alarm: kill -USR1 {} or perfscope alarm --socket {}",
