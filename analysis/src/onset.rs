@@ -144,7 +144,7 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
     }
     let (first, nb) = (first + warm as u64 * p.bin_ns, nb - warm);
     // log scale, prefix sums of x and x²
-    let prefix: Vec<(Vec<f64>, Vec<f64>)> = counts
+    let prefix: Vec<Prefix> = counts
         .iter()
         .map(|row| {
             let (mut s, mut q) = (vec![0.0; nb + 1], vec![0.0; nb + 1]);
@@ -156,16 +156,39 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
             (s, q)
         })
         .collect();
+    let (k, z) = best_split(&prefix, 0, nb, min_b, min_a)?;
+    Some(Onset {
+        ts: first + k as u64 * p.bin_ns,
+        score: z,
+        detected: z >= p.min_score,
+        from: first,
+    })
+}
+
+/// Prefix sums of one feature's log counts and their squares.
+type Prefix = (Vec<f64>, Vec<f64>);
+
+/// The best split of bins `lo..hi` with at least `min_b` bins before it and `min_a` after,
+/// and its score: the summed two-sample statistics of every feature, as a z-score against
+/// their no-change expectation.
+fn best_split(
+    prefix: &[Prefix],
+    lo: usize,
+    hi: usize,
+    min_b: usize,
+    min_a: usize,
+) -> Option<(usize, f64)> {
     let nf = prefix.len() as f64;
+    let n = (hi - lo) as f64;
     let mut best: Option<(usize, f64)> = None;
-    for k in min_b..=nb - min_a {
-        let (nbf, naf) = (k as f64, (nb - k) as f64);
+    for k in lo + min_b..=hi.checked_sub(min_a)? {
+        let (nbf, naf) = ((k - lo) as f64, (hi - k) as f64);
         let mut stat = 0.0;
-        for (s, q) in &prefix {
-            let (sb, sa) = (s[k], s[nb] - s[k]);
-            let (qb, qa) = (q[k], q[nb] - q[k]);
+        for (s, q) in prefix {
+            let (sb, sa) = (s[k] - s[lo], s[hi] - s[k]);
+            let (qb, qa) = (q[k] - q[lo], q[hi] - q[k]);
             let (mb, ma) = (sb / nbf, sa / naf);
-            let var = ((qb - sb * mb) + (qa - sa * ma)) / (nb as f64 - 2.0).max(1.0);
+            let var = ((qb - sb * mb) + (qa - sa * ma)) / (n - 2.0).max(1.0);
             // the floor keeps a feature that is constant on both sides from dominating
             let t2 = (nbf * naf / (nbf + naf)) * (ma - mb).powi(2) / (var + 0.05);
             stat += t2;
@@ -175,13 +198,7 @@ pub fn detect(w: &Window, group: &[u32], runtime: &[bool], p: &OnsetParams) -> O
             best = Some((k, z));
         }
     }
-    let (k, z) = best?;
-    Some(Onset {
-        ts: first + k as u64 * p.bin_ns,
-        score: z,
-        detected: z >= p.min_score,
-        from: first,
-    })
+    best
 }
 
 /// When the servers that started inside the window began to serve: for each live process

@@ -205,6 +205,7 @@ impl Report {
                             ("on_cpu_loop", _) => "looping on CPU".to_string(),
                             ("on_cpu", _) => "on CPU".to_string(),
                             ("new_syscall", Some(sc)) => format!("entering {sc}, new for it"),
+                            ("holds_lock", _) => "holding the lock waited for".to_string(),
                             (_, Some(sc)) => format!("in {sc}"),
                             _ => String::new(),
                         };

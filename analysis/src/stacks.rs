@@ -7,7 +7,9 @@
 //!   loop that never ends), and, less, the innermost frame of each sample;
 //! - at or blocked in a syscall: walking outward from the innermost frame, the first
 //!   function whose training never saw that syscall made under it (where new behaviour
-//!   enters the code), else, less, the innermost application frame.
+//!   enters the code), else, less, the innermost application frame;
+//! - waiting for a lock that another thread holds (JVM thread dumps say which): the
+//!   holder's function that took it, the waiter's own less ([`locks`]).
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use trace::StackKind;
@@ -148,6 +150,11 @@ fn kind_weights(shares: Option<&(f64, f64)>) -> (f64, f64) {
 /// is the cause and the waiters where it shows.
 const NOVEL_BLOCKED: f64 = 1.5;
 
+/// Share of a sample's weight for the innermost application function when it waits in a
+/// syscall that training saw it make (a pool's worker parked between tasks, a request
+/// waiting for its responses): that shows where a thread waits, not why.
+const ROUTINE: f64 = 0.25;
+
 /// One reason's part of a function's stack credit.
 #[derive(Default)]
 struct ReasonSum {
@@ -183,6 +190,10 @@ struct Resolved<'s> {
 struct Credit {
     credit: FxHashMap<u32, StackReason>,
     by_reason: FxHashMap<(u32, &'static str), ReasonSum>,
+    /// Per (function, thread group): the credit summed over its threads, and how many.
+    by_group: FxHashMap<(u32, u32), (f64, FxHashSet<String>)>,
+    /// The group of the thread whose samples are being credited.
+    group: u32,
 }
 
 impl Credit {
@@ -208,6 +219,11 @@ impl Credit {
         if !r.threads.iter().any(|t| t == thread) {
             r.threads.push(thread.to_string());
         }
+        let g = self.by_group.entry((f, self.group)).or_default();
+        g.0 += v;
+        if !g.1.contains(thread) {
+            g.1.insert(thread.to_string());
+        }
         let e = self.by_reason.entry((f, why)).or_insert_with(|| ReasonSum {
             syscall,
             ..ReasonSum::default()
@@ -222,8 +238,21 @@ impl Credit {
         }
     }
 
-    /// The functions, best first, each with its strongest reason.
+    /// The functions, best first, each with its strongest reason. The threads of one group
+    /// doing the same (a pool's workers all parked in one wait) are one observation made
+    /// several times: a group's credit is its threads' mean times `1 + ln(threads)`, so a
+    /// pool of 125 waiting threads does not outvote 26 threads of another pool that each
+    /// show something new.
     fn finish(mut self) -> Vec<(u32, StackReason)> {
+        for r in self.credit.values_mut() {
+            r.score = 0.0;
+        }
+        for ((f, _), (sum, threads)) in &self.by_group {
+            let n = threads.len().max(1) as f64;
+            if let Some(r) = self.credit.get_mut(f) {
+                r.score += sum / n * (1.0 + n.ln());
+            }
+        }
         let mut reasons: Vec<((u32, &'static str), ReasonSum)> =
             self.by_reason.into_iter().collect();
         // strongest first, names breaking ties for a deterministic report
@@ -269,6 +298,7 @@ pub fn score(
         }
     }
     let resolved = resolve(w, db, sym);
+    let held_by = locks::holders(w, &resolved, db, sym);
     let mut by_thread: FxHashMap<usize, Vec<&Resolved<'_>>> = FxHashMap::default();
     for r in &resolved {
         by_thread.entry(r.thread).or_default().push(r);
@@ -283,6 +313,7 @@ pub fn score(
         let ev = thread_ev.get(&ti).copied().unwrap_or(0.0);
         let (w_cpu, w_sys) = kind_weights(seen.time.get(&ti));
         let cpu_weight = w_cpu * ev.max(0.5 * slower.get(&g).copied().unwrap_or(0.0));
+        credit.group = g;
         let (on_cpu, in_sys): (Vec<&Resolved<'_>>, Vec<&Resolved<'_>>) =
             samples.iter().partition(|r| r.s.kind == StackKind::OnCpu);
         if cpu_weight > 0.0 {
@@ -295,7 +326,7 @@ pub fn score(
             ev,
             weight: w_sys,
         };
-        credit_in_syscalls(&in_sys, &thread, seen, db, &mut credit);
+        credit_in_syscalls(&in_sys, &thread, seen, db, &held_by, &mut credit);
     }
     credit.finish()
 }
@@ -387,6 +418,7 @@ fn credit_in_syscalls(
     th: &ThreadSeen<'_>,
     seen: &Seen<'_>,
     db: &Compiled,
+    held_by: &FxHashMap<locks::SampleKey, u32>,
     credit: &mut Credit,
 ) {
     let n = in_sys.len();
@@ -419,8 +451,14 @@ fn credit_in_syscalls(
         if weight <= 0.0 {
             continue;
         }
-        let v = th.weight * weight / n as f64;
+        let mut v = th.weight * weight / n as f64;
         let sc = Some(u32::from(nr));
+        // waiting for a lock that another thread holds: the holder's code is where the
+        // trouble is made, the waiter where it is felt
+        if let Some(&holder) = held_by.get(&(r.s.pid, r.s.tid, r.s.ts)) {
+            credit.add(holder, v, th.label, "holds_lock", sc, n);
+            v *= ROUTINE;
+        }
         match novel {
             Some(&f) => {
                 credit.add(f, v, th.label, "new_syscall", sc, n);
@@ -428,10 +466,11 @@ fn credit_in_syscalls(
                     credit.add(r.funcs[0], 0.3 * v, th.label, "syscall", sc, n);
                 }
             }
-            None => credit.add(r.funcs[0], 0.5 * v, th.label, "syscall", sc, n),
+            None => credit.add(r.funcs[0], ROUTINE * v, th.label, "syscall", sc, n),
         }
     }
 }
 
+mod locks;
 #[cfg(test)]
 mod tests;

@@ -136,6 +136,18 @@ pub struct StackSample {
     pub frames: Vec<trace::CodeLocation>,
 }
 
+/// What a JVM thread waited for and held when its stack was dumped
+/// ([`trace::Event::Locks`]), to follow a lock from the threads waiting for it to the one
+/// holding it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockSample {
+    pub ts: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub waits: Option<u64>,
+    pub holds: Vec<(u64, Option<u32>)>,
+}
+
 /// A process's JIT-compiled code: (start, end, name as the JIT names it), sorted by start.
 pub type JitMap = Vec<(u64, u64, String)>;
 
@@ -153,6 +165,8 @@ pub struct Window {
     pub syscalls: u64,
     /// User stacks sampled after the alarm, if any.
     pub stacks: Vec<StackSample>,
+    /// The locks of the JVM threads whose stacks were dumped, if any.
+    pub locks: Vec<LockSample>,
     /// Build-ids of the executables as recorded at capture (path, build-id), so stacks
     /// can be named on another machine through the database's code ranges.
     pub objects: Vec<(String, Option<String>)>,
@@ -359,6 +373,23 @@ impl WindowBuilder {
                         kind: *kind,
                         nr: *nr,
                         frames: frames.clone(),
+                    });
+                }
+            }
+            Event::Locks {
+                ts,
+                pid,
+                tid,
+                waits,
+                holds,
+            } => {
+                if *ts >= start {
+                    self.w.locks.push(LockSample {
+                        ts: *ts,
+                        pid: *pid,
+                        tid: *tid,
+                        waits: *waits,
+                        holds: holds.clone(),
                     });
                 }
             }

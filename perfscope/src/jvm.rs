@@ -1,10 +1,11 @@
 //! Java frames after an alarm. A JVM's own diagnostic commands (`jcmd`, run as the JVM's
 //! user, which the attach mechanism requires; no agent in the JVM) give two views:
 //!
-//! * **Thread dumps** (`Thread.print`, a few of them over the sampling burst): every Java
-//!   thread's stack, exact whether a frame runs interpreted, compiled or inlined. Each
+//! * **Thread dumps** (`Thread.print -l`, a few of them over the sampling burst): every
+//!   Java thread's stack, exact whether a frame runs interpreted, compiled or inlined. Each
 //!   becomes a stack sample of its thread with `jvm:CLASS.METHOD` frames, marked blocked
-//!   in the syscall `/proc/PID/task/TID/syscall` shows, or on CPU.
+//!   in the syscall `/proc/PID/task/TID/syscall` shows, or on CPU; the locks it waits for
+//!   and holds become a [`trace::Event::Locks`] beside it.
 //! * **The JIT's perf map** (`Compiler.perfmap`, read from the JVM's `/tmp` through
 //!   `/proc/PID/root`): names frames of the native stack samples that lie in compiled
 //!   code. Java frames can only be walked with frame pointers: a JVM started without
@@ -186,7 +187,7 @@ pub fn dump_stacks(pids: &[u32], ts: u64, warnings: &mut Vec<String>) -> Vec<tra
     let mut out = Vec::new();
     for &pid in pids {
         let before = syscalls_now(pid);
-        let text = match jcmd(pid, "Thread.print").map_err(|why| attach_failure(pid, why)) {
+        let text = match jcmd(pid, "Thread.print -l").map_err(|why| attach_failure(pid, why)) {
             Ok(t) => t,
             Err(why) => {
                 let w = format!("Java stacks of JVM pid {pid} are not available: {why}");
@@ -201,6 +202,15 @@ pub fn dump_stacks(pids: &[u32], ts: u64, warnings: &mut Vec<String>) -> Vec<tra
             .into_iter()
             .filter(|t| !t.frames.is_empty())
         {
+            if t.waits.is_some() || !t.holds.is_empty() {
+                out.push(trace::Event::Locks {
+                    ts,
+                    pid,
+                    tid: t.tid,
+                    waits: t.waits,
+                    holds: t.holds.clone(),
+                });
+            }
             let Some((kind, nr)) = state_across(before.get(&t.tid), after.get(&t.tid)) else {
                 continue;
             };

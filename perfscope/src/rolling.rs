@@ -360,7 +360,7 @@ impl Store {
                 }
                 self.marks.push_back((*ts, label.clone()));
             }
-            Event::Invocations { .. } | Event::Stack { .. } => {}
+            Event::Invocations { .. } | Event::Stack { .. } | Event::Locks { .. } => {}
         }
         None
     }

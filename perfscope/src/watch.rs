@@ -138,7 +138,9 @@ impl Watch<'_> {
         for ev in &events {
             b.push(ev);
         }
-        window.stacks.extend(b.finish().stacks);
+        let sampled = b.finish();
+        window.stacks.extend(sampled.stacks);
+        window.locks.extend(sampled.locks);
         // the JVMs' compiled code, named by the JIT
         window.jit = crate::jvm::perf_maps(&jvms, warnings);
     }

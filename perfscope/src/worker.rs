@@ -227,6 +227,15 @@ pub fn save(
             frames: st.frames.clone(),
         })?;
     }
+    for l in &w.locks {
+        tw.write(&Event::Locks {
+            ts: l.ts,
+            pid: l.pid,
+            tid: l.tid,
+            waits: l.waits,
+            holds: l.holds.clone(),
+        })?;
+    }
     for m in &w.marks {
         tw.write(&Event::Mark {
             ts: m.ts,

@@ -177,7 +177,8 @@ pub struct StackCredit {
     pub samples: usize,
     pub of: usize,
     pub threads: Vec<String>,
-    /// `on_cpu_loop`, `on_cpu`, `new_syscall`, `blocked_new`, or `syscall`.
+    /// `on_cpu_loop`, `on_cpu`, `new_syscall`, `blocked_new`, `syscall`, or `holds_lock`
+    /// (the threads named wait for a lock that this function's thread holds).
     pub why: String,
     /// The syscall, for the syscall reasons.
     #[serde(default, skip_serializing_if = "Option::is_none")]

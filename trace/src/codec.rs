@@ -15,6 +15,7 @@ const TAG_INVOCATIONS: u8 = 7;
 const TAG_THREAD_STATE: u8 = 8;
 const TAG_MARK: u8 = 9;
 const TAG_STACK: u8 = 10;
+const TAG_LOCKS: u8 = 11;
 
 const SYSCALL_HAS_DUR: u8 = 1;
 
@@ -141,6 +142,32 @@ impl Encoder {
                 for f in frames {
                     put_str(out, &f.path);
                     put_u64(out, f.offset);
+                }
+            }
+            Event::Locks {
+                pid,
+                tid,
+                waits,
+                holds,
+                ..
+            } => {
+                out.push(TAG_LOCKS);
+                put_i64(out, delta);
+                put_u64(out, u64::from(*pid));
+                put_u64(out, u64::from(*tid));
+                // 0: waits for nothing, else 1 and the lock
+                match waits {
+                    Some(l) => {
+                        out.push(1);
+                        put_u64(out, *l);
+                    }
+                    None => out.push(0),
+                }
+                put_u64(out, holds.len() as u64);
+                for (l, frame) in holds {
+                    put_u64(out, *l);
+                    // 0: frame unknown, else index + 1
+                    put_u64(out, frame.map_or(0, |f| u64::from(f) + 1));
                 }
             }
         }
@@ -289,6 +316,37 @@ impl<'a> Decoder<'a> {
                     kind,
                     nr,
                     frames,
+                }
+            }
+            TAG_LOCKS => {
+                let ts = self.ts()?;
+                let pid = self.u32()?;
+                let tid = self.u32()?;
+                let waits = match self.byte()? {
+                    0 => None,
+                    1 => Some(self.u64()?),
+                    k => return Err(format!("unknown lock wait flag {k}")),
+                };
+                let n = self.u64()?;
+                // each held lock takes at least two bytes: bound the allocation by the input
+                if n > (self.buf.len() - self.pos) as u64 / 2 {
+                    return Err(format!("{n} held locks overrun the chunk"));
+                }
+                let mut holds = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let lock = self.u64()?;
+                    let frame = match self.u64()? {
+                        0 => None,
+                        f => Some(u32::try_from(f - 1).map_err(|_| "frame index overflows")?),
+                    };
+                    holds.push((lock, frame));
+                }
+                Event::Locks {
+                    ts,
+                    pid,
+                    tid,
+                    waits,
+                    holds,
                 }
             }
             other => return Err(format!("unknown event tag {other}")),

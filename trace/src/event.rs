@@ -154,6 +154,20 @@ pub enum Event {
         nr: Option<u32>,
         frames: Vec<CodeLocation>,
     },
+    /// The locks a JVM thread waited for and held when its stack was dumped (the lock
+    /// lines of `jcmd PID Thread.print -l`), beside the [`Event::Stack`] of the same
+    /// thread and time: which thread holds the lock that others wait for.
+    Locks {
+        ts: u64,
+        pid: u32,
+        tid: u32,
+        /// The lock object it waits to take (a monitor it waits to enter, or the
+        /// synchronizer it parks for), by the identity the dump gives it.
+        waits: Option<u64>,
+        /// The locks it holds: (lock, index of the frame of its stack that took it, when
+        /// the dump says: monitors; `None` for a `java.util.concurrent` lock).
+        holds: Vec<(u64, Option<u32>)>,
+    },
 }
 
 /// Why a stack was sampled.
@@ -191,7 +205,8 @@ impl Event {
             | Event::Invocations { ts, .. }
             | Event::ThreadState { ts, .. }
             | Event::Mark { ts, .. }
-            | Event::Stack { ts, .. } => *ts,
+            | Event::Stack { ts, .. }
+            | Event::Locks { ts, .. } => *ts,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What a trace is about: the header chunk (what was traced, the function table) and the
 //! footer chunk (how the capture ended). Both are JSON inside their chunks; these are the
-//! on-disk types of format version 2 (version 1 is the same without JVM objects: its
-//! files read as version 2 files that hold none).
+//! on-disk types of format versions 2 and 3 (3 only adds an event; version 1 is the same
+//! without JVM objects: its files read as files that hold none).
 
 use serde::{Deserialize, Serialize};
 

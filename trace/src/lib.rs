@@ -35,8 +35,8 @@ pub use writer::{TraceWriter, WriterStats};
 /// The first eight bytes of every trace file.
 pub const MAGIC: [u8; 8] = *b"PSTRACE\n";
 
-/// The on-disk format version this crate writes.
-pub const FORMAT_VERSION: u16 = 2;
+/// The on-disk format version this crate writes (3 added [`Event::Locks`]).
+pub const FORMAT_VERSION: u16 = 3;
 
 /// The oldest format version this crate reads (version 1 has no JVM objects).
 pub const OLDEST_VERSION: u16 = 1;

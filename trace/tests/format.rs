@@ -130,6 +130,20 @@ fn arb_event() -> impl Strategy<Value = Event> {
                     .map(|(path, offset)| CodeLocation { path, offset })
                     .collect(),
             }),
+        1 => (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of(any::<u64>()),
+            proptest::collection::vec((any::<u64>(), proptest::option::of(any::<u32>())), 0..4),
+        )
+            .prop_map(|(ts, pid, tid, waits, holds)| Event::Locks {
+                ts,
+                pid,
+                tid,
+                waits,
+                holds,
+            }),
     ]
 }
 
@@ -216,14 +230,15 @@ fn a_trace_without_footer_is_reported_as_unfinished() {
 #[test]
 fn a_newer_format_is_a_clear_error() {
     let mut bytes = write_all(&[], Some(Footer::default()));
-    bytes[8] = 3;
+    let newer = trace::FORMAT_VERSION + 1;
+    bytes[8..10].copy_from_slice(&newer.to_le_bytes());
     let err = read_all(&bytes).err().expect("newer version must fail");
     assert!(matches!(
         err,
         TraceError::NewerVersion {
-            found: 3,
-            supported: 2
-        }
+            found,
+            supported: trace::FORMAT_VERSION
+        } if found == newer
     ));
     assert!(err.to_string().contains("upgrade"), "{err}");
 }

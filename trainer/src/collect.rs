@@ -359,7 +359,10 @@ impl Collector {
                             }
                         }
                     }
-                    Event::ThreadState { .. } | Event::Mark { .. } | Event::Stack { .. } => {}
+                    Event::ThreadState { .. }
+                    | Event::Mark { .. }
+                    | Event::Stack { .. }
+                    | Event::Locks { .. } => {}
                 }
                 Ok(())
             },

@@ -422,3 +422,84 @@ fn a_thread_blocked_since_the_onset_where_training_never_blocked_is_blamed() {
     // parked there since long before the onset: an idle thread, no evidence
     assert!(run(&w, 5_000_000_000).is_empty());
 }
+
+#[test]
+fn threads_waiting_for_a_lock_blame_the_code_that_holds_it() {
+    // two request threads blocked in futex in Cache.get, where training never blocked;
+    // the lock they wait for is held by a thread reading the disk in Cache.refresh
+    let db = db(&[
+        ("Server.handle", &["read", "write"]),
+        ("Cache.get", &["read"]),
+        ("Disk.read", &["pread64"]),
+        ("Cache.refresh", &["pread64"]),
+    ]);
+    let (futex, pread) = (nr("futex"), nr("pread64"));
+    let pending = |nr: u16| Call {
+        ts: 600,
+        dur: crate::window::PENDING,
+        ret: 0,
+        nr,
+        cpu: 0,
+    };
+    let mut w = window(vec![
+        stack(7, StackKind::Blocked, Some(pread), &[2, 3, 0]),
+        stack(8, StackKind::Blocked, Some(futex), &[1, 0]),
+        stack(9, StackKind::Blocked, Some(futex), &[1, 0]),
+    ]);
+    w.threads = [(7, pread), (8, futex), (9, futex)]
+        .into_iter()
+        .map(|(tid, nr)| Thread {
+            pid: 1,
+            tid,
+            comm: "req".into(),
+            calls: vec![pending(nr)],
+            ..Thread::default()
+        })
+        .collect();
+    let g = Groups::of(&w);
+    let run = |w: &Window| {
+        let out = score(
+            w,
+            &g,
+            &[],
+            &FxHashMap::default(),
+            &TimeShares::default(),
+            500,
+            &db,
+            &mut symbolizer(&db),
+        );
+        let why = out.first().map(|(_, r)| r.why.clone()).unwrap_or_default();
+        (names(&db, &out), why)
+    };
+    // no lock information (a native server): the waiters' own code
+    assert_eq!(run(&w).0[0], "Cache.get");
+    let lock =
+        |tid: u32, waits: Option<u64>, holds: Vec<(u64, Option<u32>)>| crate::window::LockSample {
+            ts: 100,
+            pid: 1,
+            tid,
+            waits,
+            holds,
+        };
+    // the dump says the holder's frame 1 (Cache.refresh) entered the monitor
+    w.locks = vec![
+        lock(7, None, vec![(0xa0, Some(1))]),
+        lock(8, Some(0xa0), vec![]),
+        lock(9, Some(0xa0), vec![]),
+    ];
+    let (names_, why) = run(&w);
+    assert_eq!(
+        (names_[0].as_str(), why.as_str()),
+        ("Cache.refresh", "holds_lock")
+    );
+    assert!(names_.contains(&"Cache.get".to_string()), "{names_:?}");
+    // a java.util.concurrent lock (no frame), taken on another path: the holder's
+    // innermost function
+    w.locks[0].holds = vec![(0xa0, None)];
+    assert_eq!(run(&w).0[0], "Disk.read");
+    // a lock nobody holds at that dump, or one the waiter holds itself: no transfer
+    w.locks[0].holds = vec![(0xb0, None)];
+    assert_eq!(run(&w).0[0], "Cache.get");
+    w.locks = vec![lock(8, Some(0xa0), vec![(0xa0, None)])];
+    assert_eq!(run(&w).0[0], "Cache.get");
+}
