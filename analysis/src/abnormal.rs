@@ -206,6 +206,16 @@ impl Mix {
         m
     }
 
+    /// How much group `g`'s calls of `nrs` per second rose after the onset (`t_n`, `t_a`:
+    /// the seconds before and after it).
+    fn rise(&self, g: u32, nrs: &[u16], t_n: f64, t_a: f64) -> f64 {
+        let (b, a) = nrs
+            .iter()
+            .filter_map(|&nr| self.calls.get(&(g, nr)))
+            .fold((0, 0), |(b, a), &(x, y)| (b + x, a + y));
+        a as f64 / t_a - b as f64 / t_n
+    }
+
     /// The largest rise in log odds of any of `nrs` against the rest of group `g`'s
     /// syscalls, after the onset over before (half a call of pseudo-count each side).
     fn shift(&self, g: u32, nrs: impl IntoIterator<Item = u16>) -> f64 {
@@ -219,48 +229,6 @@ impl Mix {
             })
             .fold(0.0, f64::max)
     }
-}
-
-/// Whether a unit starts or ends a thread, a process or a connection: thread start-up
-/// (`clone`, `set_robust_list`, `rseq`), `exec`, `exit`, `accept`, `shutdown`.
-pub fn lifecycle(w: &Window, u: &Unit) -> bool {
-    use std::sync::OnceLock;
-    static NRS: OnceLock<Vec<u16>> = OnceLock::new();
-    let nrs = NRS.get_or_init(|| {
-        let mut v: Vec<u16> = [
-            "clone",
-            "clone3",
-            "fork",
-            "vfork",
-            "execve",
-            "execveat",
-            "set_robust_list",
-            "rseq",
-            "exit",
-            "exit_group",
-            "accept",
-            "accept4",
-            "shutdown",
-        ]
-        .iter()
-        .filter_map(|n| trace::syscall_number(n).and_then(|x| u16::try_from(x).ok()))
-        .collect();
-        v.sort_unstable();
-        v
-    });
-    u.calls(w).iter().any(|c| nrs.binary_search(&c.nr).is_ok())
-}
-
-/// The share of `sel`'s units that start or end a thread or a process.
-fn lifecycle_share(w: &Window, units: &[Unit], sel: &[u32]) -> f64 {
-    if sel.is_empty() {
-        return 0.0;
-    }
-    let n = sel
-        .iter()
-        .filter(|&&i| lifecycle(w, &units[i as usize]))
-        .count();
-    n as f64 / sel.len() as f64
 }
 
 /// Natural log of the Poisson upper tail P(X >= k) for mean `lambda`.
@@ -397,6 +365,11 @@ pub fn find(
         own.add(units, before, after);
         let mix = totals[&g].mix(&own, t_n, t_a);
         let mix_shift = syscall_mix.shift(g, cl.clusters[c as usize].0.iter().map(|&(nr, _)| nr));
+        // new connections arrive at least half as fast as these units rose
+        let closes_connections = {
+            let risen = n_a as f64 / t_a - n_n as f64 / t_n;
+            risen > 0.0 && syscall_mix.rise(g, accepts(), t_n, t_a) >= 0.5 * risen
+        };
         let mk = |kind, score: f64, beyond_load: f64, sel: Vec<u32>| {
             let first_ts = sel.first().map_or(0, |&i| units[i as usize].start);
             let last_ts = sel.last().map_or(0, |&i| units[i as usize].end);
@@ -416,7 +389,7 @@ pub fn find(
                 share: mix.1,
                 worked_before: true,
                 beyond_load,
-                lifecycle: lifecycle_share(w, units, &sel),
+                lifecycle: lifecycle_share(w, units, &sel, closes_connections),
                 mix_shift,
                 part: 1.0,
                 units: sel,
@@ -754,3 +727,6 @@ mod tests;
 
 mod work;
 use work::{GroupWork, weigh_groups};
+mod lifecycle;
+pub use lifecycle::lifecycle;
+use lifecycle::{accepts, lifecycle_share};

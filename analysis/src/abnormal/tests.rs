@@ -201,3 +201,38 @@ fn a_spinner_starved_of_cpu_on_a_loaded_machine_is_still_spinning_a_sleeper_is_n
     let ev = evidence(&window(vec![quiet(b'S', 50_000_000)]), 44);
     assert!(ev.iter().all(|e| e.kind != Kind::Spinning), "{ev:?}");
 }
+
+#[test]
+fn closes_count_as_connection_ends_only_while_connections_arrive_as_fast() {
+    // from 40 s, short connections: each asks once and is closed
+    let closes = |w: &Window| -> Vec<f64> {
+        let ev = evidence(w, 40);
+        let close = nr("close");
+        ev.iter()
+            .filter(|e| e.kind == Kind::New)
+            .filter(|e| {
+                let units = split(w, &UnitParams::default());
+                e.units
+                    .iter()
+                    .any(|&i| units[i as usize].calls(w).iter().any(|c| c.nr == close))
+            })
+            .map(|e| e.lifecycle)
+            .collect()
+    };
+    let steady = thread(1, "srv", requests(0, 60, 20, &["read", "write"]));
+    let ends = thread(3, "srv", requests(40, 60, 10, &["read", "write", "close"]));
+    // the connections arrive (accepted) as fast as they end: their ends are lifecycle
+    let w = window(vec![
+        steady.clone(),
+        thread(2, "srv", requests(40, 60, 10, &["accept4", "setsockopt"])),
+        ends.clone(),
+    ]);
+    let with_accepts = closes(&w);
+    assert!(!with_accepts.is_empty());
+    assert!(with_accepts.iter().all(|&l| l == 1.0), "{with_accepts:?}");
+    // no new connections: a new close is new behaviour (a file closed after each request)
+    let w = window(vec![steady, ends]);
+    let without = closes(&w);
+    assert!(!without.is_empty());
+    assert!(without.iter().all(|&l| l == 0.0), "{without:?}");
+}
