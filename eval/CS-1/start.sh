@@ -21,4 +21,6 @@ memtable:
 memtable_heap_space: 8MiB
 memtable_flush_writers: 1
 YAML
+# as perfscope is deployed on a JVM: frame pointers, so sampled stacks walk Java frames
+export JVM_EXTRA_OPTS="-XX:+PreserveFramePointer ${JVM_EXTRA_OPTS:-}"
 CASSANDRA_HOME="$TARGET_SRC" exec "$WORK/tree/bin/cassandra-node" "$WORK/node" 127.0.0.1 "$PORT"
