@@ -360,6 +360,7 @@ pub fn diff_with(old: &Sigdb, new: &Sigdb, options: &DiffOptions) -> Diff {
     let roots = (source_root(&old.records), source_root(&new.records));
     let params = (&old.header.training.params, &new.header.training.params);
     let (pairs, old_only, new_only) = match_records(&old.records, &new.records, &roots);
+    let kept = (noise::Kept::of(&old.records), noise::Kept::of(&new.records));
     let mut diff = Diff {
         options: *options,
         old: summary(old),
@@ -393,10 +394,12 @@ pub fn diff_with(old: &Sigdb, new: &Sigdb, options: &DiffOptions) -> Diff {
             Side {
                 record: o,
                 params: params.0,
+                kept: &kept.0,
             },
             Side {
                 record: n,
                 params: params.1,
+                kept: &kept.1,
             },
         );
         if let Some(c) = function_change(sides, options) {

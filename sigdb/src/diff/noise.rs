@@ -16,11 +16,48 @@ use super::{DiffOptions, FunctionChange};
 pub(super) struct Side<'a> {
     pub record: &'a Record,
     pub params: &'a Params,
+    pub kept: &'a Kept<'a>,
 }
 
 impl Side<'_> {
     pub(super) fn n(&self) -> u64 {
         self.record.invocations
+    }
+}
+
+/// One database's records, to bound the weight an episode had there: ln(functions with a
+/// signature / functions whose mined signature had it), counted before the cap, so the
+/// kept lists do not say it; but only a function that made every syscall of the episode
+/// can have mined it.
+pub(super) struct Kept<'a> {
+    records: &'a [Record],
+    with_signature: u32,
+}
+
+impl<'a> Kept<'a> {
+    pub(super) fn of(records: &'a [Record]) -> Kept<'a> {
+        let with_signature = records.iter().filter(|r| !r.episodes.is_empty()).count();
+        Kept {
+            records,
+            with_signature: u32::try_from(with_signature).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The least weight `events` can have had: as if every function that made all its
+    /// syscalls had mined it.
+    fn least_weight(&self, events: &[String]) -> f64 {
+        let could = self
+            .records
+            .iter()
+            .filter(|r| {
+                events
+                    .iter()
+                    .all(|ev| r.profile.contains_key(ev) || r.inclusive.contains_key(ev))
+            })
+            .count()
+            .max(1);
+        let n = f64::from(self.with_signature).max(could as f64);
+        (n / could as f64).ln()
     }
 }
 
@@ -85,8 +122,10 @@ fn significant(old: f64, se_old: f64, new: f64, se_new: f64, options: &DiffOptio
 }
 
 /// Whether `other` keeps as many episodes as its cap allows and `e` would not rank above
-/// the weakest of them (by weight, length, support: the trainer's order): then `e` may
-/// have been frequent there and cut.
+/// the weakest of them (by weight, length, support: the trainer's order) with the least
+/// weight it can have had there: then `e` may have been frequent there and cut. (Weights
+/// are global: another function that mined the episode in one training lowers its weight
+/// for every function, and a capped list drops it.)
 fn may_have_been_cut(e: &Episode, other: Side<'_>) -> bool {
     let cap = other.params.max_episodes as usize;
     if cap == 0 || other.record.episodes.len() < cap {
@@ -96,7 +135,8 @@ fn may_have_been_cut(e: &Episode, other: Side<'_>) -> bool {
         return false;
     };
     let key = |x: &Episode| (x.weight, x.events.len(), x.support);
-    let (a, b) = (key(e), key(weakest));
+    let (mut a, b) = (key(e), key(weakest));
+    a.0 = a.0.min(crate::round6(other.kept.least_weight(&e.events)));
     let stronger =
         a.0.total_cmp(&b.0)
             .then(a.1.cmp(&b.1))

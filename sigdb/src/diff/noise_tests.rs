@@ -187,22 +187,58 @@ fn an_episode_the_other_side_may_have_cut_does_not_count() {
         .collect();
     let mut weak = ep_counts("read", 100, &[1; 100]);
     weak.weight = 1.0;
+    // 30 other functions with signatures of their own, on both sides
+    let others = |extra: Vec<Record>| -> Vec<Record> {
+        let mut v: Vec<Record> = (0..30)
+            .map(|i| {
+                with(
+                    &format!("g{i}"),
+                    100,
+                    vec![ep_counts(&format!("x{i}"), 100, &[1; 100])],
+                )
+            })
+            .collect();
+        v.extend(extra);
+        v
+    };
     // the old side made its reads too (its profile says), the cap cut their episode
     let mut old = with("f", 100, full.clone());
     old.profile.insert("read".into(), 100);
-    let a = db(vec![old]);
+    let a = db(others(vec![old.clone()]));
     let mut eps = full.clone();
     eps.push(weak.clone());
-    let b = db(vec![with("f", 100, eps)]);
+    let b = db(others(vec![with("f", 100, eps)]));
     assert!(diff(&a, &b).changed.is_empty());
     // ranked above the weakest kept one, it would have been kept: a change
     let mut strong = weak;
     strong.weight = 3.0;
     let mut eps = full;
     eps.insert(0, strong);
-    let d = diff(&a, &db(vec![with("f", 100, eps)]));
+    let b = db(others(vec![with("f", 100, eps)]));
+    let d = diff(&a, &b);
     assert!(d.differs());
     assert_eq!(events(&d.changed[0].episodes_added), ["read"]);
+    // unless six other functions of the old side made reads too: had they all mined the
+    // episode, its weight there was ln(37 / 7) = 1.67, below the weakest kept (2.0), so
+    // the cap may have cut it
+    let mut extra: Vec<Record> = (0..6)
+        .map(|i| {
+            let mut r = with(
+                &format!("h{i}"),
+                100,
+                vec![ep_counts("write", 100, &[1; 100])],
+            );
+            r.profile.insert("read".into(), 100);
+            r
+        })
+        .collect();
+    extra.push(old);
+    let a = db(others(extra));
+    assert!(
+        !diff(&a, &b).changed.iter().any(|c| c.name == "f"),
+        "{:?}",
+        kinds(&diff(&a, &b))
+    );
 }
 
 #[test]
