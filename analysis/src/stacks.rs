@@ -155,6 +155,10 @@ const NOVEL_BLOCKED: f64 = 1.5;
 /// waiting for its responses): that shows where a thread waits, not why.
 const ROUTINE: f64 = 0.25;
 
+/// The share of a sample's weight for the first trained caller of a function the suite
+/// never ran, when that caller never made the syscall in training either.
+const UNTRAINED_CALLEE: f64 = 0.5;
+
 /// One reason's part of a function's stack credit.
 #[derive(Default)]
 struct ReasonSum {
@@ -464,6 +468,22 @@ fn credit_in_syscalls(
                 credit.add(f, v, th.label, "new_syscall", sc, n);
                 if f != r.funcs[0] {
                     credit.add(r.funcs[0], 0.3 * v, th.label, "syscall", sc, n);
+                }
+                // code the suite never ran cannot say the syscall is new for it: the
+                // first caller outward that training ran without it shares the credit
+                if db.funcs[f as usize].invocations == 0
+                    && let Some(&caller) = r
+                        .funcs
+                        .iter()
+                        .skip_while(|&&x| x != f)
+                        .skip(1)
+                        .find(|&&x| db.funcs[x as usize].invocations > 0)
+                    && db.funcs[caller as usize]
+                        .inclusive
+                        .binary_search(&nr)
+                        .is_err()
+                {
+                    credit.add(caller, UNTRAINED_CALLEE * v, th.label, "new_syscall", sc, n);
                 }
             }
             None => credit.add(r.funcs[0], ROUTINE * v, th.label, "syscall", sc, n),

@@ -503,3 +503,53 @@ fn threads_waiting_for_a_lock_blame_the_code_that_holds_it() {
     w.locks = vec![lock(8, Some(0xa0), vec![(0xa0, None)])];
     assert_eq!(run(&w).0[0], "Cache.get");
 }
+
+#[test]
+fn a_wrapper_the_suite_never_ran_shares_its_blame_with_its_first_trained_caller() {
+    // fsync rose; it enters the code in sync_file, a wrapper the suite never ran, called
+    // by flush_packet, which the suite ran often without ever syncing
+    let mut db = db(&[
+        ("receive_packet", &["read", "write"]),
+        ("flush_packet", &["write"]),
+        ("sync_file", &[]),
+    ]);
+    db.funcs[2].invocations = 0;
+    let fsync = nr("fsync");
+    let w = window(
+        (0..6)
+            .map(|_| stack(7, StackKind::Syscall, Some(fsync), &[2, 1, 0]))
+            .collect(),
+    );
+    let g = Groups::of(&w);
+    let lift: FxHashMap<(u32, u16), f64> = [((0, fsync), 3.0)].into_iter().collect();
+    let run = |db: &Compiled| {
+        let out = score(
+            &w,
+            &g,
+            &[],
+            &lift,
+            &TimeShares::default(),
+            0,
+            db,
+            &mut symbolizer(db),
+        );
+        let score_of = |name: &str| {
+            out.iter()
+                .find(|(f, _)| db.funcs[*f as usize].name == name)
+                .map(|(_, r)| r.score)
+        };
+        (
+            score_of("sync_file"),
+            score_of("flush_packet"),
+            score_of("receive_packet"),
+        )
+    };
+    let (wrapper, caller, outer) = run(&db);
+    assert!(wrapper.is_some_and(|w| caller.is_some_and(|c| c > 0.0 && c < w)));
+    assert_eq!(outer, None, "only the first trained caller");
+    // a wrapper whose training is known keeps the blame alone
+    db.funcs[2].invocations = 10;
+    let (wrapper, caller, _) = run(&db);
+    assert!(wrapper.is_some());
+    assert_eq!(caller, None);
+}
