@@ -741,6 +741,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn running_processes_are_marked_at_their_start() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let (pid, now) = (child.id(), monotonic_ns());
+        let mut store = Store::new(1000, 60_000_000_000, 1_000_000_000);
+        mark_starts(&mut store, &[pid], None);
+        let w = store.snapshot(now - 30_000_000_000, now + 1_000_000_000, &[]);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let m = w.marks.iter().find(|m| m.started_pid() == Some(pid));
+        // started just now, to the clock tick
+        assert!(
+            m.is_some_and(|m| m.ts.abs_diff(now) < 1_000_000_000),
+            "{:?}",
+            w.marks
+        );
+    }
+
+    #[test]
     fn a_full_window_says_how_far_back_it_reaches() {
         let s = 1_000_000_000u64;
         let mut st = StoreStats {
