@@ -4,7 +4,7 @@
 //! (innermost first): a method's own syscall against its callee's, a lambda body, a
 //! virtual call, an exception that unwound through methods, a JIT-inlined callee, several
 //! threads, and a child process. Then the Java fixture servers' own suite trains a database
-//! with the facts of their code.
+//! with the facts of their code, and with the methods of the fixture class it never loaded.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -320,6 +320,33 @@ fn jvm_fixture_suites_train_their_facts() {
             Never("perfscope.fixture.JLoopSrv.kvGet", "read"),
             Never("perfscope.fixture.JLoopSrv.kvGet", "write"),
             NoSignature("perfscope.fixture.JLoopSrv.kvGet"),
+            // the servers' suite never loads the attribution scenarios: their methods are
+            // listed from the class folder of the JVMs' class path, 0 invocations
+            NeverRan(
+                "perfscope.fixture.Attribution.main",
+                "perfscope/fixture/Attribution.java",
+            ),
+            NeverRan(
+                "perfscope.fixture.Attribution$Own.caller",
+                "perfscope/fixture/Attribution.java",
+            ),
         ],
     );
+    let summary = run.summary.expect("a runner summary");
+    let never = summary["jvm"]["methods_never_loaded"].as_u64().unwrap_or(0);
+    let listed = db
+        .records
+        .iter()
+        .filter(|r| r.name.starts_with("perfscope.fixture.Attribution"))
+        .count();
+    assert!(
+        never > 0 && listed as u64 >= never / 2,
+        "{never} never loaded, {listed} in the db"
+    );
+    // a method of a loaded class has one record, not a second one from the listing
+    let handles = db
+        .records
+        .iter()
+        .filter(|r| r.name == "perfscope.fixture.JThreadSrv.readRequest");
+    assert_eq!(handles.count(), 1);
 }
