@@ -91,7 +91,7 @@ impl Pool {
     fn ldc_links(&self, i: u16) -> bool {
         matches!(
             self.0.get(i as usize),
-            Some(Constant::Class(_) | Constant::Other(15 | 16 | 17))
+            Some(Constant::Class(_) | Constant::Other(15..=17))
         )
     }
 }
