@@ -350,3 +350,81 @@ fn jvm_fixture_suites_train_their_facts() {
         .filter(|r| r.name == "perfscope.fixture.JThreadSrv.readRequest");
     assert_eq!(handles.count(), 1);
 }
+
+/// The runner's listing of class files (`jvm::scan`) against the agent's own method table
+/// for every class the agent loaded: the same methods with the same fields, so that a
+/// method listed while never loaded has the record it would have had if loaded.
+#[test]
+fn the_class_file_listing_is_the_agents_table() {
+    if !can_run_jvm("the_class_file_listing_is_the_agents_table") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let agent = dir.path().join("agent.jar");
+    std::fs::write(&agent, runner::jvm::agent_jar().unwrap()).unwrap();
+    let classes = built().join("classes");
+    for case in ["own", "lambda", "virtual", "exception"] {
+        let out = dir.path().join(case);
+        std::fs::create_dir(&out).unwrap();
+        let st = std::process::Command::new("java")
+            .arg(format!(
+                "-javaagent:{}=app=perfscope.fixture,out={}",
+                agent.display(),
+                out.display()
+            ))
+            .arg("-cp")
+            .arg(&classes)
+            .args(["perfscope.fixture.Attribution", case])
+            .env_remove("JAVA_TOOL_OPTIONS")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{case}");
+    }
+    let mut table = Vec::new();
+    for e in walk(dir.path()) {
+        if e.extension().is_some_and(|x| x == "methods") {
+            let text = std::fs::read_to_string(&e).unwrap();
+            table.extend(
+                text.lines()
+                    .skip(1)
+                    .map(|l| jvm::methods::parse_line(l).unwrap()),
+            );
+        }
+    }
+    let key = |m: &jvm::methods::Method| {
+        format!(
+            "{} {} {} {} {:?} {:?} {:?}",
+            m.class, m.name, m.descriptor, m.access, m.source, m.line, m.location
+        )
+    };
+    let loaded: std::collections::BTreeSet<&str> = table.iter().map(|m| m.class.as_str()).collect();
+    let agent: std::collections::BTreeSet<String> = table.iter().map(key).collect();
+    let filter = jvm::scan::Filter::Packages(vec!["perfscope.fixture".into()]);
+    let listing = jvm::scan::list(&classes, &filter).unwrap();
+    assert_eq!(listing.failed_count, 0, "{:?}", listing.failed);
+    let listed: std::collections::BTreeSet<String> = listing
+        .methods
+        .iter()
+        .filter(|m| loaded.contains(m.class.as_str()))
+        .map(key)
+        .collect();
+    assert!(loaded.len() >= 8 && agent.len() >= 30, "{loaded:?}");
+    assert_eq!(
+        listed.symmetric_difference(&agent).collect::<Vec<_>>(),
+        Vec::<&String>::new()
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
