@@ -10,14 +10,19 @@
 //! * [`methods`]: the agent's per-process method tables, and [`methods::Catalog`], which
 //!   turns (process, method id) into trace function ids and function-table entries.
 //! * [`counts`]: the agent's per-process invocation counts.
+//! * [`scan`]: every method of a jar or class folder, loaded or not (through [`zip`]
+//!   and [`classfile`]), and the class path of a `java` command line.
 //! * [`dump`]: HotSpot thread dumps (`jcmd PID Thread.print`), to name Java frames.
 //! * [`perfmap`]: the JIT's perf map (`/tmp/perf-PID.map`), to name JIT-compiled frames
 //!   of sampled stacks.
 
+pub mod classfile;
 pub mod counts;
 pub mod dump;
 pub mod methods;
 pub mod perfmap;
+pub mod scan;
+pub mod zip;
 
 use std::path::{Path, PathBuf};
 

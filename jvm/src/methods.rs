@@ -312,6 +312,30 @@ impl Catalog {
         Ok(())
     }
 
+    /// Gives ids to the methods of `listed` (a [`crate::scan`] of the application's code)
+    /// whose class no process loaded from that location: methods the suite never ran,
+    /// which the database must still know by name. Leaves are left out as the agent
+    /// leaves them out. Returns how many were added; call after every table was read.
+    pub fn add_unloaded(&mut self, listed: &[Method]) -> usize {
+        let loaded: std::collections::HashSet<(&str, Option<&str>)> = self
+            .tables
+            .values()
+            .flat_map(Table::methods)
+            .map(|m| (m.class.as_str(), m.location.as_deref()))
+            .collect();
+        let unloaded: Vec<&Method> = listed
+            .iter()
+            .filter(|m| {
+                !m.is_leaf() && !loaded.contains(&(m.class.as_str(), m.location.as_deref()))
+            })
+            .collect();
+        let before = self.next;
+        for m in unloaded {
+            self.id_of(m);
+        }
+        (self.next - before) as usize
+    }
+
     /// The global id of `(pid, local)` if it was given one.
     pub fn known(&self, pid: u32, local: u32) -> Option<FunctionId> {
         *self.local.get(&pid)?.get(local as usize)?
@@ -412,6 +436,64 @@ mod tests {
         assert!(c.take_new().is_empty());
         c.read_all().unwrap();
         assert_eq!(c.instrumented_and_leaves(), (2, 1));
+    }
+
+    #[test]
+    fn methods_of_classes_never_loaded_get_ids_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("7.methods"), TABLE).unwrap();
+        let mut c = Catalog::new(dir.path(), 100);
+        c.read_all().unwrap();
+        c.ensure_all(7);
+        assert_eq!(
+            c.take_new()
+                .iter()
+                .map(|o| o.functions.len())
+                .sum::<usize>(),
+            2
+        );
+        let listed = |class: &str, name: &str, access: u32, loc: &str| Method {
+            id: 0,
+            class: class.into(),
+            name: name.into(),
+            descriptor: "()V".into(),
+            access,
+            source: Some("org/x/Other.java".into()),
+            line: Some(5),
+            location: Some(loc.into()),
+        };
+        let listing = [
+            // a class loaded from this jar: the agent's table is the truth
+            listed("org.x.Srv", "notInTable", 1, "/opt/app.jar"),
+            listed("org.x.Other", "run", 1, "/opt/app.jar"),
+            listed("org.x.Other", "pure", 1 | LEAF, "/opt/app.jar"),
+            // the same class from another jar was never loaded
+            listed("org.x.Srv", "handle", 1, "/opt/old.jar"),
+        ];
+        assert_eq!(c.add_unloaded(&listing), 2);
+        assert_eq!(c.add_unloaded(&listing), 0, "twice is once");
+        let objs = c.take_new();
+        let names: Vec<(String, &str)> = objs
+            .iter()
+            .flat_map(|o| {
+                o.functions
+                    .iter()
+                    .map(move |f| (o.path.clone(), f.name.as_str()))
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("/opt/app.jar".to_string(), "org.x.Other.run"),
+                ("/opt/old.jar".to_string(), "org.x.Srv.handle")
+            ]
+        );
+        let run = &objs[0].functions[0];
+        assert_eq!(
+            (run.id, run.probe_offset, run.decl_line),
+            (102, None, Some(5))
+        );
+        assert_eq!(run.decl_file.as_deref(), Some("org/x/Other.java"));
     }
 
     #[test]

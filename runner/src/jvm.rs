@@ -8,8 +8,14 @@
 //! methods into the trace as a JVM object chunk before the event that names them, and at
 //! the end adds every instrumented method and the agents' invocation counts. The folder
 //! is removed when the runner ends normally.
+//!
+//! The agents only list the classes their JVM loaded. So that the database also knows
+//! the methods of classes the suite never loaded (0 invocations, as native functions the
+//! suite never ran), the end also lists the application's code from its class files: the
+//! `--jvm-jar` paths, and for `--jvm-app` the class path of every traced JVM (its command
+//! line or `CLASSPATH`, read from `/proc` when the JVM is first seen).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -60,6 +66,12 @@ pub struct JvmRun {
     agent_pids: HashSet<u32>,
     /// Processes that executed a `java` launcher, with its path.
     java_pids: BTreeMap<u32, String>,
+    /// `--jvm-app` packages and `--jvm-jar` paths (canonical).
+    packages: Vec<String>,
+    jars: Vec<PathBuf>,
+    /// Class path entries of the traced JVMs (canonical), and the JVMs read.
+    class_path: BTreeSet<PathBuf>,
+    class_path_read: HashSet<u32>,
     pub dropped_agent_syscalls: u64,
     /// Frames whose method no table knew (dropped from their syscall).
     pub unknown_frames: u64,
@@ -80,6 +92,8 @@ pub struct JvmCoverage {
     pub hit: usize,
     /// Their invocations.
     pub invocations: u64,
+    /// Methods of application classes no JVM loaded, listed from their class files.
+    pub never_loaded: usize,
 }
 
 /// Why the JVM support could not be set up.
@@ -142,6 +156,7 @@ impl JvmRun {
                 .collect(),
             out: out.clone(),
         };
+        let jars = args.jars.clone();
         let option = args.java_option(&jar)?;
         let tool_options =
             jvm::tool_options(std::env::var("JAVA_TOOL_OPTIONS").ok().as_deref(), &option);
@@ -152,6 +167,10 @@ impl JvmRun {
                 agent_threads: HashSet::new(),
                 agent_pids: HashSet::new(),
                 java_pids: BTreeMap::new(),
+                packages: opts.packages.clone(),
+                jars,
+                class_path: BTreeSet::new(),
+                class_path_read: HashSet::new(),
                 dropped_agent_syscalls: 0,
                 unknown_frames: 0,
                 coverage: JvmCoverage::default(),
@@ -171,11 +190,13 @@ impl JvmRun {
                     .is_some_and(|n| n == "java")
                 {
                     self.java_pids.insert(*pid, path.clone());
+                    self.read_class_path(*pid);
                 }
                 true
             }
             Event::Comm { pid, tid, comm, .. } => {
                 if jvm::is_agent_thread(comm) {
+                    self.read_class_path(*pid);
                     self.agent_pids.insert(*pid);
                     self.agent_threads.insert(*tid);
                 } else {
@@ -237,6 +258,10 @@ impl JvmRun {
                 Err(e) => notes.push(format!("JVM invocation counts of pid {pid}: {e}")),
             }
         }
+        for &pid in &pids {
+            self.read_class_path(pid);
+        }
+        let never_loaded = self.add_never_loaded(&mut notes);
         let objects = self.catalog.take_new();
         let (instrumented, leaves) = self.catalog.instrumented_and_leaves();
         notes.push(format!(
@@ -263,6 +288,7 @@ impl JvmRun {
             leaves,
             hit: totals.values().filter(|&&n| n > 0).count(),
             invocations: totals.values().sum(),
+            never_loaded,
         };
         self.agent_pids.extend(pids.iter().copied());
         notes.extend(without_agent(&self.java_pids, &self.agent_pids));
@@ -274,6 +300,70 @@ impl JvmRun {
     /// The folder of the agent and its side files.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Notes the class path of JVM `pid` (once per process; with `--jvm-app` only: the
+    /// `--jvm-jar` paths are known already). A JVM already gone is skipped.
+    fn read_class_path(&mut self, pid: u32) {
+        if self.packages.is_empty() || !self.class_path_read.insert(pid) {
+            return;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return;
+        };
+        let args: Vec<String> = cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let env_cp = env
+            .split(|&b| b == 0)
+            .find_map(|v| v.strip_prefix(b"CLASSPATH="))
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+            return;
+        };
+        let entries = jvm::classpath(&args, env_cp.as_deref());
+        self.class_path
+            .extend(jvm::scan::resolve_class_path(&entries, &cwd));
+    }
+
+    /// Lists the application's code from its class files and gives ids to the methods
+    /// of classes no JVM loaded; returns how many.
+    fn add_never_loaded(&mut self, notes: &mut Vec<String>) -> usize {
+        use jvm::scan::Filter;
+        let app = Filter::Packages(self.packages.clone());
+        let sources = self.jars.iter().map(|j| (j, &Filter::All)).chain(
+            self.class_path
+                .iter()
+                .filter(|p| !self.jars.contains(p))
+                .map(|p| (p, &app)),
+        );
+        let (mut listed, mut failed, mut examples) = (Vec::new(), 0, Vec::new());
+        for (path, filter) in sources {
+            match jvm::scan::list(path, filter) {
+                Ok(l) => {
+                    failed += l.failed_count;
+                    examples.extend(l.failed);
+                    listed.extend(l.methods);
+                }
+                Err(e) => notes.push(format!(
+                    "JVM: the methods of {} could not be listed, so those of its classes the \
+                     suite never loaded are not in the trace: {e}",
+                    path.display()
+                )),
+            }
+        }
+        if failed > 0 {
+            examples.truncate(3);
+            notes.push(format!(
+                "JVM: {failed} class files of the application could not be read and were \
+                 skipped (their methods, if never loaded, are not in the trace): {}",
+                examples.join("; ")
+            ));
+        }
+        self.catalog.add_unloaded(&listed)
     }
 }
 

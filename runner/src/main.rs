@@ -77,12 +77,14 @@ struct Cli {
 
     /// JVM application code: a package prefix (`org.apache.cassandra`) whose classes the
     /// perfscope Java agent instruments in every JVM the command starts (added through
-    /// JAVA_TOOL_OPTIONS); the JDK and other jars are library code. Repeatable.
+    /// JAVA_TOOL_OPTIONS); the JDK and other jars are library code. Methods of its classes
+    /// on a traced JVM's class path that no JVM loaded are added from their class files
+    /// (0 invocations). Repeatable.
     #[arg(long, value_name = "PACKAGE")]
     jvm_app: Vec<String>,
 
     /// JVM application code: a jar or class folder whose classes are instrumented (as
-    /// --jvm-app). Repeatable.
+    /// --jvm-app); methods of its classes no JVM loaded are added too. Repeatable.
     #[arg(long, value_name = "JAR")]
     jvm_jar: Vec<PathBuf>,
 

@@ -198,13 +198,14 @@ impl Summary {
                     "JVM methods",
                     format!(
                         "{} instrumented in {} JVM{} ({} leaves left out), {} hit ({pct:.1} %), \
-                         {} invocations",
+                         {} invocations; {} methods of classes never loaded",
                         j.methods,
                         j.processes,
                         if j.processes == 1 { "" } else { "s" },
                         j.leaves,
                         j.hit,
-                        j.invocations
+                        j.invocations,
+                        j.never_loaded
                     ),
                 ));
             }
@@ -328,6 +329,7 @@ impl Summary {
                 "leaves": j.leaves,
                 "methods_hit": j.hit,
                 "invocations": j.invocations,
+                "methods_never_loaded": j.never_loaded,
             })),
         })
         .to_string()

@@ -281,6 +281,9 @@ pub enum Fact {
     NoSignature(&'static str),
     /// The function was invoked, and no syscall at all was attributed to it.
     NoSyscalls(&'static str),
+    /// The function has a record, declared in this file, and was never invoked (code the
+    /// suite never ran).
+    NeverRan(&'static str, &'static str),
 }
 
 /// Checks every fact against the database; panics listing all that fail.
@@ -360,6 +363,16 @@ fn check_fact(db: &Sigdb, fact: Fact) -> Result<(), String> {
                 Ok(())
             } else {
                 Err(profile(r))
+            }
+        }
+        Fact::NeverRan(f, file) => {
+            let r = get(f)?;
+            if r.invocations != 0 {
+                Err(format!("invoked {} times", r.invocations))
+            } else if r.file.as_deref() != Some(file) {
+                Err(format!("declared in {:?}", r.file))
+            } else {
+                Ok(())
             }
         }
     }

@@ -4,7 +4,7 @@
 //! (innermost first): a method's own syscall against its callee's, a lambda body, a
 //! virtual call, an exception that unwound through methods, a JIT-inlined callee, several
 //! threads, and a child process. Then the Java fixture servers' own suite trains a database
-//! with the facts of their code.
+//! with the facts of their code, and with the methods of the fixture class it never loaded.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -320,6 +320,111 @@ fn jvm_fixture_suites_train_their_facts() {
             Never("perfscope.fixture.JLoopSrv.kvGet", "read"),
             Never("perfscope.fixture.JLoopSrv.kvGet", "write"),
             NoSignature("perfscope.fixture.JLoopSrv.kvGet"),
+            // the servers' suite never loads the attribution scenarios: their methods are
+            // listed from the class folder of the JVMs' class path, 0 invocations
+            NeverRan(
+                "perfscope.fixture.Attribution.main",
+                "perfscope/fixture/Attribution.java",
+            ),
+            NeverRan(
+                "perfscope.fixture.Attribution$Own.caller",
+                "perfscope/fixture/Attribution.java",
+            ),
         ],
     );
+    let summary = run.summary.expect("a runner summary");
+    let never = summary["jvm"]["methods_never_loaded"].as_u64().unwrap_or(0);
+    let listed = db
+        .records
+        .iter()
+        .filter(|r| r.name.starts_with("perfscope.fixture.Attribution"))
+        .count();
+    assert!(
+        never > 0 && listed as u64 >= never / 2,
+        "{never} never loaded, {listed} in the db"
+    );
+    // a method of a loaded class has one record, not a second one from the listing
+    let handles = db
+        .records
+        .iter()
+        .filter(|r| r.name == "perfscope.fixture.JThreadSrv.readRequest");
+    assert_eq!(handles.count(), 1);
+}
+
+/// The runner's listing of class files (`jvm::scan`) against the agent's own method table
+/// for every class the agent loaded: the same methods with the same fields, so that a
+/// method listed while never loaded has the record it would have had if loaded.
+#[test]
+fn the_class_file_listing_is_the_agents_table() {
+    if !can_run_jvm("the_class_file_listing_is_the_agents_table") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let agent = dir.path().join("agent.jar");
+    std::fs::write(&agent, runner::jvm::agent_jar().unwrap()).unwrap();
+    let classes = built().join("classes");
+    for case in ["own", "lambda", "virtual", "exception"] {
+        let out = dir.path().join(case);
+        std::fs::create_dir(&out).unwrap();
+        let st = std::process::Command::new("java")
+            .arg(format!(
+                "-javaagent:{}=app=perfscope.fixture,out={}",
+                agent.display(),
+                out.display()
+            ))
+            .arg("-cp")
+            .arg(&classes)
+            .args(["perfscope.fixture.Attribution", case])
+            .env_remove("JAVA_TOOL_OPTIONS")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{case}");
+    }
+    let mut table = Vec::new();
+    for e in walk(dir.path()) {
+        if e.extension().is_some_and(|x| x == "methods") {
+            let text = std::fs::read_to_string(&e).unwrap();
+            table.extend(
+                text.lines()
+                    .skip(1)
+                    .map(|l| jvm::methods::parse_line(l).unwrap()),
+            );
+        }
+    }
+    let key = |m: &jvm::methods::Method| {
+        format!(
+            "{} {} {} {} {:?} {:?} {:?}",
+            m.class, m.name, m.descriptor, m.access, m.source, m.line, m.location
+        )
+    };
+    let loaded: std::collections::BTreeSet<&str> = table.iter().map(|m| m.class.as_str()).collect();
+    let agent: std::collections::BTreeSet<String> = table.iter().map(key).collect();
+    let filter = jvm::scan::Filter::Packages(vec!["perfscope.fixture".into()]);
+    let listing = jvm::scan::list(&classes, &filter).unwrap();
+    assert_eq!(listing.failed_count, 0, "{:?}", listing.failed);
+    let listed: std::collections::BTreeSet<String> = listing
+        .methods
+        .iter()
+        .filter(|m| loaded.contains(m.class.as_str()))
+        .map(key)
+        .collect();
+    assert!(loaded.len() >= 8 && agent.len() >= 30, "{loaded:?}");
+    assert_eq!(
+        listed.symmetric_difference(&agent).collect::<Vec<_>>(),
+        Vec::<&String>::new()
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -134,19 +134,22 @@ fn a_jvm_run_counts_methods_apart() {
         leaves: 50,
         hit: 100,
         invocations: 12345,
+        never_loaded: 70,
     });
     let s = Summary::new("t.trace".into(), None, &rec, "alice".into(), 0);
     let text = s.to_text();
     assert!(text.contains("no native code (JVM only)"), "{text}");
     assert!(
         text.contains(
-            "400 instrumented in 2 JVMs (50 leaves left out), 100 hit (25.0 %), 12345 invocations"
+            "400 instrumented in 2 JVMs (50 leaves left out), 100 hit (25.0 %), 12345 \
+             invocations; 70 methods of classes never loaded"
         ),
         "{text}"
     );
     let v: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
     assert_eq!(v["jvm"]["methods_hit"], 100);
     assert_eq!(v["jvm"]["processes"], 2);
+    assert_eq!(v["jvm"]["methods_never_loaded"], 70);
     let plain = Summary::new(
         "t.trace".into(),
         None,
