@@ -106,7 +106,7 @@ run_mode() { # mode -> "files/s nn_us dn_us tracer_ticks"
     floor|capture)
       "$HOLD" hold "$pid" $([ "$kind" = capture ] && echo record) >"$W/hold.out" 2>&1 &
       T=$!
-      until grep -q attached "$W/hold.out"; do
+      until grep -qs attached "$W/hold.out"; do
         kill -0 "$T" 2>/dev/null || { cat "$W/hold.out" >&2; exit 2; }
         sleep 0.1
       done ;;
