@@ -255,7 +255,7 @@ run_mode() { # mode -> one result line
     floor|capture)
         "$HOLD" hold "$W" $([ "$1" = capture ] && echo record) >"$WORK/hold.out" 2>&1 &
         TRACER=$!
-        while ! grep -q attached "$WORK/hold.out"; do
+        while ! grep -qs attached "$WORK/hold.out"; do
             kill -0 $TRACER 2>/dev/null || { cat "$WORK/hold.out" >&2; exit 2; }
             sleep 0.1
         done

@@ -12,9 +12,10 @@
 #   capture    perfscope's BPF side recording that JVM's syscalls, drained by a loop that only
 #              counts them (`overhead hold PID record`)
 #   perfscope  `perfscope watch --db SIGDB --pid PID` (the production side as it runs)
-# in paired, interleaved rounds (none, then every mode, per round). Each mode is compared
-# with the untraced run of its own round and the median of those ratios (and their range) is
-# reported, as perfscope/benches/online_overhead.sh does for the C servers: the machine's speed
+# in paired, interleaved rounds (every mode once per round, in an order rotated from round to
+# round: the JVMs still speed up minutes into the load, and "none always first" would credit
+# that to the traced modes). Each mode is compared with the untraced run of its own round and
+# the median of those ratios (and their range) is reported, as perfscope/benches/online_overhead.sh does for the C servers: the machine's speed
 # drifts within minutes. Also the traced JVM's CPU time per file (utime+stime of the whole
 # JVM from /proc/PID/stat: the BPF programs run in the traced threads) and the tracer's CPU;
 # each result line ends with the 1-minute load average, and the summary gives the absolute
@@ -24,8 +25,11 @@
 #
 # TREE is the recipe's tree (hadoop-3.5.0 of a fetch). ROUNDS defaults to 5, SECONDS (the
 # measured part of each mode, after SETTLE=3 s) to 20, MODES to "nn-floor nn-capture
-# nn-perfscope dn-floor dn-capture dn-perfscope". THREADS (4), SIZE (8192), PORT (19890),
-# SIGDB (sigdb/hadoop-hdfs-3.5.0.quick.sigdb), WARMUP (40 s of load before the first round).
+# nn-perfscope dn-floor dn-capture dn-perfscope". THREADS (16: with 4 the load mostly waits
+# for the NameNode's edit-log syncs, 20 files/s at load 1.3 here, and throughput shows little
+# of a CPU cost; 16 make 90-130 files/s at load 2.3-2.9 on 2 cores), SIZE (8192), PORT (19890),
+# SIGDB (sigdb/hadoop-hdfs-3.5.0.quick.sigdb), WARMUP (90 s of load before the first round:
+# after 40 s the rate still rose by 25 % within a minute).
 # Needs release builds: cargo build --release -p perfscope && cargo build --release -p capture
 # --example overhead (CARGO_TARGET_DIR honoured).
 set -eu
@@ -37,10 +41,10 @@ ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 BIN=${PERFSCOPE:-${CARGO_TARGET_DIR:-$ROOT/target}/release/perfscope}
 HOLD=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/overhead
 DB=${SIGDB:-$ROOT/sigdb/hadoop-hdfs-3.5.0.quick.sigdb}
-THREADS=${THREADS:-4}
+THREADS=${THREADS:-16}
 SIZE=${SIZE:-8192}
 SETTLE=${SETTLE:-3}
-WARMUP=${WARMUP:-40}
+WARMUP=${WARMUP:-90}
 PORT=${PORT:-19890}
 W=$(mktemp -d /var/tmp/hdfs-overhead.XXXXXX)
 NN= DN= CLIENT= T=
@@ -106,7 +110,7 @@ run_mode() { # mode -> "files/s nn_us dn_us tracer_ticks"
     floor|capture)
       "$HOLD" hold "$pid" $([ "$kind" = capture ] && echo record) >"$W/hold.out" 2>&1 &
       T=$!
-      until grep -q attached "$W/hold.out"; do
+      until grep -qs attached "$W/hold.out"; do
         kill -0 "$T" 2>/dev/null || { cat "$W/hold.out" >&2; exit 2; }
         sleep 0.1
       done ;;
@@ -127,8 +131,10 @@ run_mode() { # mode -> "files/s nn_us dn_us tracer_ticks"
   echo "$r $((c1 - c0))"
 }
 
+modes=(none $MODES)
 for i in $(seq "$ROUNDS"); do
-  for m in none $MODES; do
+  k=$(( (i - 1) % ${#modes[@]} ))
+  for m in "${modes[@]:k}" "${modes[@]:0:k}"; do
     # not in a $(...): the tracer's pid must reach cleanup, and an exit must end the script
     run_mode "$m" >"$W/line"
     echo "$i $m $(cat "$W/line") $(cut -d' ' -f1 /proc/loadavg)" | tee -a "$W/results"
@@ -138,8 +144,9 @@ echo "--- $ROUNDS rounds of ${SECS}s per mode ($THREADS client threads, $SIZE-by
 echo "    write, read, stat, delete); change against the untraced run of the same round, median"
 echo "    over rounds [range]; CPU per file is the traced JVM's:"
 awk -v secs="$SECS" '
-  # round mode files/s nn_us dn_us tracer_ticks load
-  $2 == "none" { rate[$1] = $3; nn[$1] = $4; dn[$1] = $5 }
+  # round mode files/s nn_us dn_us tracer_ticks load; read twice: the untraced run of a round
+  # need not come first
+  NR == FNR { if ($2 == "none") { rate[$1] = $3; nn[$1] = $4; dn[$1] = $5 }; next }
   { k = ++n[$2]; if (!($2 in seen)) { seen[$2] = 1; order[++m] = $2 }
     ab[$2, k] = $3; nc[$2, k] = $4; dc[$2, k] = $5; la[$2, k] = $7
     if ($2 == "none") next
@@ -168,7 +175,7 @@ awk -v secs="$SECS" '
         f(jc, x, k, "%.0f us [%.0f, %.0f]"), f(c, x, k, "%+.1f %% [%+.1f, %+.1f]"),
         f(tr, x, k, "%.2f %% of a CPU [%.2f, %.2f]"), f(la, x, k, "%.1f [%.1f, %.1f]")
     }
-  }' "$W/results"
+  }' "$W/results" "$W/results"
 awk '$2 == "none" { s += $3; n++ } END { if (n) printf "untraced: %.1f files/s on average\n", s / n }' "$W/results"
 [ -s "$W/memory" ] && echo "perfscope watch peak RSS: $(sort -k2 -n "$W/memory" | tail -1)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
