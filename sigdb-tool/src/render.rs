@@ -156,10 +156,13 @@ pub fn text(diff: &Diff, labels: Labels<'_>) -> String {
 /// 1 newly covered, 3 invocation counts`.
 fn summary_line(diff: &Diff) -> String {
     let changed = diff.counted_changes().count();
+    let signed =
+        |v: &[sigdb::diff::FunctionSummary]| v.iter().filter(|f| f.has_signature()).count();
+    let (added, removed) = (signed(&diff.added), signed(&diff.removed));
     let mut parts = Vec::new();
     for (n, what) in [
-        (diff.added.len(), "added"),
-        (diff.removed.len(), "removed"),
+        (added, "added"),
+        (removed, "removed"),
         (diff.moved.len(), "moved"),
         (changed, "changed"),
     ] {
@@ -177,6 +180,14 @@ fn summary_line(diff: &Diff) -> String {
         parts.join(", ")
     };
     let mut rest = Vec::new();
+    for (n, what) in [
+        (diff.added.len() - added, "added"),
+        (diff.removed.len() - removed, "removed"),
+    ] {
+        if n > 0 {
+            rest.push(format!("{n} {what} without a signature"));
+        }
+    }
     for kind in UNCOUNTED {
         let n = diff.uncounted_of(kind).count() as u64;
         if n > 0 {

@@ -130,6 +130,15 @@ pub struct FunctionSummary {
     pub episodes: Vec<EpisodeSummary>,
 }
 
+impl FunctionSummary {
+    /// Whether it has a signature to compare: episodes resting on enough invocations. A
+    /// function on one side only without one (a generated class's methods named anew by
+    /// every run, code listed but never run) changes no signature.
+    pub fn has_signature(&self) -> bool {
+        self.enough_evidence && !self.episodes.is_empty()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpisodeSummary {
     pub events: Vec<String>,
@@ -253,13 +262,14 @@ impl FunctionChange {
 }
 
 impl Diff {
-    /// Whether the signatures differ: a function added, removed or moved, or a counting
+    /// Whether the signatures differ: a function with a signature added or removed
+    /// ([`FunctionSummary::has_signature`]), a function moved, or a counting
     /// [`FunctionChange`]. Header differences (target, parameters, coverage) and
     /// invocation-only changes (unless [`DiffOptions::invocations`]) do not count: two
     /// trainings of two builds with the same signatures are "the same".
     pub fn differs(&self) -> bool {
-        !self.added.is_empty()
-            || !self.removed.is_empty()
+        self.added.iter().any(FunctionSummary::has_signature)
+            || self.removed.iter().any(FunctionSummary::has_signature)
             || !self.moved.is_empty()
             || self.changed.iter().any(|c| c.counts(&self.options))
     }

@@ -441,3 +441,20 @@ fn a_tree_whose_root_is_found_deeper_still_matches_its_files() {
 
 #[path = "noise_tests.rs"]
 mod noise_tests;
+
+#[test]
+fn functions_on_one_side_count_only_with_a_signature() {
+    // a generated class named anew by each run (no signature), code listed but never run
+    let base = vec![rec("f", Some("a.c"), &[("read", 1.0)])];
+    let mut a = base.clone();
+    a.push(rec_n("Mock$x1.call", None, 0, &[]));
+    let mut b = base;
+    b.push(rec_n("Mock$y2.call", None, 1, &[]));
+    let d = diff(&db(a.clone()), &db(b.clone()));
+    assert_eq!((d.added.len(), d.removed.len()), (1, 1));
+    assert!(!d.differs(), "{d:?}");
+    // a function with a signature resting on enough invocations, on one side only: counts
+    b.push(rec("g", Some("a.c"), &[("write", 1.0)]));
+    assert!(diff(&db(a.clone()), &db(b.clone())).differs());
+    assert!(diff(&db(b), &db(a)).differs());
+}
