@@ -110,6 +110,29 @@ pub fn ns_per_tick() -> u64 {
     1_000_000_000 / u64::try_from(hz).unwrap_or(100).max(1)
 }
 
+/// The arguments `pid` was started with (`/proc/PID/cmdline`); `None` when it is gone.
+pub fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
+    if raw.is_empty() {
+        return Some(Vec::new());
+    }
+    Some(
+        raw.split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+/// One variable of the environment `pid` was started with (`/proc/PID/environ`).
+pub fn environ_var(pid: u32, name: &str) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|&b| b == 0).find_map(|v| {
+        let rest = v.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        Some(String::from_utf8_lossy(rest).into_owned())
+    })
+}
+
 /// A clock's time now, in ns.
 pub fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
@@ -297,6 +320,33 @@ pub fn cgroup_procs(path: &Path) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_s_arguments_and_environment_are_read() {
+        let mut child = std::process::Command::new("sleep")
+            .args(["5", ""])
+            .env("PERFSCOPE_TEST_VAR", "a=b")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // the child may still be in its exec for a moment
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while cmdline(pid).is_some_and(|a| a.first().is_none_or(|a| a != "sleep"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (args, var, none) = (
+            cmdline(pid),
+            environ_var(pid, "PERFSCOPE_TEST_VAR"),
+            environ_var(pid, "PERFSCOPE_TEST"),
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(args.unwrap(), ["sleep", "5", ""]);
+        assert_eq!((var.as_deref(), none), (Some("a=b"), None));
+        assert_eq!(cmdline(u32::MAX), None);
+    }
 
     #[test]
     fn a_process_started_now_starts_now_on_the_event_clock() {

@@ -148,21 +148,10 @@ pub fn running_objects(db: &Sigdb, pids: &[u32]) -> Vec<Running> {
 fn class_path(pid: u32, wanted: &[&str]) -> Vec<(String, PathBuf)> {
     let is_java = std::fs::read_link(format!("/proc/{pid}/exe"))
         .is_ok_and(|e| e.file_name().is_some_and(|n| n == "java"));
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+    let Some(args) = host::procfs::cmdline(pid).filter(|_| is_java) else {
         return Vec::new();
     };
-    if !is_java {
-        return Vec::new();
-    }
-    let args: Vec<String> = cmdline
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-    let env_cp = env
-        .split(|&b| b == 0)
-        .find_map(|v| v.strip_prefix(b"CLASSPATH="))
-        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let env_cp = host::procfs::environ_var(pid, "CLASSPATH");
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
     let root = PathBuf::from(format!("/proc/{pid}/root"));
     let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));

@@ -308,19 +308,10 @@ impl JvmRun {
         if self.packages.is_empty() || !self.class_path_read.insert(pid) {
             return;
         }
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        let Some(args) = host::procfs::cmdline(pid) else {
             return;
         };
-        let args: Vec<String> = cmdline
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let env_cp = env
-            .split(|&b| b == 0)
-            .find_map(|v| v.strip_prefix(b"CLASSPATH="))
-            .map(|v| String::from_utf8_lossy(v).into_owned());
+        let env_cp = host::procfs::environ_var(pid, "CLASSPATH");
         let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
             return;
         };
