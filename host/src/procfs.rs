@@ -323,15 +323,16 @@ mod tests {
 
     #[test]
     fn a_child_s_arguments_and_environment_are_read() {
-        let mut child = std::process::Command::new("sleep")
-            .args(["5", ""])
+        // an empty argument last (sh keeps running: the script has two commands)
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 5; :", "sh", ""])
             .env("PERFSCOPE_TEST_VAR", "a=b")
             .spawn()
             .unwrap();
         let pid = child.id();
         // the child may still be in its exec for a moment
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while cmdline(pid).is_some_and(|a| a.first().is_none_or(|a| a != "sleep"))
+        while cmdline(pid).is_some_and(|a| a.first().is_none_or(|a| a != "sh"))
             && std::time::Instant::now() < deadline
         {
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -343,7 +344,7 @@ mod tests {
         );
         child.kill().unwrap();
         child.wait().unwrap();
-        assert_eq!(args.unwrap(), ["sleep", "5", ""]);
+        assert_eq!(args.unwrap(), ["sh", "-c", "sleep 5; :", "sh", ""]);
         assert_eq!((var.as_deref(), none), (Some("a=b"), None));
         assert_eq!(cmdline(u32::MAX), None);
     }
