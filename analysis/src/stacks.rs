@@ -192,6 +192,7 @@ struct Resolved<'s> {
 /// that gave the most.
 #[derive(Default)]
 struct Credit {
+    /// Per function: its threads (the score is summed from `by_group` at the end).
     credit: FxHashMap<u32, StackReason>,
     by_reason: FxHashMap<(u32, &'static str), ReasonSum>,
     /// Per (function, thread group): the credit summed over its threads, and how many.
@@ -219,7 +220,6 @@ impl Credit {
             why: String::new(),
             syscall: None,
         });
-        r.score += v;
         if !r.threads.iter().any(|t| t == thread) {
             r.threads.push(thread.to_string());
         }
@@ -248,9 +248,6 @@ impl Credit {
     /// pool of 125 waiting threads does not outvote 26 threads of another pool that each
     /// show something new.
     fn finish(mut self) -> Vec<(u32, StackReason)> {
-        for r in self.credit.values_mut() {
-            r.score = 0.0;
-        }
         for ((f, _), (sum, threads)) in &self.by_group {
             let n = threads.len().max(1) as f64;
             if let Some(r) = self.credit.get_mut(f) {

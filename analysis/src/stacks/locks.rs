@@ -40,7 +40,7 @@ pub(super) fn holders(
         .collect();
     for l in &w.locks {
         let Some(lock) = l.waits else { continue };
-        let Some(&(holder, frame)) = held.get(&(l.pid, l.ts, lock)) else {
+        let Some(&(holder, frame)) = held.get(&(l.pid, l.ts, lock)).filter(|h| h.0 != l.tid) else {
             continue;
         };
         let (Some(waiter), Some(h)) = (
@@ -49,9 +49,6 @@ pub(super) fn holders(
         ) else {
             continue;
         };
-        if holder == l.tid {
-            continue;
-        }
         let entered = frame.and_then(|i| {
             h.s.frames
                 .iter()
