@@ -313,6 +313,7 @@ fn stack_credit(
         lift: &lift,
         time: &time,
         onset: split_at,
+        end: w.end,
     };
     let from_stacks = stacks::score(w, groups, &seen, db, &mut sym);
     warnings.append(&mut sym.warnings);

@@ -10,6 +10,16 @@
 //!   enters the code), else, less, the innermost application frame;
 //! - waiting for a lock that another thread holds (JVM thread dumps say which): the
 //!   holder's function that took it, the waiter's own less ([`locks`]).
+//!
+//! A syscall sample weighs what the syscall's rise in the thread's group says, but no
+//! more than its rise in the thread itself when the thread made it before the onset too
+//! (a postmaster sleeping in `select` as always, in the group of backends that began to).
+//! Frames that cannot be live are dropped before crediting: a return address whose call
+//! goes to a function other than the frame below (same file: a direct call elsewhere, or
+//! `call memcmp@plt` above an application function), and application frames
+//! right above a shared library whose calls went to another library function than the
+//! one a frame further out calls (`call fsync@plt` left in `select`'s frame, below
+//! `call select@plt`).
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use trace::StackKind;
@@ -48,6 +58,29 @@ impl StackReason {
             syscall: self.syscall,
         }
     }
+}
+
+/// How much more often thread `t` made syscall `nr` after the onset than before, as
+/// [`syscall_lift`] measures a group; none when it made none before (a thread born after
+/// the onset, or one that never made it: its group's change is all there is to go by).
+fn own_lift(t: &crate::window::Thread, nr: u16, seen: &Seen<'_>) -> Option<f64> {
+    let first = t.calls.first()?.ts;
+    let (mut b, mut a) = (0u64, 0u64);
+    for c in t.calls.iter().filter(|c| c.nr == nr) {
+        if c.ts < seen.onset {
+            b += 1;
+        } else {
+            a += 1;
+        }
+    }
+    if b == 0 || first >= seen.onset {
+        return None;
+    }
+    let t_n = (seen.onset - first) as f64 / 1e9;
+    let t_a = (seen.end.saturating_sub(seen.onset) as f64 / 1e9).max(1e-3);
+    let r_n = (b as f64 + 0.5) / t_n.max(1e-3);
+    let r_a = (a as f64 + 0.5) / t_a;
+    Some((r_a / r_n).ln().max(0.0) * crate::abnormal::surprise(a, r_n * t_a))
 }
 
 /// Per (group, syscall): how much more often it happens after the onset, as a lift
@@ -178,6 +211,8 @@ pub struct Seen<'a> {
     pub lift: &'a FxHashMap<(u32, u16), f64>,
     pub time: &'a TimeShares,
     pub onset: u64,
+    /// The window's end (the alarm).
+    pub end: u64,
 }
 
 /// A sample resolved to application functions, innermost first, consecutive repeats
@@ -349,13 +384,16 @@ fn resolve<'s>(w: &'s Window, db: &Compiled, sym: &mut Symbolizer<'_>) -> Vec<Re
         let mut funcs: Vec<u32> = Vec::new();
         // the frame below, when it is a known function of the same file
         let mut below: Option<(&str, u32)> = None;
+        let stale = stale_above_library(&s.frames, sym);
         for (i, loc) in s.frames.iter().enumerate() {
+            if stale.contains(&i) {
+                continue;
+            }
             let f = sym.frame(s.pid, &loc.path, loc.offset);
             if i > 0
-                && let (Some((path, callee)), Some(target)) =
-                    (below, sym.call_target(&loc.path, loc.offset))
+                && let Some((path, callee)) = below
                 && path == loc.path
-                && target != callee
+                && !calls(sym, loc, callee, db)
             {
                 continue;
             }
@@ -372,6 +410,55 @@ fn resolve<'s>(w: &'s Window, db: &Compiled, sym: &mut Symbolizer<'_>) -> Vec<Re
         }
     }
     resolved
+}
+
+/// Whether the call that `loc` (a return location) returns from can have called `callee`,
+/// a function of the same file: a direct call to another function, or a call into a
+/// shared library under another name (`call memcmp@plt`), cannot. Unknown (an indirect
+/// call, the file not at hand) counts as can.
+fn calls(sym: &mut Symbolizer<'_>, loc: &trace::CodeLocation, callee: u32, db: &Compiled) -> bool {
+    if let Some(target) = sym.call_target(&loc.path, loc.offset) {
+        return target == callee;
+    }
+    match sym.import_called(&loc.path, loc.offset) {
+        // a shared object may call its own exported functions through its PLT
+        Some(name) => {
+            let f = &db.funcs[callee as usize];
+            name == f.name || f.linkage_name.as_deref() == Some(name.as_str())
+        }
+        None => true,
+    }
+}
+
+/// Application frames right above a shared library's frames that cannot be its caller:
+/// when an application frame further out calls exactly the library function below (its
+/// `call select@plt` and the innermost library frame in `select`), the application frames
+/// between them, whose calls went to other library functions (`fsync`), are stale return
+/// addresses left in the library function's frame. Nothing is dropped unless the caller
+/// is found, nor when the library calls back into application code.
+fn stale_above_library(frames: &[trace::CodeLocation], sym: &mut Symbolizer<'_>) -> Vec<usize> {
+    let mut names: Option<Vec<String>> = None;
+    let mut candidates = Vec::new();
+    for (i, loc) in frames.iter().enumerate() {
+        if sym.function(&loc.path, loc.offset).is_none() {
+            if !candidates.is_empty() {
+                return Vec::new();
+            }
+            names = sym
+                .library_names(&loc.path, loc.offset)
+                .map(<[String]>::to_vec);
+            continue;
+        }
+        let Some(lib) = &names else {
+            return Vec::new();
+        };
+        match sym.import_called(&loc.path, loc.offset) {
+            Some(name) if lib.contains(&name) => return candidates,
+            Some(_) => candidates.push(i),
+            None => return Vec::new(),
+        }
+    }
+    Vec::new()
 }
 
 /// On-CPU samples of one thread: the innermost function present in nearly all of them
@@ -423,12 +510,18 @@ fn credit_in_syscalls(
     credit: &mut Credit,
 ) {
     let n = in_sys.len();
+    let mut own: FxHashMap<u16, Option<f64>> = FxHashMap::default();
     for r in in_sys {
         let Some(nr) = r.s.nr.and_then(|x| u16::try_from(x).ok()) else {
             continue;
         };
         let blocked = r.s.kind == StackKind::Blocked;
         let mut weight = seen.lift.get(&(th.group, nr)).copied().unwrap_or(0.0);
+        // a thread that made this syscall before the onset as often as after is doing what
+        // it did (a postmaster in `select`), whatever its group's other threads began
+        if let Some(lift) = *own.entry(nr).or_insert_with(|| own_lift(th.t, nr, seen)) {
+            weight = weight.min(lift);
+        }
         let pending = th.t.calls.last().filter(|c| c.is_pending() && c.nr == nr);
         if blocked || pending.is_some() {
             weight = weight.max(th.ev);

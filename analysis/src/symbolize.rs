@@ -11,6 +11,10 @@ use rustc_hash::FxHashMap;
 
 use crate::signature::Compiled;
 
+mod imports;
+
+use imports::{Exports, Imports};
+
 /// One file's functions as file-offset ranges, sorted by start, and its bytes when it
 /// could be read (to check call instructions).
 struct FileMap {
@@ -39,6 +43,10 @@ pub struct Symbolizer<'a> {
     /// modules (`check_password` in every mod_authn_*) stay apart.
     by_object: FxHashMap<(&'a str, &'a str), u32>,
     files: FxHashMap<String, Option<FileMap>>,
+    /// Per application file: what its calls into shared libraries go to.
+    imports: FxHashMap<String, Option<Imports>>,
+    /// Per shared library: its exported functions.
+    exports: FxHashMap<String, Option<Exports>>,
     /// Build-ids recorded at capture, by path.
     recorded: FxHashMap<String, String>,
     /// JIT-compiled code per process: (start, end, database function or none).
@@ -79,6 +87,8 @@ impl<'a> Symbolizer<'a> {
             by_name,
             by_object,
             files: FxHashMap::default(),
+            imports: FxHashMap::default(),
+            exports: FxHashMap::default(),
             recorded: FxHashMap::default(),
             jit: FxHashMap::default(),
             jit_unnamed: 0,
@@ -193,6 +203,32 @@ impl<'a> Symbolizer<'a> {
         let rel = i32::from_le_bytes(bytes[1..5].try_into().ok()?);
         let target = (offset + 1).checked_add_signed(i64::from(rel))?;
         map.find(target)
+    }
+
+    /// For a return location of an application file, the shared-library function its
+    /// call goes to (`fsync` for `call fsync@plt`), when the file is at hand.
+    pub fn import_called(&mut self, path: &str, offset: u64) -> Option<String> {
+        self.function(path, offset)?;
+        let map = self.files.get(path)?.as_ref()?;
+        if !self.imports.contains_key(path) {
+            let imports = Imports::of(&map.data);
+            self.imports.insert(path.to_string(), imports);
+        }
+        let imports = self.imports.get(path)?.as_ref()?;
+        imports.called(&map.data, offset).map(str::to_string)
+    }
+
+    /// For a location in a shared library that is not application code (libc), the
+    /// names of the exported function holding it, when the file can be read.
+    pub fn library_names(&mut self, path: &str, offset: u64) -> Option<&[String]> {
+        if path.is_empty() || path.starts_with("jvm:") || self.function(path, offset).is_some() {
+            return None;
+        }
+        if !self.exports.contains_key(path) {
+            let exports = std::fs::read(path).ok().and_then(|d| Exports::of(&d));
+            self.exports.insert(path.to_string(), exports);
+        }
+        self.exports.get(path)?.as_ref()?.names_at(offset)
     }
 
     /// Uses `ranges` (`[start, end)` file offsets → function) for `path` instead of

@@ -115,6 +115,7 @@ fn score(
         lift,
         time,
         onset,
+        end: w.end,
     };
     super::score(w, g, &seen, db, sym)
 }
@@ -552,4 +553,147 @@ fn a_wrapper_the_suite_never_ran_shares_its_blame_with_its_first_trained_caller(
     let (wrapper, caller, _) = run(&db);
     assert!(wrapper.is_some());
     assert_eq!(caller, None);
+}
+
+/// A real program (`stale` calls `fsync`, `sleeper` calls `select`, `main` calls both) and
+/// the libc this test runs with: the frames a walk reports at a `select`, with and without
+/// a stale return address (`stale`'s, left in `select`'s frame) between them.
+#[test]
+fn a_frame_whose_call_went_to_another_library_function_is_stale() {
+    if !testkit::require_tool("stale frames above a library", "gcc") {
+        return;
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let Some(libc) = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("libc.so"))
+    else {
+        eprintln!("skipped: this test process maps no libc.so");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("s.c");
+    std::fs::write(
+        &src,
+        "#include <sys/select.h>\n#include <unistd.h>\n\
+         void stale(void) { fsync(1); }\n\
+         int sleeper(void) { struct timeval tv = {0, 1}; return select(0, 0, 0, 0, &tv); }\n\
+         int main(void) { stale(); return sleeper(); }\n",
+    )
+    .unwrap();
+    let exe = dir.path().join("s");
+    testkit::gcc(&src, &exe, testkit::Flags::Debug, &[]);
+    let exe = exe.to_str().unwrap();
+    let db = db(&[
+        ("stale", &[]),
+        ("sleeper", &[]),
+        ("main", &[]),
+        ("fsync", &[]),
+    ]);
+    let mut sym = Symbolizer::new(&db);
+    // the return location of the call in `func` that goes to `import`
+    let mut call_in = |func: u32, import: &str| {
+        (0..0x10_0000u64)
+            .find(|&off| {
+                sym.function(exe, off) == Some(func)
+                    && sym.import_called(exe, off).as_deref() == Some(import)
+            })
+            .unwrap()
+    };
+    let stale_ret = call_in(0, "fsync");
+    let sleeper_ret = call_in(1, "select");
+    let data = std::fs::read(libc).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let in_libc = |name: &str| {
+        use object::{Object, ObjectSegment, ObjectSymbol};
+        let a = file
+            .dynamic_symbols()
+            .find(|s| s.name() == Ok(name))
+            .unwrap()
+            .address();
+        let seg = file
+            .segments()
+            .find(|s| a >= s.address() && a < s.address() + s.size())
+            .unwrap();
+        CodeLocation {
+            path: libc.to_string(),
+            offset: a - seg.address() + seg.file_range().0 + 1,
+        }
+    };
+    let app = |offset: u64| CodeLocation {
+        path: exe.to_string(),
+        offset,
+    };
+    // in select, the caller that called select found further out: stale's frame is stale
+    let frames = [in_libc("select"), app(stale_ret), app(sleeper_ret)];
+    assert_eq!(stale_above_library(&frames, &mut sym), [1]);
+    // in fsync, stale is its caller: nothing is stale
+    let frames = [in_libc("fsync"), app(stale_ret), app(sleeper_ret)];
+    assert!(stale_above_library(&frames, &mut sym).is_empty());
+    // no frame further out confirms the library function: nothing is dropped
+    let frames = [in_libc("select"), app(stale_ret)];
+    assert!(stale_above_library(&frames, &mut sym).is_empty());
+    // above an application frame of the same file, a call into the library cannot be its
+    // caller, unless the file's own function of that name (a shared object's PLT)
+    let main_ret = (0..0x10_0000u64)
+        .find(|&off| sym.function(exe, off) == Some(2) && sym.call_target(exe, off) == Some(1))
+        .unwrap();
+    assert!(!calls(&mut sym, &app(stale_ret), 1, &db));
+    assert!(calls(&mut sym, &app(stale_ret), 3, &db));
+    assert!(calls(&mut sym, &app(main_ret), 1, &db));
+    assert!(!calls(&mut sym, &app(main_ret), 0, &db));
+}
+
+/// One process of a group sleeps in `pselect6` before and after the onset as it always
+/// did (a postmaster), another began to (a backend): the group's rise is the second's.
+#[test]
+fn a_thread_making_a_syscall_as_often_as_before_is_not_credited_for_its_groups_rise() {
+    let db = db(&[
+        ("server_loop", &["pselect6"]),
+        ("backoff", &["pselect6"]),
+        ("insert_row", &[]),
+    ]);
+    let sel = nr("pselect6");
+    let every = |tid: u32, from: u64, to: u64, step: u64| Thread {
+        pid: tid,
+        tid,
+        comm: "postgres".into(),
+        calls: (from..to)
+            .step_by(step as usize)
+            .map(|t| call(t, 1, "pselect6"))
+            .collect(),
+        ..Thread::default()
+    };
+    let at = |tid: u32, idx: &[u64]| StackSample {
+        pid: tid,
+        ..stack(tid, StackKind::Syscall, Some(sel), idx)
+    };
+    let w = Window {
+        start: 0,
+        end: 1000,
+        // the postmaster: every 10 all along; the backend: every 5 from the onset (500)
+        threads: vec![every(1, 0, 1000, 10), every(2, 500, 1000, 5)],
+        stacks: (0..5).flat_map(|_| [at(1, &[0]), at(2, &[1, 2])]).collect(),
+        ..Window::default()
+    };
+    let g = Groups::of(&w);
+    assert_eq!(g.names.len(), 1);
+    let lift: FxHashMap<(u32, u16), f64> = [((0, sel), 3.0)].into_iter().collect();
+    let out = score(
+        &w,
+        &g,
+        &[],
+        &lift,
+        &TimeShares::default(),
+        500,
+        &db,
+        &mut symbolizer(&db),
+    );
+    let credited = names(&db, &out);
+    assert!(credited.contains(&"backoff".to_string()), "{credited:?}");
+    assert!(
+        !credited.contains(&"server_loop".to_string()),
+        "{credited:?}"
+    );
 }

@@ -89,8 +89,9 @@ pub(crate) trait Code {
 /// Returns how many came from the scan.
 ///
 /// When BP is not a plausible frame pointer (below SP, or misaligned: code that uses RBP
-/// as a general register), the chain read from it is garbage and dropped, and the whole
-/// window is scanned instead. BP equal to SP is a frame without locals, sampled after its
+/// as a general register), or points into the stack at something that is not a frame
+/// record (its return-address word is not code), the chain read from it is garbage and
+/// dropped, and the whole window is scanned instead. BP equal to SP is a frame without locals, sampled after its
 /// prologue: nothing to scan.
 pub(crate) fn merge(raw: &RawStack, code: &mut impl Code, out: &mut Vec<u64>) -> usize {
     out.clear();
@@ -102,12 +103,16 @@ pub(crate) fn merge(raw: &RawStack, code: &mut impl Code, out: &mut Vec<u64>) ->
         out.extend_from_slice(fp.get(1..).unwrap_or(&[]));
         return 0;
     }
-    let bp_ok = raw.bp >= raw.sp && raw.bp & 7 == 0;
+    let mut bp_ok = raw.bp >= raw.sp && raw.bp & 7 == 0;
     let chain: &[u64] = if bp_ok && fp.len() > 1 {
         let trusted = fp[1..]
             .iter()
             .position(|&a| !code.executable(raw.pid, a))
             .unwrap_or(fp.len() - 1);
+        // BP points into the stack, but not at a frame record: code that uses RBP as a
+        // general register (glibc's `select` keeps its timeout pointer there, an address
+        // in the caller's locals)
+        bp_ok = trusted > 0;
         &fp[1..1 + trusted]
     } else {
         &[]
@@ -300,6 +305,22 @@ mod tests {
         // Misaligned bp likewise.
         let r = raw(0x7010, sp, sp + 0x13, &[0x7010, 0x1305], &[0x1105]);
         check(&r, &[0x1105, 0x1305], &[0x7010, 0x1105], 1);
+    }
+
+    #[test]
+    fn bp_at_a_local_that_is_no_frame_record_scans_everything() {
+        // In libc's select, RBP holds the timeout pointer: an address in the caller's
+        // locals (sp + 0x18), where the chain reads {0, 1000}. The callers' frames above
+        // it (0x1205: the sleeper's caller) are found by the scan.
+        let sp = 0x10_0000;
+        let r = raw(
+            0x7010,
+            sp,
+            sp + 0x18,
+            &[0x7010, 1000],
+            &[0x1105, 0, sp + 0x30, 0, 1000, sp + 0x40, 0x1205],
+        );
+        check(&r, &[0x1105, 0x1205], &[0x7010, 0x1105, 0x1205], 2);
     }
 
     #[test]
