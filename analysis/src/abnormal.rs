@@ -163,7 +163,8 @@ pub struct Evidence {
     pub lifecycle: f64,
     /// How much the group's syscall mix moved towards what these units do: the largest
     /// rise, among their syscalls, of the log odds of that syscall against the group's
-    /// others (more traffic of the same kind leaves the mix as it was).
+    /// others (more traffic of the same kind leaves the mix as it was). For `Vanished`:
+    /// the largest fall of the group's rate of one of their syscalls.
     pub mix_shift: f64,
     /// How much of the application's work the group does: its share of the syscalls of
     /// every application thread group after the onset, counted in full from
@@ -214,6 +215,19 @@ impl Mix {
             .filter_map(|&nr| self.calls.get(&(g, nr)))
             .fold((0, 0), |(b, a), &(x, y)| (b + x, a + y));
         a as f64 / t_a - b as f64 / t_n
+    }
+
+    /// The largest fall, among `nrs`, of group `g`'s calls of that syscall per second
+    /// (log of before over after, half a call of pseudo-count each side): units that
+    /// vanished while their syscalls go on as often in other shapes are a reshuffle (more
+    /// clients merge differently), not behaviour that stopped.
+    fn fall(&self, g: u32, nrs: impl IntoIterator<Item = u16>, t_n: f64, t_a: f64) -> f64 {
+        nrs.into_iter()
+            .map(|nr| {
+                let (b, a) = self.calls.get(&(g, nr)).copied().unwrap_or((0, 0));
+                ((b as f64 + 0.5) / t_n / ((a as f64 + 0.5) / t_a)).ln()
+            })
+            .fold(0.0, f64::max)
     }
 
     /// The largest rise in log odds of any of `nrs` against the rest of group `g`'s
@@ -424,12 +438,10 @@ pub fn find(
             let lambda = (n_n as f64 / t_n) * t_a;
             let score = -lift * gate(ln_lower_tail(n_a, lambda));
             if score >= p.min_score {
-                out.push(mk(
-                    Kind::Vanished,
-                    score,
-                    score,
-                    recent(before, p.max_units),
-                ));
+                let mut e = mk(Kind::Vanished, score, score, recent(before, p.max_units));
+                let nrs = cl.clusters[c as usize].0.iter().map(|&(nr, _)| nr);
+                e.mix_shift = syscall_mix.fall(g, nrs, t_n, t_a);
+                out.push(e);
             }
         }
         if n_n >= 3 && n_a >= 3 && med_a > p90_n.max(med_n) && med_n > 0 {

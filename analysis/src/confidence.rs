@@ -18,7 +18,9 @@
 //! - slower units count in proportion to the share of the group's time they hold;
 //! - a thread blocked, spinning or much busier counts only if it worked before the onset
 //!   (a thread born after it has no "before" to differ from);
-//! - units that vanished are victims more often than causes: half weight;
+//! - units that vanished are victims more often than causes: half weight, and only as
+//!   far as the group makes their syscalls less often (a shape gone while its syscalls go
+//!   on in other shapes is a reshuffle);
 //! - units that start or end threads and processes count only for the rest of their
 //!   kind: how many threads come and go follows how many connections do, in servers with
 //!   a thread or a process per connection.
@@ -67,7 +69,7 @@ pub fn strength(e: &Evidence) -> f64 {
     match e.kind {
         Kind::New | Kind::MoreFrequent => e.beyond_load.min(e.mix_shift) / RATE_UNIT * volume,
         Kind::Slower => e.score / SLOW_UNIT * volume,
-        Kind::Vanished => 0.5 * e.score / RATE_UNIT * (1.0 - e.lifecycle),
+        Kind::Vanished => 0.5 * e.score.min(e.mix_shift) / RATE_UNIT * (1.0 - e.lifecycle),
         Kind::Spinning if e.worked_before => e.score / SPIN_UNIT,
         Kind::Blocked if e.worked_before => e.score / BLOCKED_UNIT,
         Kind::Busier if e.worked_before => e.score / BUSY_UNIT,

@@ -236,3 +236,22 @@ fn closes_count_as_connection_ends_only_while_connections_arrive_as_fast() {
     assert!(!without.is_empty());
     assert!(without.iter().all(|&l| l == 0.0), "{without:?}");
 }
+
+#[test]
+fn units_that_vanished_count_only_as_far_as_their_syscalls_fell() {
+    // a backend's commits: [pwrite64 fdatasync] alone until 40 s, then merged with the
+    // next statement's reply (more clients): the shape stopped, its syscalls did not
+    let mut calls = requests(0, 40, 20, &["pwrite64", "fdatasync"]);
+    calls.extend(requests(40, 60, 10, &["pwrite64", "fdatasync", "sendto"]));
+    let reshuffled = window(vec![thread(1, "postgres", calls)]);
+    let gone = |ev: &[Evidence]| ev.iter().find(|e| e.kind == Kind::Vanished).cloned();
+    let e = gone(&evidence(&reshuffled, 40)).expect("the old shape vanished");
+    assert!(e.score > 1.0, "{e:?}");
+    assert_eq!(crate::confidence::strength(&e), 0.0, "{e:?}");
+    // the same shape gone with its syscalls (the commits stopped): it counts
+    let mut calls = requests(0, 40, 20, &["pwrite64", "fdatasync"]);
+    calls.extend(requests(40, 60, 20, &["sendto", "recvfrom"]));
+    let stopped = window(vec![thread(1, "postgres", calls)]);
+    let e = gone(&evidence(&stopped, 40)).expect("the commits vanished");
+    assert!(crate::confidence::strength(&e) > 0.5, "{e:?}");
+}
