@@ -112,7 +112,8 @@ pub struct Stats {
 
 struct EntryLink {
     _link: Link,
-    probes: usize,
+    /// What the link probes: its file and probes (deduplicated by offset).
+    object: ObjectProbes,
 }
 
 /// A running capture. Dropping it detaches everything; [`Session::finish`] also drains
@@ -347,41 +348,100 @@ impl Session {
         probes.dedup_by_key(|p| p.file_offset);
         let duplicates = given - probes.len();
         let started = Instant::now();
+        let attached = probes.len();
         if !probes.is_empty() {
-            let opts = UprobeMultiOpts {
-                offsets: probes.iter().map(|p| p.file_offset as usize).collect(),
-                cookies: probes.iter().map(|p| u64::from(p.func)).collect(),
-                ..UprobeMultiOpts::default()
+            let object = ObjectProbes {
+                path: path.clone(),
+                probes,
             };
-            let link = self
-                .program("on_entry")?
-                .attach_uprobe_multi_with_opts(-1, path, "", opts)
-                .map_err(|source| {
-                    if preflight::kernel_at_least(6, 6) {
-                        CaptureError::Attach {
-                            what: format!("{} entry probes on {}", probes.len(), path.display()),
-                            source,
-                        }
-                    } else {
-                        CaptureError::KernelTooOld {
-                            release: preflight::kernel_release(),
-                            feature: "uprobe_multi links",
-                            needs: "6.6",
-                            source: Some(source),
-                        }
-                    }
-                })?;
+            let link = self.link(&object)?;
             self.entries.push(EntryLink {
                 _link: link,
-                probes: probes.len(),
+                object,
             });
         }
         Ok(AttachInfo {
             path: path.clone(),
-            probes: probes.len(),
+            probes: attached,
             duplicates,
             took: started.elapsed(),
         })
+    }
+
+    /// One uprobe_multi link over `object`'s probes (deduplicated), cookie = function id.
+    fn link(&self, object: &ObjectProbes) -> Result<Link, CaptureError> {
+        let (path, probes) = (&object.path, &object.probes);
+        let opts = UprobeMultiOpts {
+            offsets: probes.iter().map(|p| p.file_offset as usize).collect(),
+            cookies: probes.iter().map(|p| u64::from(p.func)).collect(),
+            ..UprobeMultiOpts::default()
+        };
+        self.program("on_entry")?
+            .attach_uprobe_multi_with_opts(-1, path, "", opts)
+            .map_err(|source| {
+                if preflight::kernel_at_least(6, 6) {
+                    CaptureError::Attach {
+                        what: format!("{} entry probes on {}", probes.len(), path.display()),
+                        source,
+                    }
+                } else {
+                    CaptureError::KernelTooOld {
+                        release: preflight::kernel_release(),
+                        feature: "uprobe_multi links",
+                        needs: "6.6",
+                        source: Some(source),
+                    }
+                }
+            })
+    }
+
+    /// Removes the entry probes of `funcs` while the capture runs: each link holding one
+    /// is replaced by a link without them (attached before the old one is dropped, so the
+    /// others are never unprobed; an entry both links catch pushes one frame, as a second
+    /// frame at the same SP replaces the first). Their invocation counts stay as they
+    /// are; syscalls made under them from now on go to their nearest probed caller.
+    /// Returns the functions whose probes were removed.
+    pub fn mute(
+        &mut self,
+        funcs: &std::collections::HashSet<FunctionId>,
+    ) -> Result<Vec<FunctionId>, CaptureError> {
+        let mut removed = Vec::new();
+        let mut i = 0;
+        while i < self.entries.len() {
+            let old = &self.entries[i].object;
+            let keep: Vec<_> = old
+                .probes
+                .iter()
+                .filter(|p| !funcs.contains(&p.func))
+                .cloned()
+                .collect();
+            if keep.len() == old.probes.len() {
+                i += 1;
+                continue;
+            }
+            removed.extend(
+                old.probes
+                    .iter()
+                    .filter(|p| funcs.contains(&p.func))
+                    .map(|p| p.func),
+            );
+            if keep.is_empty() {
+                self.entries.remove(i);
+                continue;
+            }
+            let object = ObjectProbes {
+                path: old.path.clone(),
+                probes: keep,
+            };
+            let link = self.link(&object)?;
+            // the old link is dropped (detached) here, after the new one is attached
+            self.entries[i] = EntryLink {
+                _link: link,
+                object,
+            };
+            i += 1;
+        }
+        Ok(removed)
     }
 
     /// Drains every record the kernel has committed, handing the events to `sink`, then
@@ -535,7 +595,7 @@ impl Session {
             syscalls: self.syscalls,
             lost: self.counters.stat_total(counters::STAT_DROPS),
             functions_hit: self.counters.hit(),
-            probes: self.entries.iter().map(|e| e.probes).sum(),
+            probes: self.entries.iter().map(|e| e.object.probes.len()).sum(),
             objects: self.entries.len(),
             stack_overflows: self.counters.stat_total(counters::STAT_STACK_OVERFLOW),
             no_state: self.counters.stat_total(counters::STAT_NO_STATE),
@@ -575,7 +635,7 @@ impl Session {
     /// mode) and the last losses. Returns the final counters.
     pub fn finish(mut self, sink: &mut impl EventSink) -> Result<Stats, CaptureError> {
         // Detaching waits for running programs, so every record is committed after this.
-        let probes = self.entries.iter().map(|e| e.probes).sum();
+        let probes = self.entries.iter().map(|e| e.object.probes.len()).sum();
         let objects = self.entries.len();
         self.entries.clear();
         self.tracepoints.clear();

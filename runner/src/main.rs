@@ -71,6 +71,13 @@ struct Cli {
     #[arg(long)]
     probe_all: bool,
 
+    /// Remove a function's probe once it has been entered N times with at most one
+    /// syscall per 10,000 entries made by itself (hot helpers: allocators, lookups,
+    /// comparators); its signature is empty either way, and what it still makes goes to
+    /// its caller. 0: never.
+    #[arg(long, value_name = "N", default_value_t = 2_000)]
+    mute_after: u64,
+
     /// Record syscalls and process events only: no function probes, no --bin needed.
     #[arg(long, conflicts_with_all = ["jvm_app", "jvm_jar"])]
     syscalls_only: bool,
@@ -247,6 +254,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         max_frames: cli.max_frames,
         flush_every: Duration::from_secs(1),
         progress: !cli.no_progress && std::io::stderr().is_terminal(),
+        mute_after: (cli.mute_after > 0).then_some(cli.mute_after),
     })?;
 
     let code = match (rec.interrupted, rec.status) {

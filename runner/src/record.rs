@@ -41,7 +41,21 @@ pub struct RecordOptions<'a> {
     /// Flush the trace (and record invocation counts) this often.
     pub flush_every: Duration,
     pub progress: bool,
+    /// Remove the probe of a function once it has been entered this often with at most
+    /// one syscall per [`MUTE_RATE`] entries attributed to it ([`Session::mute`]); `None`
+    /// never does.
+    pub mute_after: Option<u64>,
 }
+
+/// A muted function made at most one syscall per this many invocations before its probe
+/// was removed: its signature is empty (an episode needs half an occurrence per
+/// invocation), and what it would still make adds at most as much to its callers'.
+pub const MUTE_RATE: u64 = 10_000;
+
+/// How often the invocation counts are read for muting: a hot function is entered
+/// millions of times a second, so the probes it costs past the threshold are what this
+/// lets through.
+const MUTE_EVERY: Duration = Duration::from_millis(25);
 
 /// What a recording did.
 #[derive(Clone, Debug)]
@@ -65,6 +79,9 @@ pub struct Recording {
     pub finish: Duration,
     /// Final invocation counts of the functions hit.
     pub invocations: Vec<(FunctionId, u64)>,
+    /// Functions whose probes were removed once they had converged (`mute_after`), with
+    /// their invocations then (their counts stop there).
+    pub muted: Vec<(FunctionId, u64)>,
     /// Also written into the trace footer.
     pub notes: Vec<String>,
     /// The JVM methods, when JVM application code was named.
@@ -123,6 +140,10 @@ struct Out {
     new_objects: Vec<trace::Object>,
     /// A `java` the command ran while no JVM application code was named.
     unnamed_java: Option<String>,
+    /// Syscalls attributed to each function (the innermost frame).
+    own: std::collections::HashMap<FunctionId, u64>,
+    /// Functions whose probe was removed, with their invocations then.
+    muted: Vec<(FunctionId, u64)>,
 }
 
 impl Out {
@@ -177,6 +198,11 @@ impl Out {
                 let objs = std::mem::take(&mut self.new_objects);
                 self.add_objects(&objs);
             }
+        }
+        if let Event::Syscall(sc) = &ev
+            && let Some(top) = sc.frames().first()
+        {
+            *self.own.entry(top.func).or_default() += 1;
         }
         if let Event::Invocations { counts, .. } = &ev {
             // cumulative per function: ELF counts from the capture, JVM ones from the agents
@@ -283,6 +309,8 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         jvm,
         new_objects: Vec::new(),
         unnamed_java: None,
+        own: Default::default(),
+        muted: Vec::new(),
     };
 
     let mut child = paused.release()?;
@@ -311,6 +339,16 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         return Err(trace_err(e));
     }
     notes.extend(capture_notes(&stats));
+    if !out.muted.is_empty() {
+        notes.push(format!(
+            "{} functions lost their probes while the command ran, each after {} or more \
+             invocations with at most one syscall per {MUTE_RATE}: their invocation counts \
+             stop there, and syscalls under them since went to their callers; the runner \
+             summary names them",
+            out.muted.len(),
+            opts.mute_after.unwrap_or(0)
+        ));
+    }
     if let Some(sig) = interrupted {
         notes.push(format!(
             "the runner received {} and forwarded it to the command's process group",
@@ -356,6 +394,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         attach,
         finish,
         invocations: out.counts.into_iter().collect(),
+        muted: out.muted,
         notes,
         jvm: jvm_coverage,
     })
@@ -447,6 +486,7 @@ fn run_to_exit(
     } = st;
     let mut progress = Progress::new(opts.progress, opts.plan.map_or(0, Plan::probed));
     let mut last_flush = Instant::now();
+    let mut last_mute = Instant::now();
     let mut interrupted = None;
     let status = loop {
         session.poll(&mut |ev| out.put(ev))?;
@@ -494,6 +534,13 @@ fn run_to_exit(
                 source: e,
             });
         }
+        if let Some(after) = opts.mute_after
+            && mode == CaptureMode::Full
+            && last_mute.elapsed() >= MUTE_EVERY
+        {
+            mute_converged(session, out, after);
+            last_mute = Instant::now();
+        }
         if progress.due() {
             progress.update(&session.stats());
         }
@@ -501,6 +548,40 @@ fn run_to_exit(
     };
     progress.finish();
     Ok((status, interrupted))
+}
+
+/// Removes the probes of functions entered at least `after` times that (almost) never
+/// made a syscall themselves: the hot helpers (allocators, hash lookups, comparators)
+/// that cost most of a suite's probe hits and add nothing to any signature.
+fn mute_converged(session: &mut Session, out: &mut Out, after: u64) {
+    let done: std::collections::HashSet<FunctionId> = out.muted.iter().map(|m| m.0).collect();
+    let counts: std::collections::HashMap<FunctionId, u64> =
+        session.invocations().into_iter().collect();
+    let own = |f: &FunctionId| out.own.get(f).copied().unwrap_or(0);
+    let hot: std::collections::HashSet<FunctionId> = counts
+        .iter()
+        .filter(|&(f, &n)| n >= after && !done.contains(f) && own(f).saturating_mul(MUTE_RATE) <= n)
+        .map(|(&f, _)| f)
+        .collect();
+    if hot.is_empty() {
+        return;
+    }
+    match session.mute(&hot) {
+        Ok(removed) if !removed.is_empty() => {
+            let label = format!("muted {} functions", removed.len());
+            out.muted.extend(
+                removed
+                    .iter()
+                    .map(|f| (*f, counts.get(f).copied().unwrap_or(0))),
+            );
+            out.put(Event::Mark {
+                ts: capture::monotonic_ns(),
+                label,
+            });
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("removing the probes of converged functions: {e}"),
+    }
 }
 
 /// Warnings from the capture counters, for the footer and the summary.

@@ -43,6 +43,9 @@ pub struct Summary {
     /// Not probed (but in the trace header) because they cannot reach a system call:
     /// (object, name), by id.
     pub pruned: Vec<(String, String)>,
+    /// Probes removed while the command ran, once their functions had converged:
+    /// (name, invocations then), by id.
+    pub muted: Vec<(String, u64)>,
     pub functions_hit: u32,
     pub invocations: u64,
     pub syscalls: u64,
@@ -116,6 +119,14 @@ impl Summary {
                     .map(|f| (f.object.clone(), f.name.clone()))
                     .collect()
             }),
+            muted: rec
+                .muted
+                .iter()
+                .map(|&(id, n)| match plan.and_then(|p| p.function(id)) {
+                    Some(f) => (f.name.clone(), n),
+                    None => (format!("#{id}"), n),
+                })
+                .collect(),
             functions_hit: rec.stats.functions_hit,
             invocations,
             syscalls: rec.stats.syscalls,
@@ -181,6 +192,12 @@ impl Summary {
                     ", {} not probed ({})",
                     self.pruned.len(),
                     crate::plan::PRUNED_REASON
+                ));
+            }
+            if !self.muted.is_empty() {
+                probed.push_str(&format!(
+                    ", {} probes removed once converged",
+                    self.muted.len()
                 ));
             }
             if self.objects > 0 || self.jvm.is_none() {
@@ -299,6 +316,12 @@ impl Summary {
                 "reason": crate::plan::PRUNED_REASON,
                 "functions": self.pruned.iter()
                     .map(|(o, n)| serde_json::json!({"object": o, "function": n}))
+                    .collect::<Vec<_>>(),
+            },
+            "muted": {
+                "max_syscalls_per_invocation": 1.0 / crate::record::MUTE_RATE as f64,
+                "functions": self.muted.iter()
+                    .map(|(n, k)| serde_json::json!({"function": n, "invocations": k}))
                     .collect::<Vec<_>>(),
             },
             "functions_hit": self.functions_hit,

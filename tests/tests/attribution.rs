@@ -194,3 +194,58 @@ fn pruning_keeps_every_attribution() {
         assert_eq!(a.episodes, p.episodes, "{f}");
     }
 }
+
+#[test]
+fn a_converged_hot_function_loses_its_probe_and_nothing_else_changes() {
+    if !can_trace("attribution::a_converged_hot_function_loses_its_probe_and_nothing_else_changes")
+    {
+        return;
+    }
+    let dir = Scratch::new();
+    let exe = dir.join("muted");
+    gcc(&attribution_source("muted"), &exe, &[]);
+    let train = |after: &str| {
+        let trace_path = dir.join(format!("m{after}.trace"));
+        let argv: Vec<&OsStr> = vec![
+            OsStr::new("--bin"),
+            exe.as_os_str(),
+            OsStr::new("--mute-after"),
+            OsStr::new(after),
+            OsStr::new("--as-root"),
+            OsStr::new("-o"),
+            trace_path.as_os_str(),
+            OsStr::new("--"),
+            exe.as_os_str(),
+        ];
+        let run = runner(argv, &[]);
+        assert_eq!(run.code, 0, "runner: {}", run.stderr);
+        let summary = run.summary.expect("a JSON summary");
+        let db_path = dir.join(format!("m{after}.sigdb"));
+        tests::train(&trace_path, &db_path);
+        (summary, sigdb::read(&db_path).expect("a readable sigdb"))
+    };
+    let muted_names = |s: &serde_json::Value| -> Vec<String> {
+        s["muted"]["functions"]
+            .as_array()
+            .expect("a muted list")
+            .iter()
+            .map(|f| f["function"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (all_summary, all) = train("0");
+    let (summary, muted) = train("100000");
+    assert!(muted_names(&all_summary).is_empty());
+    assert_eq!(muted_names(&summary), ["hot"]);
+    assert_eq!(all.get("hot").expect("hot").invocations, 300_000);
+    let n = muted.get("hot").expect("hot").invocations;
+    assert!((100_000..300_000).contains(&n), "hot: {n}");
+    let (a, m) = (
+        all.get("worker").expect("worker"),
+        muted.get("worker").expect("worker"),
+    );
+    assert_eq!((a.invocations, a.syscalls), (150, 150));
+    assert_eq!(
+        (&a.profile, a.invocations, a.syscalls, &a.episodes),
+        (&m.profile, m.invocations, m.syscalls, &m.episodes)
+    );
+}

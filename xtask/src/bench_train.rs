@@ -1,6 +1,7 @@
 //! `cargo xtask bench-train`: a target's test suite untraced and under the runner, side by
 //! side in one run, with what the probes cost: wall times, ratio, probe hits, hits
-//! avoided by leaving out the functions that cannot reach a system call, single-steps.
+//! avoided by leaving out the functions that cannot reach a system call and by removing
+//! the probes of hot functions once they converge, single-steps.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,9 +16,10 @@ use crate::train::{self, Ctx, Origin, StepName};
 use crate::tree::{self, Layout};
 use crate::{Common, tools};
 
-/// Run a target's test suite untraced, under the runner (pruned probes) and under the
-/// runner with every probe (`--probe-all`), one after the other on the same build, and
-/// report the cost of tracing. Needs root.
+/// Run a target's test suite untraced, under the runner as `train` runs it (pruned probes,
+/// converged ones removed), without removing any (pruned only), and with every probe
+/// (`--probe-all`), one after the other on the same build, and report the cost of
+/// tracing. Needs root.
 #[derive(Debug, clap::Args)]
 pub struct Options {
     /// Target recipe: `targets/NAME.toml`.
@@ -59,6 +61,16 @@ impl RunResult {
     fn num(&self, key: &str) -> Option<u64> {
         self.summary.as_ref().and_then(|s| s[key].as_u64())
     }
+
+    /// Functions whose probes the runner removed once they converged.
+    fn muted(&self) -> Option<u64> {
+        let s = self.summary.as_ref()?;
+        Some(
+            s["muted"]["functions"]
+                .as_array()
+                .map_or(0, |a| a.len() as u64),
+        )
+    }
 }
 
 pub fn run(opts: Options) -> anyhow::Result<()> {
@@ -97,9 +109,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
 
     let mut results = vec![untraced(&recipe, suite, &out.tree, &dir, &progress)?];
     let modes: &[&'static str] = if opts.no_probe_all {
-        &["pruned"]
+        &["muted", "pruned"]
     } else {
-        &["pruned", "probe-all"]
+        &["muted", "pruned", "probe-all"]
     };
     for &mode in modes {
         let mut r = traced(
@@ -156,7 +168,9 @@ fn untraced(
     })
 }
 
-/// The suite under the runner; `mode` "probe-all" passes `--probe-all`.
+/// The suite under the runner: "muted" as `train` runs it (pruned, and converged hot
+/// functions lose their probes), "pruned" without that (`--mute-after 0`), "probe-all"
+/// with every probe all along (`--probe-all --mute-after 0`).
 #[allow(clippy::too_many_arguments)]
 fn traced(
     recipe: &Recipe,
@@ -175,6 +189,9 @@ fn traced(
         let _ = std::fs::remove_file(old);
     }
     let mut args = train::runner_args(recipe, suite, tree, objects, false, &trace, &summary);
+    if mode != "muted" {
+        args.splice(0..0, ["--mute-after".to_string(), "0".to_string()]);
+    }
     if mode == "probe-all" {
         args.insert(0, "--probe-all".to_string());
     }
@@ -251,7 +268,7 @@ fn table(name: &str, suite: Suite, results: &[RunResult]) -> String {
         .find(|r| r.mode == "probe-all")
         .and_then(|r| r.num("invocations"));
     let mut out = format!(
-        "{name} ({} suite)\n{:<10} {:>9} {:>6} {:>13} {:>13} {:>12} {:>8} {:>7}  suite\n",
+        "{name} ({} suite)\n{:<10} {:>9} {:>6} {:>13} {:>13} {:>12} {:>8} {:>7} {:>6}  suite\n",
         suite.as_str(),
         "run",
         "wall s",
@@ -260,13 +277,14 @@ fn table(name: &str, suite: Suite, results: &[RunResult]) -> String {
         "hits avoided",
         "single-steps",
         "probed",
-        "pruned"
+        "pruned",
+        "muted"
     );
     let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
     for r in results {
         let hits = r.num("invocations");
         let avoided = match (r.mode, all_hits, hits) {
-            ("pruned", Some(a), Some(h)) => Some(a.saturating_sub(h)),
+            ("pruned" | "muted", Some(a), Some(h)) => Some(a.saturating_sub(h)),
             _ => None,
         };
         let ratio = if base > 0.0 {
@@ -275,7 +293,7 @@ fn table(name: &str, suite: Suite, results: &[RunResult]) -> String {
             0.0
         };
         out.push_str(&format!(
-            "{:<10} {:>9.1} {:>5.2}x {:>13} {:>13} {:>12} {:>8} {:>7}  {}\n",
+            "{:<10} {:>9.1} {:>5.2}x {:>13} {:>13} {:>12} {:>8} {:>7} {:>6}  {}\n",
             r.mode,
             r.wall.as_secs_f64(),
             ratio,
@@ -284,6 +302,7 @@ fn table(name: &str, suite: Suite, results: &[RunResult]) -> String {
             opt(r.num("single_step_invocations")),
             opt(r.num("functions_probed")),
             opt(r.num("functions_pruned")),
+            opt(r.muted()),
             if r.exit_ok { "passed" } else { "FAILED" }
         ));
     }
@@ -311,6 +330,7 @@ fn json(name: &str, suite: Suite, results: &[RunResult]) -> serde_json::Value {
             "single_steps": r.num("single_step_invocations"),
             "functions_probed": r.num("functions_probed"),
             "functions_pruned": r.num("functions_pruned"),
+            "functions_muted": r.muted(),
             "functions_hit": r.num("functions_hit"),
             "hot_single_step": r.summary.as_ref().map(|s| s["hot_single_step"].clone()),
             "sigdb": r.sigdb.as_ref().map(|p| p.display().to_string()),
@@ -341,7 +361,8 @@ mod tests {
                 15,
                 Some(
                     serde_json::json!({"invocations": 400, "single_step_invocations": 7,
-                    "functions_probed": 90, "functions_pruned": 10}),
+                    "functions_probed": 90, "functions_pruned": 10,
+                    "muted": {"functions": [{"function": "zmalloc", "invocations": 100000}]}}),
                 ),
             ),
             run(
@@ -359,7 +380,7 @@ mod tests {
         assert_eq!(
             cols,
             [
-                "pruned", "15.0", "1.50x", "400", "600", "7", "90", "10", "passed"
+                "pruned", "15.0", "1.50x", "400", "600", "7", "90", "10", "1", "passed"
             ]
         );
         let all = t.lines().find(|l| l.starts_with("probe-all")).unwrap();

@@ -39,6 +39,7 @@ fn plan() -> Plan {
 
 fn recording(counts: Vec<(u32, u64)>, wall_s: u64, status: ExitStatus) -> Recording {
     Recording {
+        muted: Vec::new(),
         status,
         interrupted: None,
         stats: capture::Stats {
