@@ -70,6 +70,23 @@ pub fn require_tool(test: &str, tool: &str) -> bool {
     require(test, found, format!("needs {tool} on PATH"))
 }
 
+/// The C library this test process runs with (its path in `/proc/self/maps`), for tests
+/// that read its symbols; `None` after [`require`] when none is mapped (a static build).
+#[track_caller]
+pub fn require_mapped_libc(test: &str) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let libc = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/libc.so"))
+        .map(str::to_owned);
+    if require(test, libc.is_some(), "this test process maps no libc.so") {
+        libc
+    } else {
+        None
+    }
+}
+
 /// The workspace root (from `.cargo/config.toml`).
 pub fn workspace() -> &'static Path {
     Path::new(env!("CARGO_WORKSPACE_DIR"))

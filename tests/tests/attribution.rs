@@ -130,6 +130,42 @@ fn module_loaded_later() {
     );
 }
 
+/// The functions a runner summary lists under `key` ("pruned", "muted").
+fn listed(summary: &serde_json::Value, key: &str) -> Vec<String> {
+    summary[key]["functions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a {key} list"))
+        .iter()
+        .map(|f| f["function"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs `exe` under the runner (as root, `extra` options) into `DIR/NAME.trace` and trains
+/// it: the runner's JSON summary and the database.
+fn run_and_train(
+    dir: &Scratch,
+    exe: &std::path::Path,
+    extra: &[&str],
+    name: &str,
+) -> (serde_json::Value, sigdb::Sigdb) {
+    let trace_path = dir.join(format!("{name}.trace"));
+    let mut argv: Vec<&OsStr> = vec![OsStr::new("--bin"), exe.as_os_str()];
+    argv.extend(extra.iter().map(OsStr::new));
+    argv.extend([
+        OsStr::new("--as-root"),
+        OsStr::new("-o"),
+        trace_path.as_os_str(),
+        OsStr::new("--"),
+        exe.as_os_str(),
+    ]);
+    let run = runner(argv, &[]);
+    assert_eq!(run.code, 0, "runner: {}", run.stderr);
+    let summary = run.summary.expect("a JSON summary");
+    let db_path = dir.join(format!("{name}.sigdb"));
+    tests::train(&trace_path, &db_path);
+    (summary, sigdb::read(&db_path).expect("a readable sigdb"))
+}
+
 /// Case 8: the runner does not probe functions that cannot reach a syscall (`mix`,
 /// `hash`, `pick`; they keep a record, never counted); every syscall keeps its function,
 /// and every function its profile, episodes and inclusive syscalls, against a run with
@@ -142,35 +178,10 @@ fn pruning_keeps_every_attribution() {
     let dir = Scratch::new();
     let exe = dir.join("pruned");
     gcc(&attribution_source("pruned"), &exe, &[]);
-    let train = |extra: &[&str], name: &str| {
-        let trace_path = dir.join(format!("{name}.trace"));
-        let mut argv: Vec<&OsStr> = vec![OsStr::new("--bin"), exe.as_os_str()];
-        argv.extend(extra.iter().map(OsStr::new));
-        argv.extend([
-            OsStr::new("--as-root"),
-            OsStr::new("-o"),
-            trace_path.as_os_str(),
-            OsStr::new("--"),
-            exe.as_os_str(),
-        ]);
-        let run = runner(argv, &[]);
-        assert_eq!(run.code, 0, "runner: {}", run.stderr);
-        let summary = run.summary.expect("a JSON summary");
-        let db_path = dir.join(format!("{name}.sigdb"));
-        tests::train(&trace_path, &db_path);
-        (summary, sigdb::read(&db_path).expect("a readable sigdb"))
-    };
-    let (all_summary, all) = train(&["--probe-all"], "all");
-    let (pruned_summary, pruned) = train(&[], "pruned");
+    let (all_summary, all) = run_and_train(&dir, &exe, &["--probe-all"], "all");
+    let (pruned_summary, pruned) = run_and_train(&dir, &exe, &[], "pruned");
     let free = ["mix", "hash", "pick"];
-    let names = |s: &serde_json::Value| -> Vec<String> {
-        s["pruned"]["functions"]
-            .as_array()
-            .expect("a pruned list")
-            .iter()
-            .map(|f| f["function"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
+    let names = |s: &serde_json::Value| listed(s, "pruned");
     for f in free {
         assert!(names(&pruned_summary).iter().any(|n| n == f), "{f} probed");
         let r = all.get(f).expect("probed with --probe-all");
@@ -204,36 +215,9 @@ fn a_converged_hot_function_loses_its_probe_and_nothing_else_changes() {
     let dir = Scratch::new();
     let exe = dir.join("muted");
     gcc(&attribution_source("muted"), &exe, &[]);
-    let train = |after: &str| {
-        let trace_path = dir.join(format!("m{after}.trace"));
-        let argv: Vec<&OsStr> = vec![
-            OsStr::new("--bin"),
-            exe.as_os_str(),
-            OsStr::new("--mute-after"),
-            OsStr::new(after),
-            OsStr::new("--as-root"),
-            OsStr::new("-o"),
-            trace_path.as_os_str(),
-            OsStr::new("--"),
-            exe.as_os_str(),
-        ];
-        let run = runner(argv, &[]);
-        assert_eq!(run.code, 0, "runner: {}", run.stderr);
-        let summary = run.summary.expect("a JSON summary");
-        let db_path = dir.join(format!("m{after}.sigdb"));
-        tests::train(&trace_path, &db_path);
-        (summary, sigdb::read(&db_path).expect("a readable sigdb"))
-    };
-    let muted_names = |s: &serde_json::Value| -> Vec<String> {
-        s["muted"]["functions"]
-            .as_array()
-            .expect("a muted list")
-            .iter()
-            .map(|f| f["function"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
-    let (all_summary, all) = train("0");
-    let (summary, muted) = train("100000");
+    let muted_names = |s: &serde_json::Value| listed(s, "muted");
+    let (all_summary, all) = run_and_train(&dir, &exe, &["--mute-after", "0"], "all");
+    let (summary, muted) = run_and_train(&dir, &exe, &["--mute-after", "100000"], "muted");
     assert!(muted_names(&all_summary).is_empty());
     assert_eq!(muted_names(&summary), ["hot"]);
     assert_eq!(all.get("hot").expect("hot").invocations, 300_000);

@@ -563,13 +563,7 @@ fn a_frame_whose_call_went_to_another_library_function_is_stale() {
     if !testkit::require_tool("stale frames above a library", "gcc") {
         return;
     }
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let Some(libc) = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.contains("libc.so"))
-    else {
-        eprintln!("skipped: this test process maps no libc.so");
+    let Some(libc) = testkit::require_mapped_libc("stale frames above a library") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -603,7 +597,7 @@ fn a_frame_whose_call_went_to_another_library_function_is_stale() {
     };
     let stale_ret = call_in(0, "fsync");
     let sleeper_ret = call_in(1, "select");
-    let data = std::fs::read(libc).unwrap();
+    let data = std::fs::read(&libc).unwrap();
     let file = object::File::parse(&*data).unwrap();
     let in_libc = |name: &str| {
         use object::{Object, ObjectSegment, ObjectSymbol};

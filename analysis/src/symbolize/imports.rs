@@ -211,13 +211,7 @@ mod tests {
 
     #[test]
     fn a_library_offset_names_the_exported_function_and_its_aliases() {
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-        let Some(libc) = maps
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(5))
-            .find(|p| p.contains("libc.so"))
-        else {
-            eprintln!("skipped: this test process maps no libc.so");
+        let Some(libc) = testkit::require_mapped_libc("exported functions of libc") else {
             return;
         };
         let data = std::fs::read(libc).unwrap();
