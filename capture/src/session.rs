@@ -400,48 +400,50 @@ impl Session {
     /// others are never unprobed; an entry both links catch pushes one frame, as a second
     /// frame at the same SP replaces the first). Their invocation counts stay as they
     /// are; syscalls made under them from now on go to their nearest probed caller.
-    /// Returns the functions whose probes were removed.
+    /// Returns the functions whose probes were removed, and the first error of an object
+    /// whose link could not be replaced (its probes all stay).
     pub fn mute(
         &mut self,
         funcs: &std::collections::HashSet<FunctionId>,
-    ) -> Result<Vec<FunctionId>, CaptureError> {
+    ) -> (Vec<FunctionId>, Option<CaptureError>) {
         let mut removed = Vec::new();
+        let mut first_error = None;
         let mut i = 0;
         while i < self.entries.len() {
             let old = &self.entries[i].object;
-            let keep: Vec<_> = old
-                .probes
-                .iter()
-                .filter(|p| !funcs.contains(&p.func))
-                .cloned()
-                .collect();
-            if keep.len() == old.probes.len() {
+            let (gone, keep): (Vec<&crate::config::Probe>, Vec<_>) =
+                old.probes.iter().partition(|p| funcs.contains(&p.func));
+            if gone.is_empty() {
                 i += 1;
                 continue;
             }
-            removed.extend(
-                old.probes
-                    .iter()
-                    .filter(|p| funcs.contains(&p.func))
-                    .map(|p| p.func),
-            );
+            let gone: Vec<FunctionId> = gone.iter().map(|p| p.func).collect();
             if keep.is_empty() {
                 self.entries.remove(i);
+                removed.extend(gone);
                 continue;
             }
             let object = ObjectProbes {
                 path: old.path.clone(),
-                probes: keep,
+                probes: keep.into_iter().copied().collect(),
             };
-            let link = self.link(&object)?;
-            // the old link is dropped (detached) here, after the new one is attached
-            self.entries[i] = EntryLink {
-                _link: link,
-                object,
-            };
+            match self.link(&object) {
+                // the old link is dropped (detached) here, after the new one is attached
+                Ok(link) => {
+                    self.entries[i] = EntryLink {
+                        _link: link,
+                        object,
+                    };
+                    removed.extend(gone);
+                }
+                // the old link stays: those functions keep their probes
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
             i += 1;
         }
-        Ok(removed)
+        (removed, first_error)
     }
 
     /// Drains every record the kernel has committed, handing the events to `sink`, then

@@ -144,6 +144,8 @@ struct Out {
     own: std::collections::HashMap<FunctionId, u64>,
     /// Functions whose probe was removed, with their invocations then.
     muted: Vec<(FunctionId, u64)>,
+    /// Functions muting has dealt with (removed, or probed by no link of the session).
+    muted_ids: std::collections::HashSet<FunctionId>,
 }
 
 impl Out {
@@ -311,6 +313,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         unnamed_java: None,
         own: Default::default(),
         muted: Vec::new(),
+        muted_ids: Default::default(),
     };
 
     let mut child = paused.release()?;
@@ -554,34 +557,32 @@ fn run_to_exit(
 /// made a syscall themselves: the hot helpers (allocators, hash lookups, comparators)
 /// that cost most of a suite's probe hits and add nothing to any signature.
 fn mute_converged(session: &mut Session, out: &mut Out, after: u64) {
-    let done: std::collections::HashSet<FunctionId> = out.muted.iter().map(|m| m.0).collect();
-    let counts: std::collections::HashMap<FunctionId, u64> =
-        session.invocations().into_iter().collect();
     let own = |f: &FunctionId| out.own.get(f).copied().unwrap_or(0);
-    let hot: std::collections::HashSet<FunctionId> = counts
-        .iter()
-        .filter(|&(f, &n)| n >= after && !done.contains(f) && own(f).saturating_mul(MUTE_RATE) <= n)
-        .map(|(&f, _)| f)
+    let hot: std::collections::HashMap<FunctionId, u64> = session
+        .invocations()
+        .into_iter()
+        .filter(|(f, n)| {
+            *n >= after && !out.muted_ids.contains(f) && own(f).saturating_mul(MUTE_RATE) <= *n
+        })
         .collect();
     if hot.is_empty() {
         return;
     }
-    match session.mute(&hot) {
-        Ok(removed) if !removed.is_empty() => {
-            let label = format!("muted {} functions", removed.len());
-            out.muted.extend(
-                removed
-                    .iter()
-                    .map(|f| (*f, counts.get(f).copied().unwrap_or(0))),
-            );
-            out.put(Event::Mark {
-                ts: capture::monotonic_ns(),
-                label,
-            });
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!("removing the probes of converged functions: {e}"),
+    let (removed, error) = session.mute(&hot.keys().copied().collect());
+    if let Some(e) = error {
+        tracing::warn!("removing the probes of converged functions: {e}");
     }
+    // a function the session does not probe (a JVM method) is not tried again
+    out.muted_ids.extend(hot.keys().copied());
+    if removed.is_empty() {
+        return;
+    }
+    let label = format!("muted {} functions", removed.len());
+    out.muted.extend(removed.iter().map(|f| (*f, hot[f])));
+    out.put(Event::Mark {
+        ts: capture::monotonic_ns(),
+        label,
+    });
 }
 
 /// Warnings from the capture counters, for the footer and the summary.
