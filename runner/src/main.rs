@@ -75,7 +75,7 @@ struct Cli {
     /// syscall per 10,000 entries made by itself (hot helpers: allocators, lookups,
     /// comparators); its signature is empty either way, and what it still makes goes to
     /// its caller. 0: never.
-    #[arg(long, value_name = "N", default_value_t = 2_000)]
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
     mute_after: u64,
 
     /// Record syscalls and process events only: no function probes, no --bin needed.

@@ -55,7 +55,7 @@ pub const MUTE_RATE: u64 = 10_000;
 /// How often the invocation counts are read for muting: a hot function is entered
 /// millions of times a second, so the probes it costs past the threshold are what this
 /// lets through.
-const MUTE_EVERY: Duration = Duration::from_millis(25);
+const MUTE_EVERY: Duration = Duration::from_millis(100);
 
 /// What a recording did.
 #[derive(Clone, Debug)]
