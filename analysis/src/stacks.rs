@@ -76,11 +76,18 @@ fn own_lift(t: &crate::window::Thread, nr: u16, seen: &Seen<'_>) -> Option<f64> 
     if b == 0 || first >= seen.onset {
         return None;
     }
-    let t_n = (seen.onset - first) as f64 / 1e9;
+    let t_n = ((seen.onset - first) as f64 / 1e9).max(1e-3);
     let t_a = (seen.end.saturating_sub(seen.onset) as f64 / 1e9).max(1e-3);
-    let r_n = (b as f64 + 0.5) / t_n.max(1e-3);
+    Some(gated_lift(b, a, t_n, t_a))
+}
+
+/// The log of the rate after over the rate before (half a call of pseudo-count each
+/// side, `t_n`/`t_a` seconds), gated by how surprising the `a` calls after are; 0 when
+/// the rate did not rise.
+fn gated_lift(b: u64, a: u64, t_n: f64, t_a: f64) -> f64 {
+    let r_n = (b as f64 + 0.5) / t_n;
     let r_a = (a as f64 + 0.5) / t_a;
-    Some((r_a / r_n).ln().max(0.0) * crate::abnormal::surprise(a, r_n * t_a))
+    (r_a / r_n).ln().max(0.0) * crate::abnormal::surprise(a, r_n * t_a)
 }
 
 /// Per (group, syscall): how much more often it happens after the onset, as a lift
@@ -121,13 +128,7 @@ pub fn syscall_lift(w: &Window, groups: &Groups, onset: u64) -> FxHashMap<(u32, 
     }
     counts
         .into_iter()
-        .map(|(k, (n, a))| {
-            let r_n = (n as f64 + 0.5) / t_n;
-            let r_a = (a as f64 + 0.5) / t_a;
-            let lift = (r_a / r_n).ln().max(0.0);
-            let gate = crate::abnormal::surprise(a, r_n * t_a);
-            (k, lift * gate)
-        })
+        .map(|(k, (n, a))| (k, gated_lift(n, a, t_n, t_a)))
         .collect()
 }
 

@@ -140,8 +140,8 @@ struct Out {
     new_objects: Vec<trace::Object>,
     /// A `java` the command ran while no JVM application code was named.
     unnamed_java: Option<String>,
-    /// Syscalls attributed to each function (the innermost frame).
-    own: std::collections::HashMap<FunctionId, u64>,
+    /// Syscalls attributed to each function (the innermost frame), by id (ids are dense).
+    own: Vec<u64>,
     /// Functions whose probe was removed, with their invocations then.
     muted: Vec<(FunctionId, u64)>,
     /// Functions muting has dealt with (removed, or probed by no link of the session).
@@ -204,7 +204,11 @@ impl Out {
         if let Event::Syscall(sc) = &ev
             && let Some(top) = sc.frames().first()
         {
-            *self.own.entry(top.func).or_default() += 1;
+            let f = top.func as usize;
+            if f >= self.own.len() {
+                self.own.resize(f + 1, 0);
+            }
+            self.own[f] += 1;
         }
         if let Event::Invocations { counts, .. } = &ev {
             // cumulative per function: ELF counts from the capture, JVM ones from the agents
@@ -311,7 +315,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         jvm,
         new_objects: Vec::new(),
         unnamed_java: None,
-        own: Default::default(),
+        own: Vec::new(),
         muted: Vec::new(),
         muted_ids: Default::default(),
     };
@@ -557,7 +561,7 @@ fn run_to_exit(
 /// made a syscall themselves: the hot helpers (allocators, hash lookups, comparators)
 /// that cost most of a suite's probe hits and add nothing to any signature.
 fn mute_converged(session: &mut Session, out: &mut Out, after: u64) {
-    let own = |f: &FunctionId| out.own.get(f).copied().unwrap_or(0);
+    let own = |f: &FunctionId| out.own.get(*f as usize).copied().unwrap_or(0);
     let hot: std::collections::HashMap<FunctionId, u64> = session
         .invocations()
         .into_iter()
