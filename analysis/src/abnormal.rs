@@ -166,6 +166,10 @@ pub struct Evidence {
     /// others (more traffic of the same kind leaves the mix as it was). For `Vanished`:
     /// the largest fall of the group's rate of one of their syscalls.
     pub mix_shift: f64,
+    /// For `New` and `MoreFrequent`: the share of the group's syscalls after the onset
+    /// (by count or by time in the kernel, the larger) that moved into one of the units'
+    /// syscalls ([`Mix::moved`]); 1 for other evidence.
+    pub moved: f64,
     /// How much of the application's work the group does: its share of the syscalls of
     /// every application thread group after the onset, counted in full from
     /// [`GROUP_PART_UNIT`] (1 for thread evidence). A change in threads that barely work
@@ -183,6 +187,11 @@ pub const GROUP_PART_UNIT: f64 = 0.01;
 struct Mix {
     calls: FxHashMap<(u32, u16), (u64, u64)>,
     total: FxHashMap<u32, (u64, u64)>,
+    /// Time in the kernel, ns, before and after, as `calls` and `total` count.
+    ns: FxHashMap<(u32, u16), (u64, u64)>,
+    total_ns: FxHashMap<u32, (u64, u64)>,
+    /// CPU time after the onset, ns, of the group's threads whose scheduler was sampled.
+    cpu_after: FxHashMap<u32, u64>,
 }
 
 impl Mix {
@@ -190,17 +199,29 @@ impl Mix {
         let mut m = Mix::default();
         for (ti, t) in w.threads.iter().enumerate() {
             let g = groups.of_thread[ti];
+            if let Some((cpu, _)) = t.cpu_between(onset, w.end) {
+                *m.cpu_after.entry(g).or_default() += cpu;
+            }
             for c in &t.calls {
                 let (e, tot) = (
                     m.calls.entry((g, c.nr)).or_default(),
                     m.total.entry(g).or_default(),
                 );
+                let ns = if c.is_pending() { 0 } else { c.dur };
+                let (e_ns, tot_ns) = (
+                    m.ns.entry((g, c.nr)).or_default(),
+                    m.total_ns.entry(g).or_default(),
+                );
                 if c.ts < onset {
                     e.0 += 1;
                     tot.0 += 1;
+                    e_ns.0 += ns;
+                    tot_ns.0 += ns;
                 } else {
                     e.1 += 1;
                     tot.1 += 1;
+                    e_ns.1 += ns;
+                    tot_ns.1 += ns;
                 }
             }
         }
@@ -226,6 +247,41 @@ impl Mix {
             .map(|nr| {
                 let (b, a) = self.calls.get(&(g, nr)).copied().unwrap_or((0, 0));
                 ((b as f64 + 0.5) / t_n / ((a as f64 + 0.5) / t_a)).ln()
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// The largest share of group `g`'s syscalls after the onset, by count or by time in
+    /// the kernel, that moved into one of `nrs`: its calls (or time) beyond what its share
+    /// before the onset makes of the group's calls (or time) after it. More traffic of the
+    /// same kind moves nothing; a pool that starts reading a file on some of its requests
+    /// moves what those reads are of its work.
+    fn moved(&self, g: u32, nrs: impl IntoIterator<Item = u16>) -> f64 {
+        // calls (or ns) of `nr` after the onset beyond its share before
+        let excess =
+            |per: &FxHashMap<(u32, u16), (u64, u64)>, tot: &FxHashMap<u32, (u64, u64)>, nr: u16| {
+                let (tb, ta) = tot.get(&g).copied().unwrap_or((0, 0));
+                let (b, a) = per.get(&(g, nr)).copied().unwrap_or((0, 0));
+                let expected = if tb == 0 {
+                    0.0
+                } else {
+                    b as f64 * ta as f64 / tb as f64
+                };
+                (a as f64 - expected).max(0.0)
+            };
+        let calls = self.total.get(&g).map_or(0, |t| t.1).max(1) as f64;
+        // time against the group's CPU time when it is known: an idle pool's threads
+        // spend most of their time in the kernel waiting, which is no work
+        let busy = match self.cpu_after.get(&g) {
+            Some(&cpu) if cpu > 0 => cpu,
+            _ => self.total_ns.get(&g).map_or(0, |t| t.1),
+        }
+        .max(1) as f64;
+        nrs.into_iter()
+            .map(|nr| {
+                (excess(&self.calls, &self.total, nr) / calls)
+                    .max(excess(&self.ns, &self.total_ns, nr) / busy)
+                    .min(1.0)
             })
             .fold(0.0, f64::max)
     }
@@ -379,6 +435,7 @@ pub fn find(
         own.add(units, before, after);
         let mix = totals[&g].mix(&own, t_n, t_a);
         let mix_shift = syscall_mix.shift(g, cl.clusters[c as usize].0.iter().map(|&(nr, _)| nr));
+        let moved = syscall_mix.moved(g, cl.clusters[c as usize].0.iter().map(|&(nr, _)| nr));
         // new connections arrive at least half as fast as these units rose
         let closes_connections = {
             let risen = n_a as f64 / t_a - n_n as f64 / t_n;
@@ -405,6 +462,7 @@ pub fn find(
                 beyond_load,
                 lifecycle: lifecycle_share(w, units, &sel, closes_connections),
                 mix_shift,
+                moved,
                 part: 1.0,
                 units: sel,
             }
@@ -555,6 +613,7 @@ fn storms(
             beyond_load: score,
             lifecycle: 0.0,
             mix_shift: score,
+            moved: 1.0,
             part: 1.0,
         });
     }
@@ -616,7 +675,20 @@ fn threads(
             .collect();
         let normal_units =
             normal_units[normal_units.len().saturating_sub(4 * p.max_units)..].to_vec();
-        let normal_calls = t.calls.iter().filter(|c| c.ts < onset).count();
+        // a thread's own start-up (`set_robust_list`, `rseq`...) is no work: a pool thread
+        // born just before the onset that parks at once has no "before" to differ from
+        let start_up: usize = tu
+            .iter()
+            .map(|&i| &units[i as usize])
+            .filter(|u| u.start < onset && lifecycle::lifecycle(w, u))
+            .map(|u| u.calls(w).iter().filter(|c| c.ts < onset).count())
+            .sum();
+        let normal_calls = t
+            .calls
+            .iter()
+            .filter(|c| c.ts < onset)
+            .count()
+            .saturating_sub(start_up);
         let ev = |kind, score, pending| Evidence {
             kind,
             group: g,
@@ -636,6 +708,7 @@ fn threads(
             beyond_load: score,
             lifecycle: 0.0,
             mix_shift: score,
+            moved: 1.0,
             part: 1.0,
         };
         if let Some((score, before, after)) = cpu_shift(t, first_ts(w), onset, w.end) {

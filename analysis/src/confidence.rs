@@ -14,10 +14,14 @@
 //!   more requests per turn: its units change shape, its mix of syscalls does not), and
 //!   in proportion to the share of the group's work they stand for (a reload's few new
 //!   units are a trace, not a change of behaviour), and of the application's work the
-//!   group does (an idle pool's timer firing is no change of the server's behaviour);
+//!   group does (an idle pool's timer firing is no change of the server's behaviour),
+//!   and as far as the group's syscalls moved into theirs, by count or by time (a pool
+//!   whose requests start reading a freshly flushed file, 4 µs a read, a few calls in a
+//!   thousand, makes new kinds of units out of the same work);
 //! - slower units count in proportion to the share of the group's time they hold;
 //! - a thread blocked, spinning or much busier counts only if it worked before the onset
-//!   (a thread born after it has no "before" to differ from);
+//!   (a thread born after it has no "before" to differ from, nor has one that only
+//!   started up before it);
 //! - units that vanished are victims more often than causes: half weight, and only as
 //!   far as the group makes their syscalls less often (a shape gone while its syscalls go
 //!   on in other shapes is a reshuffle);
@@ -51,6 +55,11 @@ impl Default for ConfidenceParams {
 const RATE_UNIT: f64 = std::f64::consts::LN_2 * 2.0;
 /// The share of a group's work after the onset from which a change counts in full.
 const SHARE_UNIT: f64 = 0.1;
+/// The share of a group's syscalls (or of its CPU time, in the kernel) that moved into a
+/// new or more frequent kind of unit's syscalls from which the change counts in full.
+/// Healthy windows: 0.004 at most where the rest of the evidence would have been enough
+/// (Cassandra's request pool reading SSTables after a flush, CS-H2).
+const MOVED_UNIT: f64 = 0.05;
 /// A slower kind of unit: its score (log of median after over the normal p90, damped
 /// for few units) at strength 1.
 const SLOW_UNIT: f64 = std::f64::consts::LN_2 * 3.0;
@@ -67,7 +76,9 @@ const BUSY_UNIT: f64 = 1.2;
 pub fn strength(e: &Evidence) -> f64 {
     let volume = (e.share / SHARE_UNIT).min(1.0) * (1.0 - e.lifecycle) * e.part;
     match e.kind {
-        Kind::New | Kind::MoreFrequent => e.beyond_load.min(e.mix_shift) / RATE_UNIT * volume,
+        Kind::New | Kind::MoreFrequent => {
+            e.beyond_load.min(e.mix_shift) / RATE_UNIT * volume * (e.moved / MOVED_UNIT).min(1.0)
+        }
         Kind::Slower => e.score / SLOW_UNIT * volume,
         Kind::Vanished => 0.5 * e.score.min(e.mix_shift) / RATE_UNIT * (1.0 - e.lifecycle),
         Kind::Spinning if e.worked_before => e.score / SPIN_UNIT,
@@ -146,6 +157,7 @@ mod tests {
             beyond_load: score,
             lifecycle: 0.0,
             mix_shift: score,
+            moved: 1.0,
             part: 1.0,
         }
     }

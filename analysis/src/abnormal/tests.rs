@@ -255,3 +255,115 @@ fn units_that_vanished_count_only_as_far_as_their_syscalls_fell() {
     let e = gone(&evidence(&stopped, 40)).expect("the commits vanished");
     assert!(crate::confidence::strength(&e) > 0.5, "{e:?}");
 }
+
+/// A pool's requests, `futex` handoffs and a reply each, 20 ms apart; from 40 s one in
+/// eight also reads a file: two `pread64` that take `read_ns` each in the kernel.
+fn pool_reading_from_40(read_ns: u64) -> Window {
+    let mut names = vec!["prctl"];
+    names.extend(["futex"; 30]);
+    names.push("write");
+    let mut calls = Vec::new();
+    let mut t = 0;
+    for k in 0..3000u64 {
+        let reads = t >= 40 * S && k % 8 == 0;
+        let mut at = t;
+        for n in &names {
+            calls.push(Call {
+                ts: at,
+                dur: 20_000,
+                ret: 0,
+                nr: nr(n),
+                cpu: 0,
+            });
+            at += 100_000;
+        }
+        for n in ["prctl", "pread64", "prctl", "pread64"]
+            .iter()
+            .filter(|_| reads)
+        {
+            let dur = if *n == "pread64" { read_ns } else { 20_000 };
+            calls.push(Call {
+                ts: at,
+                dur,
+                ret: 0,
+                nr: nr(n),
+                cpu: 0,
+            });
+            at += dur + 80_000;
+        }
+        t += 20_000_000;
+    }
+    window(vec![thread(1, "pool", calls)])
+}
+
+#[test]
+fn a_new_kind_of_unit_counts_as_far_as_the_groups_syscalls_moved_into_it() {
+    let strongest = |w: &Window| {
+        let ev = evidence(w, 40);
+        let new = ev
+            .iter()
+            .filter(|e| e.kind == Kind::New)
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .cloned()
+            .unwrap_or_else(|| panic!("the units with a read are new: {ev:?}"));
+        (crate::confidence::strength(&new), new)
+    };
+    // a memtable flushed: some requests now read a cached file, 4 µs each, a few calls
+    // in a thousand of the pool's: new units, but next to none of the pool's work
+    let (s, e) = strongest(&pool_reading_from_40(4_000));
+    assert!(e.moved < 0.02, "{e:?}");
+    assert!(s < crate::confidence::THRESHOLD, "{s} {e:?}");
+    // the same new reads taking 5 ms each (a disk read on the request path): most of
+    // the pool's time moved into them
+    let (s, e) = strongest(&pool_reading_from_40(5_000_000));
+    assert!(e.moved > 0.5, "{e:?}");
+    assert!(s > 2.0 * crate::confidence::THRESHOLD, "{s} {e:?}");
+}
+
+#[test]
+fn a_thread_that_only_started_before_it_parked_did_not_work_before() {
+    // a pool thread born 0.3 s before the onset: its start-up, then parked for good
+    let mut calls: Vec<Call> = [
+        "set_robust_list",
+        "rseq",
+        "mmap",
+        "mprotect",
+        "rt_sigprocmask",
+        "rt_sigprocmask",
+        "sched_getaffinity",
+        "sched_getaffinity",
+        "gettid",
+        "prctl",
+        "futex",
+        "futex",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(k, n)| Call {
+        ts: 39 * S + 700_000_000 + k as u64 * 10_000,
+        dur: 2_000,
+        ret: 0,
+        nr: nr(n),
+        cpu: 0,
+    })
+    .collect();
+    calls.push(Call {
+        ts: 39 * S + 800_000_000,
+        dur: PENDING,
+        ret: 0,
+        nr: nr("futex"),
+        cpu: 0,
+    });
+    let born = thread(3, "scheduler", calls);
+    let w = window(vec![
+        born,
+        thread(1, "srv", requests(0, 60, 20, &["read", "write"])),
+    ]);
+    let ev = evidence(&w, 40);
+    let stuck = ev
+        .iter()
+        .find(|e| e.kind == Kind::Blocked)
+        .expect("stuck for 20 s");
+    assert!(!stuck.worked_before, "{stuck:?}");
+    assert_eq!(crate::confidence::strength(stuck), 0.0);
+}

@@ -140,6 +140,7 @@ fn evidence(kind: Kind, score: f64) -> Evidence {
         beyond_load: score,
         lifecycle: 0.0,
         mix_shift: score,
+        moved: 1.0,
         part: 1.0,
     }
 }
