@@ -514,7 +514,7 @@ pub fn find(
         storms(w, units, groups, onset, p, &mut out);
     }
     threads(w, units, groups, onset, p, &mut out);
-    weigh_groups(w, groups, onset, &mut out);
+    weigh_groups(w, units, groups, onset, t_n, &mut out);
     // a runtime's own threads (GC, JIT) follow the application's load, not its code: what
     // they show is kept, below what the application's threads show
     for e in &mut out {

@@ -17,7 +17,10 @@
 //!   group does (an idle pool's timer firing is no change of the server's behaviour),
 //!   and as far as the group's syscalls moved into theirs, by count or by time (a pool
 //!   whose requests start reading a freshly flushed file, 4 µs a read, a few calls in a
-//!   thousand, makes new kinds of units out of the same work);
+//!   thousand, makes new kinds of units out of the same work), and only in a group that
+//!   worked before the onset (a pool idle until then that springs to life is a job that
+//!   started, a flush or a compaction: it decides nothing by itself, only through what
+//!   it does to the threads that worked before);
 //! - slower units count in proportion to the share of the group's time they hold;
 //! - a thread blocked, spinning or much busier counts only if it worked before the onset
 //!   (a thread born after it has no "before" to differ from, nor has one that only

@@ -367,3 +367,48 @@ fn a_thread_that_only_started_before_it_parked_did_not_work_before() {
     assert!(!stuck.worked_before, "{stuck:?}");
     assert_eq!(crate::confidence::strength(stuck), 0.0);
 }
+
+#[test]
+fn a_pool_idle_before_the_onset_that_starts_a_job_does_not_decide_the_verdict() {
+    // a flush writer parked since before the window, then writing and syncing files
+    let flusher = |idle: bool| {
+        let mut calls = if idle {
+            vec![Call {
+                ts: S / 2,
+                dur: 39 * S,
+                ret: 0,
+                nr: nr("futex"),
+                cpu: 0,
+            }]
+        } else {
+            // a writer that worked before: a small file now and then
+            requests(0, 40, 500, &["openat", "write", "fsync", "close"])
+        };
+        calls.extend(requests(
+            40,
+            60,
+            100,
+            &["openat", "write", "write", "fdatasync", "close"],
+        ));
+        thread(2, "flusher", calls)
+    };
+    let requests_pool = thread(1, "worker", requests(0, 60, 20, &["read", "sendto"]));
+    let strongest = |idle: bool| {
+        let w = window(vec![requests_pool.clone(), flusher(idle)]);
+        let ev = evidence(&w, 40);
+        let e = ev
+            .iter()
+            .filter(|e| e.group == 1 && matches!(e.kind, Kind::New | Kind::MoreFrequent))
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .cloned()
+            .unwrap_or_else(|| panic!("the flusher's new units: {ev:?}"));
+        (crate::confidence::strength(&e), e)
+    };
+    let (s, e) = strongest(true);
+    assert_eq!(e.part, 0.0, "{e:?}");
+    assert_eq!(s, 0.0);
+    // the same units from a writer that worked before: a change of what it does
+    let (s, e) = strongest(false);
+    assert!(e.part > 0.5, "{e:?}");
+    assert!(s > crate::confidence::THRESHOLD, "{s} {e:?}");
+}

@@ -9,8 +9,35 @@ use crate::unit::Unit;
 use crate::window::Window;
 
 /// Sets [`Evidence::part`] of the changes of units and syscalls (new, more frequent,
-/// slower): the group's share of the application groups' syscalls after the onset.
-pub(super) fn weigh_groups(w: &Window, groups: &Groups, onset: u64, out: &mut [Evidence]) {
+/// slower): the group's share of the application groups' syscalls after the onset, and 0
+/// for a group that did no work before the onset (fewer than [`IDLE_RATE`] syscalls a
+/// second outside its threads' start and end): a pool that springs to life is a job that
+/// started (a flush, a compaction, a backup), which the verdict weighs by what it does to
+/// the threads that worked before; its units are still shown and matched.
+pub(super) fn weigh_groups(
+    w: &Window,
+    units: &[Unit],
+    groups: &Groups,
+    onset: u64,
+    t_n: f64,
+    out: &mut [Evidence],
+) {
+    let mut before: FxHashMap<u32, u64> = FxHashMap::default();
+    for u in units.iter().filter(|u| u.start < onset) {
+        if super::lifecycle(w, u) {
+            continue;
+        }
+        let n = u.calls(w).iter().filter(|c| c.ts < onset).count();
+        *before
+            .entry(groups.of_thread[u.thread as usize])
+            .or_default() += n as u64;
+    }
+    // a storm's tallies stand for the syscalls the rolling window no longer holds
+    for t in w.tallies.iter().filter(|t| t.ts < onset) {
+        if let Some(g) = groups.id_of(&t.comm) {
+            *before.entry(g).or_default() += u64::from(t.calls);
+        }
+    }
     let mut after: FxHashMap<u32, u64> = FxHashMap::default();
     for (ti, t) in w.threads.iter().enumerate() {
         let g = groups.of_thread[ti];
@@ -36,7 +63,8 @@ pub(super) fn weigh_groups(w: &Window, groups: &Groups, onset: u64, out: &mut [E
         }
         // a runtime's threads (GC, JIT) do none of the application's work: their units
         // change with its load and are shown, but cannot decide the verdict alone
-        e.part = if groups.runtime[e.group as usize] {
+        let worked = before.get(&e.group).copied().unwrap_or(0) as f64 / t_n >= IDLE_RATE;
+        e.part = if groups.runtime[e.group as usize] || !worked {
             0.0
         } else {
             let n = after.get(&e.group).copied().unwrap_or(0);
@@ -44,6 +72,9 @@ pub(super) fn weigh_groups(w: &Window, groups: &Groups, onset: u64, out: &mut [E
         };
     }
 }
+
+/// Syscalls a second before the onset from which a group worked.
+const IDLE_RATE: f64 = 1.0;
 
 /// A thread group's units and time in units before and after the onset.
 #[derive(Clone, Copy, Debug, Default)]
