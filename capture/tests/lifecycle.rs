@@ -566,3 +566,60 @@ fn unprivileged_start_says_what_is_missing() {
         "{line}"
     );
 }
+
+/// An object's probes are split over links of at most [`capture::LINK_PROBES`]; muting
+/// a function replaces only the link that holds it.
+#[test]
+fn probes_are_sharded_and_muting_relinks_one_shard() {
+    if !can_trace("probes_are_sharded_and_muting_relinks_one_shard") {
+        return;
+    }
+    let libc = Path::new("/lib/x86_64-linux-gnu/libc.so.6");
+    if !libc.exists() {
+        println!(
+            "SKIPPED probes_are_sharded_and_muting_relinks_one_shard: no {}",
+            libc.display()
+        );
+        return;
+    }
+    // more than one link's worth of distinct functions, fewer than three
+    let mut offsets: Vec<u64> = function_offsets(libc).into_values().collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    let n = capture::LINK_PROBES + capture::LINK_PROBES / 2;
+    assert!(offsets.len() >= n, "libc has {} functions", offsets.len());
+    let probes = ObjectProbes {
+        path: libc.into(),
+        probes: offsets[..n]
+            .iter()
+            .enumerate()
+            .map(|(i, &file_offset)| Probe {
+                file_offset,
+                func: i as u32,
+            })
+            .collect(),
+    };
+    let paused = Command::new("true").spawn_paused().unwrap();
+    let filter = Filter::Tree { root: paused.pid() };
+    let mut session = Session::start(Config::full(filter, vec![probes])).unwrap();
+    let stats = session.stats();
+    assert_eq!((stats.objects, stats.probes), (1, n), "{stats:?}");
+    let before = session.link_ids();
+    let muted: std::collections::HashSet<u32> = [capture::LINK_PROBES as u32 + 3].into();
+    let (removed, error) = session.mute(&muted);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(removed, vec![capture::LINK_PROBES as u32 + 3]);
+    let after = session.link_ids();
+    assert_eq!(before.len(), after.len());
+    let gone: Vec<&u32> = before.iter().filter(|id| !after.contains(id)).collect();
+    assert_eq!(
+        gone.len(),
+        1,
+        "one shard re-linked: {before:?} -> {after:?}"
+    );
+    let stats = session.stats();
+    assert_eq!((stats.objects, stats.probes), (1, n - 1), "{stats:?}");
+    drop(session);
+    drop(paused);
+    assert!(!link_exists(*gone[0]), "the replaced link is gone");
+}
