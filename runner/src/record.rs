@@ -82,6 +82,8 @@ pub struct Recording {
     /// Functions whose probes were removed once they had converged (`mute_after`), with
     /// their invocations then (their counts stop there).
     pub muted: Vec<(FunctionId, u64)>,
+    /// Rounds of muting that removed probes, and the time they took (re-linking).
+    pub mute_rounds: (u32, Duration),
     /// Also written into the trace footer.
     pub notes: Vec<String>,
     /// The JVM methods, when JVM application code was named.
@@ -146,6 +148,8 @@ struct Out {
     muted: Vec<(FunctionId, u64)>,
     /// Functions muting has dealt with (removed, or probed by no link of the session).
     muted_ids: std::collections::HashSet<FunctionId>,
+    /// Rounds that removed probes, and their time.
+    mute_rounds: (u32, Duration),
 }
 
 impl Out {
@@ -318,6 +322,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         own: Vec::new(),
         muted: Vec::new(),
         muted_ids: Default::default(),
+        mute_rounds: (0, Duration::ZERO),
     };
 
     let mut child = paused.release()?;
@@ -402,6 +407,7 @@ pub fn record(opts: &RecordOptions<'_>) -> Result<Recording, RecordError> {
         finish,
         invocations: out.counts.into_iter().collect(),
         muted: out.muted,
+        mute_rounds: out.mute_rounds,
         notes,
         jvm: jvm_coverage,
     })
@@ -572,7 +578,9 @@ fn mute_converged(session: &mut Session, out: &mut Out, after: u64) {
     if hot.is_empty() {
         return;
     }
+    let started = Instant::now();
     let (removed, error) = session.mute(&hot.keys().copied().collect());
+    let took = started.elapsed();
     if let Some(e) = error {
         tracing::warn!("removing the probes of converged functions: {e}");
     }
@@ -581,6 +589,8 @@ fn mute_converged(session: &mut Session, out: &mut Out, after: u64) {
     if removed.is_empty() {
         return;
     }
+    out.mute_rounds.0 += 1;
+    out.mute_rounds.1 += took;
     let label = format!("muted {} functions", removed.len());
     out.muted.extend(removed.iter().map(|f| (*f, hot[f])));
     out.put(Event::Mark {

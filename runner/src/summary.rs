@@ -46,6 +46,8 @@ pub struct Summary {
     /// Probes removed while the command ran, once their functions had converged:
     /// (name, invocations then), by id.
     pub muted: Vec<(String, u64)>,
+    /// Rounds of muting that removed probes, and the time spent re-linking in them.
+    pub mute_rounds: (u32, Duration),
     pub functions_hit: u32,
     pub invocations: u64,
     pub syscalls: u64,
@@ -127,6 +129,7 @@ impl Summary {
                     None => (format!("#{id}"), n),
                 })
                 .collect(),
+            mute_rounds: rec.mute_rounds,
             functions_hit: rec.stats.functions_hit,
             invocations,
             syscalls: rec.stats.syscalls,
@@ -196,8 +199,10 @@ impl Summary {
             }
             if !self.muted.is_empty() {
                 probed.push_str(&format!(
-                    ", {} probes removed once converged",
-                    self.muted.len()
+                    ", {} probes removed once converged (in {} rounds, {:.0} ms)",
+                    self.muted.len(),
+                    self.mute_rounds.0,
+                    self.mute_rounds.1.as_secs_f64() * 1e3
                 ));
             }
             if self.objects > 0 || self.jvm.is_none() {
@@ -320,6 +325,8 @@ impl Summary {
             },
             "muted": {
                 "max_syscalls_per_invocation": 1.0 / crate::record::MUTE_RATE as f64,
+                "rounds": self.mute_rounds.0,
+                "relink_ms": round3(self.mute_rounds.1.as_secs_f64() * 1e3),
                 "functions": self.muted.iter()
                     .map(|(n, k)| serde_json::json!({"function": n, "invocations": k}))
                     .collect::<Vec<_>>(),

@@ -40,6 +40,7 @@ fn plan() -> Plan {
 fn recording(counts: Vec<(u32, u64)>, wall_s: u64, status: ExitStatus) -> Recording {
     Recording {
         muted: Vec::new(),
+        mute_rounds: (0, Duration::ZERO),
         status,
         interrupted: None,
         stats: capture::Stats {
