@@ -34,6 +34,11 @@ pub struct Options {
     #[arg(long)]
     pub no_probe_all: bool,
 
+    /// Also leave out the run without muting (`pruned`): postgresql-15's takes more than
+    /// ten minutes. The muted run is then compared with the untraced one only.
+    #[arg(long)]
+    pub muted_only: bool,
+
     /// Also train each trace (`trainer`) into WORK/targets/NAME/bench/, for `sigdb diff`.
     #[arg(long)]
     pub train: bool,
@@ -108,7 +113,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     let objects = train::probe_objects(&recipe, &out.tree)?;
 
     let mut results = vec![untraced(&recipe, suite, &out.tree, &dir, &progress)?];
-    let modes: &[&'static str] = if opts.no_probe_all {
+    let modes: &[&'static str] = if opts.muted_only {
+        &["muted"]
+    } else if opts.no_probe_all {
         &["muted", "pruned"]
     } else {
         &["muted", "pruned", "probe-all"]
