@@ -96,7 +96,7 @@ pub use config::{
 };
 pub use error::CaptureError;
 pub use record::EventSink;
-pub use session::{AttachInfo, LINK_PROBES, Session, Stats};
+pub use session::{AttachInfo, Session, Stats};
 pub use stacks::{Burst, StackConfig, StackSampler, StackStats};
 
 // A session can be moved to the thread that drains it.

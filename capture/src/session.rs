@@ -110,13 +110,6 @@ pub struct Stats {
     pub backlog_bytes: u64,
 }
 
-/// Probes per uprobe_multi link. A link cannot drop some of its probes, so
-/// [`Session::mute`] replaces every link that holds a muted function's: each such link
-/// costs a registration and a removal of all its probes in every process that maps the
-/// file. postgres (14,000 probes in one link) spent 50-80 ms in each of 156 rounds;
-/// with shards a round re-links only the shards of the functions it mutes.
-pub const LINK_PROBES: usize = 256;
-
 struct EntryLink {
     _link: Link,
     /// What the link probes: its file and probes (deduplicated by offset).
@@ -330,9 +323,8 @@ impl Session {
         Ok(())
     }
 
-    /// Attaches the entry probes of one ELF object with uprobe_multi links of at most
-    /// [`LINK_PROBES`] probes each (cookie = function id; any process: the kernel filters
-    /// by the traced set).
+    /// Attaches the entry probes of one ELF object with a single uprobe_multi link
+    /// (cookie = function id; any process: the kernel filters by the traced set).
     pub fn attach(&mut self, object: &ObjectProbes) -> Result<AttachInfo, CaptureError> {
         if self.mode != CaptureMode::Full {
             return Err(CaptureError::NotFull);
@@ -357,24 +349,16 @@ impl Session {
         let duplicates = given - probes.len();
         let started = Instant::now();
         let attached = probes.len();
-        // one link per LINK_PROBES probes: muting a function re-links its shard only
-        let first = self.entries.len();
-        for shard in probes.chunks(LINK_PROBES) {
+        if !probes.is_empty() {
             let object = ObjectProbes {
                 path: path.clone(),
-                probes: shard.to_vec(),
+                probes,
             };
-            match self.link(&object) {
-                Ok(link) => self.entries.push(EntryLink {
-                    _link: link,
-                    object,
-                }),
-                Err(e) => {
-                    // all of the object's probes or none
-                    self.entries.truncate(first);
-                    return Err(e);
-                }
-            }
+            let link = self.link(&object)?;
+            self.entries.push(EntryLink {
+                _link: link,
+                object,
+            });
         }
         Ok(AttachInfo {
             path: path.clone(),
@@ -614,7 +598,7 @@ impl Session {
             lost: self.counters.stat_total(counters::STAT_DROPS),
             functions_hit: self.counters.hit(),
             probes: self.entries.iter().map(|e| e.object.probes.len()).sum(),
-            objects: self.objects(),
+            objects: self.entries.len(),
             stack_overflows: self.counters.stat_total(counters::STAT_STACK_OVERFLOW),
             no_state: self.counters.stat_total(counters::STAT_NO_STATE),
             jvm_threads: self.counters.stat_total(counters::STAT_JVM_THREADS),
@@ -638,18 +622,6 @@ impl Session {
         StackSampler::new(self.bpf, tgids, config)
     }
 
-    /// The ELF objects probed (a file's probes may be split over several links).
-    fn objects(&self) -> usize {
-        let mut paths: Vec<&std::path::Path> = self
-            .entries
-            .iter()
-            .map(|e| e.object.path.as_path())
-            .collect();
-        paths.sort_unstable();
-        paths.dedup();
-        paths.len()
-    }
-
     /// The ids of the session's BPF links (as `bpftool link` lists them).
     pub fn link_ids(&self) -> Vec<u32> {
         self.entries
@@ -666,7 +638,7 @@ impl Session {
     pub fn finish(mut self, sink: &mut impl EventSink) -> Result<Stats, CaptureError> {
         // Detaching waits for running programs, so every record is committed after this.
         let probes = self.entries.iter().map(|e| e.object.probes.len()).sum();
-        let objects = self.objects();
+        let objects = self.entries.len();
         self.entries.clear();
         self.tracepoints.clear();
         for s in self.flush(sink)? {
