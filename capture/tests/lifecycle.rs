@@ -566,3 +566,55 @@ fn unprivileged_start_says_what_is_missing() {
         "{line}"
     );
 }
+
+/// A muted function's old link is detached off the caller's thread, and gone once the
+/// session is finished or dropped; the new link holds the other probes.
+#[test]
+fn muting_replaces_the_link_and_the_old_one_is_gone_after_the_session() {
+    if !can_trace("muting_replaces_the_link_and_the_old_one_is_gone_after_the_session") {
+        return;
+    }
+    let fx = build("callee_caller");
+    let offsets = function_offsets(&fx.exe);
+    assert!(offsets.len() >= 2, "{offsets:?}");
+    let probes = ObjectProbes {
+        path: fx.exe.clone(),
+        probes: offsets
+            .values()
+            .enumerate()
+            .map(|(i, &file_offset)| Probe {
+                file_offset,
+                func: i as u32,
+            })
+            .collect(),
+    };
+    let n = probes.probes.len();
+    for finish in [true, false] {
+        let paused = Command::new("true").spawn_paused().unwrap();
+        let filter = Filter::Tree { root: paused.pid() };
+        let mut session = Session::start(Config::full(filter, vec![probes.clone()])).unwrap();
+        let before = session.link_ids();
+        let (removed, error) = session.mute(&[0u32].into());
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(removed, vec![0]);
+        let after = session.link_ids();
+        let replaced: Vec<u32> = before
+            .iter()
+            .copied()
+            .filter(|id| !after.contains(id))
+            .collect();
+        assert_eq!(replaced.len(), 1, "{before:?} -> {after:?}");
+        assert_eq!(session.stats().probes, n - 1);
+        if finish {
+            session.finish(&mut |_: Event| {}).unwrap();
+        } else {
+            drop(session);
+        }
+        assert!(
+            !link_exists(replaced[0]),
+            "the replaced link outlived the session"
+        );
+        assert!(after.iter().all(|&id| !link_exists(id)), "{after:?}");
+        drop(paused);
+    }
+}
