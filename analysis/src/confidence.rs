@@ -30,7 +30,9 @@
 //!   on in other shapes is a reshuffle);
 //! - units that start or end threads and processes count only for the rest of their
 //!   kind: how many threads come and go follows how many connections do, in servers with
-//!   a thread or a process per connection.
+//!   a thread or a process per connection; so do units that close a file or change what
+//!   an event loop watches (`epoll_ctl`) while the group accepts connections about as
+//!   fast as they came.
 
 use crate::abnormal::{Evidence, Kind};
 

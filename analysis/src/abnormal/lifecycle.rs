@@ -36,9 +36,11 @@ pub fn lifecycle(w: &Window, u: &Unit) -> bool {
 
 /// The share of `sel`'s units that start or end a thread, a process or a connection.
 /// With `closes_connections` (the group accepts connections faster by as much as these
-/// units came), a unit that closes a file is taken for the end of one of those
-/// connections: a burst of short connections ends each with a `close`, which alone does
-/// not say whether it closed a socket or a file.
+/// units came), a unit that closes a file, or changes the set of files an event loop
+/// watches (`epoll_ctl`), is taken for the start or end of one of those connections: a
+/// burst of short connections ends each with a `close`, and an event loop registers
+/// each new one (netty's first turn on a connection), which alone do not say whether
+/// the file was a socket.
 pub(super) fn lifecycle_share(
     w: &Window,
     units: &[Unit],
@@ -48,13 +50,17 @@ pub(super) fn lifecycle_share(
     if sel.is_empty() {
         return 0.0;
     }
-    let close = trace::syscall_number("close").and_then(|n| u16::try_from(n).ok());
+    let nr = |name: &str| trace::syscall_number(name).and_then(|n| u16::try_from(n).ok());
+    let (close, epoll_ctl) = (nr("close"), nr("epoll_ctl"));
     let n = sel
         .iter()
         .filter(|&&i| {
             let u = &units[i as usize];
             lifecycle(w, u)
-                || (closes_connections && u.calls(w).iter().any(|c| Some(c.nr) == close))
+                || (closes_connections
+                    && u.calls(w)
+                        .iter()
+                        .any(|c| Some(c.nr) == close || Some(c.nr) == epoll_ctl))
         })
         .count();
     n as f64 / sel.len() as f64

@@ -412,3 +412,55 @@ fn a_pool_idle_before_the_onset_that_starts_a_job_does_not_decide_the_verdict() 
     assert!(e.part > 0.5, "{e:?}");
     assert!(s > crate::confidence::THRESHOLD, "{s} {e:?}");
 }
+
+#[test]
+fn an_event_loop_registering_new_connections_as_fast_as_they_come_is_lifecycle() {
+    // an event loop's turns; from 40 s a burst of short-lived clients: the loop accepts
+    // each, and its first turn on it registers the socket (`epoll_ctl`) and answers
+    let new_turns = |w: &Window| -> Vec<f64> {
+        let ev = evidence(w, 40);
+        let units = split(w, &UnitParams::default());
+        let ctl = nr("epoll_ctl");
+        ev.iter()
+            .filter(|e| e.kind == Kind::New)
+            .filter(|e| {
+                e.units
+                    .iter()
+                    .any(|&i| units[i as usize].calls(w).iter().any(|c| c.nr == ctl))
+            })
+            .map(|e| e.lifecycle)
+            .collect()
+    };
+    let turns = thread(
+        1,
+        "loop",
+        requests(0, 60, 20, &["epoll_wait", "read", "write"]),
+    );
+    let first_turns = thread(
+        2,
+        "loop",
+        requests(
+            40,
+            60,
+            10,
+            &["epoll_wait", "recvfrom", "writev", "epoll_ctl"],
+        ),
+    );
+    let w = window(vec![
+        turns.clone(),
+        thread(
+            3,
+            "loop",
+            requests(40, 60, 10, &["epoll_wait", "accept4", "setsockopt"]),
+        ),
+        first_turns.clone(),
+    ]);
+    let with_accepts = new_turns(&w);
+    assert!(!with_accepts.is_empty());
+    assert!(with_accepts.iter().all(|&l| l == 1.0), "{with_accepts:?}");
+    // no new connections: turns that now change what the loop watches are new behaviour
+    let w = window(vec![turns, first_turns]);
+    let without = new_turns(&w);
+    assert!(!without.is_empty());
+    assert!(without.iter().all(|&l| l == 0.0), "{without:?}");
+}
