@@ -56,7 +56,8 @@
 //!
 //! # What the kernel side records
 //!
-//! Entry probes are one `uprobe_multi` link per ELF object (cookie = function id), each
+//! Entry probes are one `uprobe_multi` link per ELF object (cookie = function id, and the
+//! link's generation in the high half, see [`Session::mute`]), each
 //! on the function's entry or on a later instruction of its straight-line prefix where
 //! the SP and the return address at `[SP]` are still the entry's
 //! ([`trace::Function::probe_offset`]). Each

@@ -174,6 +174,8 @@ pub struct Session {
     entries: Vec<EntryLink>,
     /// Detaches the links [`Session::mute`] replaced, off the capture loop.
     reaper: Reaper,
+    /// Entry-probe links made so far: the next one's generation.
+    links_made: std::cell::Cell<u32>,
     tracepoints: Vec<Link>,
     ring: Ring,
     counters: Counters,
@@ -271,6 +273,7 @@ impl Session {
         let mut session = Session {
             entries: Vec::new(),
             reaper: Reaper::default(),
+            links_made: std::cell::Cell::new(0),
             tracepoints: Vec::new(),
             ring,
             counters,
@@ -422,12 +425,19 @@ impl Session {
         })
     }
 
-    /// One uprobe_multi link over `object`'s probes (deduplicated), cookie = function id.
+    /// One uprobe_multi link over `object`'s probes (deduplicated), cookie = function id
+    /// with the link's generation in the high half.
     fn link(&self, object: &ObjectProbes) -> Result<Link, CaptureError> {
         let (path, probes) = (&object.path, &object.probes);
+        let generation = self.links_made.get();
+        self.links_made.set(generation.wrapping_add(1));
         let opts = UprobeMultiOpts {
             offsets: probes.iter().map(|p| p.file_offset as usize).collect(),
-            cookies: probes.iter().map(|p| u64::from(p.func)).collect(),
+            // the high half: this link's generation, newer links higher (see on_entry)
+            cookies: probes
+                .iter()
+                .map(|p| u64::from(p.func) | (u64::from(generation) << 32))
+                .collect(),
             ..UprobeMultiOpts::default()
         };
         self.program("on_entry")?

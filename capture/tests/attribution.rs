@@ -220,6 +220,26 @@ fn invocation_counts_without_syscalls() {
     }
 }
 
+/// While muting replaces a link, the old and the new one both probe the functions they
+/// share: each entry runs the program twice. It must count once, also for a function
+/// called over and over from one call site (same SP, same return address).
+#[test]
+fn an_entry_caught_by_two_links_counts_once() {
+    if !can_trace("an_entry_caught_by_two_links_counts_once") {
+        return;
+    }
+    let fx = build("invocations");
+    let n = 1000u64;
+    let run = run_full(&fx, &[&n.to_string()], |c| {
+        // the same probes again: a second link on the same file
+        let again = c.objects[0].clone();
+        c.objects.push(again);
+    });
+    assert!(run.status.success(), "{:?}", run.status);
+    assert_eq!(run.invocations("leaf"), Some(n));
+    assert_eq!(run.invocations("main"), Some(1));
+}
+
 #[test]
 fn library_loaded_after_attach() {
     if !can_trace("library_loaded_after_attach") {

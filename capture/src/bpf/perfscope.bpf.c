@@ -64,7 +64,7 @@ const volatile struct capture_config cfg = {};
 
 struct shadow_frame {
 	u32 func;
-	u32 _pad;
+	u32 link; /* the generation of the link whose probe pushed it (the cookie's high half) */
 	u64 call; /* the thread's entry counter at this entry */
 	u64 sp; /* user SP at entry: the address of the return address */
 	u64 ret; /* the return address found there at entry */
@@ -213,7 +213,17 @@ static __always_inline u32 pop_returned(struct thread_state *st, u32 top, u32 bo
 
 /* ---- function entries ---------------------------------------------------------------- */
 
-/* One program behind every uprobe_multi link; the cookie is the function id. */
+/* Counts one invocation of `func` (per-CPU rows, summed by user space). */
+static __always_inline void count_entry(u32 func)
+{
+	if (func < cfg.func_capacity) {
+		u32 row = bpf_get_smp_processor_id() % cfg.count_rows;
+		count(cfg.ncpus * STAT_COUNT + row * cfg.func_capacity + func);
+	}
+}
+
+/* One program behind every uprobe_multi link; the cookie is the function id, with the
+ * link's generation in its high half. */
 SEC("uprobe.multi")
 int on_entry(struct pt_regs *ctx)
 {
@@ -221,15 +231,14 @@ int on_entry(struct pt_regs *ctx)
 	if (!traced_current(id >> 32))
 		return 0;
 
-	u32 func = (u32)bpf_get_attach_cookie(ctx);
-	if (func < cfg.func_capacity) {
-		u32 row = bpf_get_smp_processor_id() % cfg.count_rows;
-		count(cfg.ncpus * STAT_COUNT + row * cfg.func_capacity + func);
-	}
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	u32 func = (u32)cookie;
+	u32 link = (u32)(cookie >> 32);
 
 	struct thread_state *st = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
 						       BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st) {
+		count_entry(func);
 		stat_inc(STAT_NO_STATE);
 		return 0;
 	}
@@ -238,6 +247,21 @@ int on_entry(struct pt_regs *ctx)
 	u64 sp = ctx->sp;
 	u64 ret = 0;
 	bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
+
+	/* While muting replaces a link, the old and the new one both probe the functions they
+	 * share, and one entry runs this program once per link. The newer link's run is the
+	 * one that counts: a frame just pushed for this very entry (same function, SP and
+	 * return address) by a newer link means this run is the older link's. (A call made
+	 * again from the same call site, through the same link, counts; whichever order the
+	 * kernel runs the two in, at most one entry per thread is counted twice when a newer
+	 * link appears.) */
+	u32 top0 = st->top;
+	if (top0 != st->bottom) {
+		struct shadow_frame *t = &st->stack[(top0 - 1) & STACK_MASK];
+		if (t->link > link && t->func == func && t->sp == sp && t->ret == ret)
+			return 0;
+	}
+	count_entry(func);
 
 	u32 bottom = st->bottom;
 	u32 top = pop_below(st, st->top, bottom, sp, true);
@@ -250,7 +274,7 @@ int on_entry(struct pt_regs *ctx)
 	}
 	struct shadow_frame *f = &st->stack[top & STACK_MASK];
 	f->func = func;
-	f->_pad = 0;
+	f->link = link;
 	f->call = ++st->calls;
 	f->sp = sp;
 	f->ret = ret;
