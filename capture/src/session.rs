@@ -110,10 +110,11 @@ pub struct Stats {
     pub backlog_bytes: u64,
 }
 
-/// Detaches links on a thread of its own. Detaching a uprobe_multi link waits for an RCU
-/// grace period after removing its probes from every process that maps the file (50-80
-/// ms for postgres's 14,000 probes in a dozen backends, 156 times in its quick suite):
-/// time the capture loop would not drain the ring buffer. The thread holds a second file
+/// Detaches links on a thread of its own. Detaching a uprobe_multi link removes its
+/// probes from every process that maps the file and waits for an RCU grace period
+/// (replacing postgres's link of 12,000 probes in its backends takes 200-300 ms, about
+/// 200 times in its quick suite): time the capture loop would not drain the ring buffer,
+/// and in which both links count entries (see `on_entry`). The thread holds a second file
 /// descriptor of each link (the kernel link lives until the last one is closed) and
 /// closes it; [`Reaper::wait`] (and dropping) waits until every one is detached.
 #[derive(Default)]
