@@ -10,7 +10,7 @@ use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use capture::{CaptureError, Config, Filter, ObjectProbes, Probe, Session};
-use common::{build, can_trace, function_offsets, run_full};
+use common::{build, can_trace, function_offsets, probe_every_function, run_full};
 use host::Command;
 use trace::Event;
 
@@ -37,18 +37,7 @@ fn kill9_helper() {
         return;
     };
     let pid: u32 = pid.parse().unwrap();
-    let offsets = function_offsets(Path::new(&exe));
-    let probes = ObjectProbes {
-        path: exe.into(),
-        probes: offsets
-            .values()
-            .enumerate()
-            .map(|(i, &file_offset)| Probe {
-                file_offset,
-                func: i as u32,
-            })
-            .collect(),
-    };
+    let probes = probe_every_function(Path::new(&exe));
     let session = Session::start(Config::full(Filter::Pids(vec![pid]), vec![probes])).unwrap();
     let ids: Vec<String> = session.link_ids().iter().map(u32::to_string).collect();
     println!("LINKS {}", ids.join(" "));
@@ -176,17 +165,7 @@ fn blocked_syscall_is_reported_in_flight() {
     let fx = build("blocker");
     let offsets = function_offsets(&fx.exe);
     let names: Vec<&String> = offsets.keys().collect();
-    let probes = ObjectProbes {
-        path: fx.exe.clone(),
-        probes: offsets
-            .values()
-            .enumerate()
-            .map(|(i, &file_offset)| Probe {
-                file_offset,
-                func: i as u32,
-            })
-            .collect(),
-    };
+    let probes = probe_every_function(&fx.exe);
     let paused = Command::new(&fx.exe).spawn_paused().unwrap();
     let root = paused.pid();
     let mut session = Session::start(Config::full(Filter::Tree { root }, vec![probes])).unwrap();
@@ -575,20 +554,9 @@ fn muting_replaces_the_link_and_the_old_one_is_gone_after_the_session() {
         return;
     }
     let fx = build("callee_caller");
-    let offsets = function_offsets(&fx.exe);
-    assert!(offsets.len() >= 2, "{offsets:?}");
-    let probes = ObjectProbes {
-        path: fx.exe.clone(),
-        probes: offsets
-            .values()
-            .enumerate()
-            .map(|(i, &file_offset)| Probe {
-                file_offset,
-                func: i as u32,
-            })
-            .collect(),
-    };
+    let probes = probe_every_function(&fx.exe);
     let n = probes.probes.len();
+    assert!(n >= 2, "{probes:?}");
     for finish in [true, false] {
         let paused = Command::new("true").spawn_paused().unwrap();
         let filter = Filter::Tree { root: paused.pid() };

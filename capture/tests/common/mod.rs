@@ -60,6 +60,21 @@ pub fn load_segments(exe: &Path) -> Vec<(u64, u64, u64)> {
 
 /// Defined functions of `exe` and their file offsets: offset = vaddr − p_vaddr + p_offset
 /// of the PT_LOAD segment holding the address (symbols from `readelf -sW`).
+/// Probes on every function of `exe`, ids in the order of [`function_offsets`]'s names.
+pub fn probe_every_function(exe: &Path) -> ObjectProbes {
+    ObjectProbes {
+        path: exe.to_owned(),
+        probes: function_offsets(exe)
+            .values()
+            .enumerate()
+            .map(|(i, &file_offset)| Probe {
+                file_offset,
+                func: i as u32,
+            })
+            .collect(),
+    }
+}
+
 pub fn function_offsets(exe: &Path) -> BTreeMap<String, u64> {
     let segs = load_segments(exe);
     let mut out = BTreeMap::new();
