@@ -21,32 +21,35 @@ pub(super) struct Mix {
 impl Mix {
     pub(super) fn of(w: &Window, groups: &Groups, onset: u64) -> Mix {
         let mut m = Mix::default();
+        // per syscall number: calls and ns before and after, one thread at a time (an
+        // index per call; the maps are touched once per thread and syscall)
+        let mut per_nr: Vec<[u64; 4]> = Vec::new();
         for (ti, t) in w.threads.iter().enumerate() {
             let g = groups.of_thread[ti];
             if let Some((cpu, _)) = t.cpu_between(onset, w.end) {
                 *m.cpu_after.entry(g).or_default() += cpu;
             }
+            per_nr.iter_mut().for_each(|x| *x = [0; 4]);
             for c in &t.calls {
-                let (e, tot) = (
-                    m.calls.entry((g, c.nr)).or_default(),
-                    m.total.entry(g).or_default(),
-                );
-                let ns = if c.is_pending() { 0 } else { c.dur };
-                let (e_ns, tot_ns) = (
-                    m.ns.entry((g, c.nr)).or_default(),
-                    m.total_ns.entry(g).or_default(),
-                );
-                if c.ts < onset {
-                    e.0 += 1;
-                    tot.0 += 1;
-                    e_ns.0 += ns;
-                    tot_ns.0 += ns;
-                } else {
-                    e.1 += 1;
-                    tot.1 += 1;
-                    e_ns.1 += ns;
-                    tot_ns.1 += ns;
+                let i = usize::from(c.nr);
+                if i >= per_nr.len() {
+                    per_nr.resize(i + 1, [0; 4]);
                 }
+                let ns = if c.is_pending() { 0 } else { c.dur };
+                let side = usize::from(c.ts >= onset);
+                per_nr[i][side] += 1;
+                per_nr[i][2 + side] += ns;
+            }
+            for (nr, x) in per_nr.iter().enumerate().filter(|(_, x)| x[0] + x[1] > 0) {
+                let nr = nr as u16;
+                let add = |e: &mut (u64, u64), b: u64, a: u64| {
+                    e.0 += b;
+                    e.1 += a;
+                };
+                add(m.calls.entry((g, nr)).or_default(), x[0], x[1]);
+                add(m.total.entry(g).or_default(), x[0], x[1]);
+                add(m.ns.entry((g, nr)).or_default(), x[2], x[3]);
+                add(m.total_ns.entry(g).or_default(), x[2], x[3]);
             }
         }
         m
