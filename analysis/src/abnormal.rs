@@ -394,8 +394,9 @@ pub fn find(
     if w.complete_from.is_some_and(|c| c > onset) {
         storms(w, units, groups, onset, p, &mut out);
     }
-    threads(w, units, groups, onset, p, &mut out);
-    weigh_groups(w, units, groups, onset, t_n, &mut out);
+    let worked = work_before(w, units, onset);
+    threads(w, units, groups, onset, p, &worked, &mut out);
+    weigh_groups(w, groups, onset, t_n, &worked, &mut out);
     // a runtime's own threads (GC, JIT) follow the application's load, not its code: what
     // they show is kept, below what the application's threads show
     for e in &mut out {
@@ -525,6 +526,7 @@ fn threads(
     groups: &Groups,
     onset: u64,
     p: &AbnormalParams,
+    worked: &[u64],
     out: &mut Vec<Evidence>,
 ) {
     // longest normal duration per (group, syscall), for "blocked longer than usual"
@@ -558,18 +560,7 @@ fn threads(
             normal_units[normal_units.len().saturating_sub(4 * p.max_units)..].to_vec();
         // a thread's own start-up (`set_robust_list`, `rseq`...) is no work: a pool thread
         // born just before the onset that parks at once has no "before" to differ from
-        let start_up: usize = tu
-            .iter()
-            .map(|&i| &units[i as usize])
-            .filter(|u| u.start < onset && lifecycle::lifecycle(w, u))
-            .map(|u| u.calls(w).iter().filter(|c| c.ts < onset).count())
-            .sum();
-        let normal_calls = t
-            .calls
-            .iter()
-            .filter(|c| c.ts < onset)
-            .count()
-            .saturating_sub(start_up);
+        let normal_calls = worked[ti];
         let ev = |kind, score, pending| Evidence {
             kind,
             group: g,
@@ -694,7 +685,7 @@ mod tests;
 mod mix;
 use mix::Mix;
 mod work;
-use work::{GroupWork, weigh_groups};
+use work::{GroupWork, weigh_groups, work_before};
 mod lifecycle;
 pub use lifecycle::lifecycle;
 use lifecycle::{accepts, lifecycle_share};

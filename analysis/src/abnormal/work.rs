@@ -16,21 +16,15 @@ use crate::window::Window;
 /// the threads that worked before; its units are still shown and matched.
 pub(super) fn weigh_groups(
     w: &Window,
-    units: &[Unit],
     groups: &Groups,
     onset: u64,
     t_n: f64,
+    worked: &[u64],
     out: &mut [Evidence],
 ) {
     let mut before: FxHashMap<u32, u64> = FxHashMap::default();
-    for u in units.iter().filter(|u| u.start < onset) {
-        if super::lifecycle(w, u) {
-            continue;
-        }
-        let n = u.calls(w).iter().filter(|c| c.ts < onset).count();
-        *before
-            .entry(groups.of_thread[u.thread as usize])
-            .or_default() += n as u64;
+    for (ti, &n) in worked.iter().enumerate() {
+        *before.entry(groups.of_thread[ti]).or_default() += n;
     }
     // a storm's tallies stand for the syscalls the rolling window no longer holds
     for t in w.tallies.iter().filter(|t| t.ts < onset) {
@@ -75,6 +69,18 @@ pub(super) fn weigh_groups(
 
 /// Syscalls a second before the onset from which a group worked.
 const IDLE_RATE: f64 = 1.0;
+
+/// Per thread (by index): its syscalls before the onset outside the units that start or
+/// end a thread, a process or a connection ([`super::lifecycle`]): the work it did before.
+pub(super) fn work_before(w: &Window, units: &[Unit], onset: u64) -> Vec<u64> {
+    let mut n = vec![0u64; w.threads.len()];
+    for u in units.iter().filter(|u| u.start < onset) {
+        if !super::lifecycle(w, u) {
+            n[u.thread as usize] += u.calls(w).iter().filter(|c| c.ts < onset).count() as u64;
+        }
+    }
+    n
+}
 
 /// A thread group's units and time in units before and after the onset.
 #[derive(Clone, Copy, Debug, Default)]
