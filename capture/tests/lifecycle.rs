@@ -561,6 +561,9 @@ fn muting_replaces_the_link_and_the_old_one_is_gone_after_the_session() {
         let paused = Command::new("true").spawn_paused().unwrap();
         let filter = Filter::Tree { root: paused.pid() };
         let mut session = Session::start(Config::full(filter, vec![probes.clone()])).unwrap();
+        // A child another thread forks meanwhile (tests run in parallel) must not hold
+        // the links open while it waits to exec.
+        let bystander = Command::new("true").spawn_paused().unwrap();
         let before = session.link_ids();
         let (removed, error) = session.mute(&[0u32].into());
         assert!(error.is_none(), "{error:?}");
@@ -583,6 +586,6 @@ fn muting_replaces_the_link_and_the_old_one_is_gone_after_the_session() {
             "the replaced link outlived the session"
         );
         assert!(after.iter().all(|&id| !link_exists(id)), "{after:?}");
-        drop(paused);
+        drop((paused, bystander));
     }
 }

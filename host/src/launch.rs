@@ -338,6 +338,10 @@ impl ChildSetup<'_> {
         unsafe {
             libc::close(self.go_w);
             libc::close(self.err_r);
+            // Exec would close them; while paused the child would hold them open: a
+            // tracer's BPF links made after the fork by another thread would outlive it.
+            let [stdin, stdout, stderr] = self.stdio;
+            close_exec_fds(&[self.go_r, self.err_w, stdin, stdout, stderr]);
             let mut b = 0u8;
             loop {
                 let n = libc::read(self.go_r, (&raw mut b).cast(), 1);
@@ -407,6 +411,78 @@ impl ChildSetup<'_> {
             libc::_exit(127)
         }
     }
+}
+
+/// Closes now every descriptor above stderr that exec would close (close-on-exec),
+/// but those in `keep`. Async-signal-safe: raw `getdents64` on `/proc/self/fd` into a
+/// stack buffer, passes repeated until one closes nothing (closing moves the listing).
+/// Without `/proc` nothing is closed early: exec still closes them.
+///
+/// # Safety
+/// Only in a freshly forked child: it closes descriptors it does not own.
+unsafe fn close_exec_fds(keep: &[i32]) {
+    // SAFETY: open/lseek/getdents64/fcntl/close on descriptors of this process and a
+    // buffer on this stack frame.
+    unsafe {
+        let dir = libc::open(
+            c"/proc/self/fd".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if dir < 0 {
+            return;
+        }
+        let mut buf = [0u64; 512];
+        loop {
+            let mut closed = false;
+            libc::lseek(dir, 0, libc::SEEK_SET);
+            loop {
+                let n = libc::syscall(
+                    libc::SYS_getdents64,
+                    dir,
+                    buf.as_mut_ptr(),
+                    std::mem::size_of_val(&buf),
+                );
+                if n <= 0 {
+                    break;
+                }
+                let bytes = std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize);
+                let mut at = 0;
+                // linux_dirent64: ino u64, off i64, reclen u16, type u8, name NUL-ended.
+                while at + 19 < bytes.len() {
+                    let reclen = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+                    if reclen == 0 {
+                        break;
+                    }
+                    let fd = parse_fd(&bytes[at + 19..(at + reclen).min(bytes.len())]);
+                    at += reclen;
+                    let Some(fd) = fd else { continue };
+                    if fd > 2
+                        && fd != dir
+                        && !keep.contains(&fd)
+                        && libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0
+                    {
+                        libc::close(fd);
+                        closed = true;
+                    }
+                }
+            }
+            if !closed {
+                break;
+            }
+        }
+        libc::close(dir);
+    }
+}
+
+/// The descriptor number a `/proc/self/fd` entry names (`.` and `..` are none).
+fn parse_fd(name: &[u8]) -> Option<i32> {
+    let digits = name.split(|&b| b == 0).next()?;
+    if digits.is_empty() || digits.len() > 9 {
+        return None;
+    }
+    digits.iter().try_fold(0i32, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + i32::from(b - b'0'))
+    })
 }
 
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {

@@ -239,3 +239,38 @@ fn contained_command_dies_with_a_killed_tracer() {
         }
     }
 }
+
+/// While paused, the child holds only what exec would keep: a close-on-exec descriptor
+/// of the parent (a tracer's BPF link, made by another thread after the fork) is closed
+/// at once, an inheritable one is kept.
+#[test]
+fn paused_child_drops_close_on_exec_descriptors() {
+    let dir = std::env::temp_dir().join(format!("perfscope-fds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let private = dir.join("private");
+    let shared = dir.join("shared");
+    // std opens with O_CLOEXEC; dup makes an inheritable copy.
+    let private_file = std::fs::File::create(&private).unwrap();
+    let shared_file = std::fs::File::create(&shared).unwrap();
+    // SAFETY: dup of a descriptor we own; the copy is owned below.
+    let inheritable = unsafe { OwnedFd::from_raw_fd(libc::dup(shared_file.as_raw_fd())) };
+    drop(shared_file);
+    let paused = Command::new("true").spawn_paused().unwrap();
+    let targets = || -> Vec<PathBuf> {
+        std::fs::read_dir(format!("/proc/{}/fd", paused.pid()))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .collect()
+    };
+    // The child closes them right after the fork; give it the time to run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while targets().contains(&private) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let held = targets();
+    assert!(!held.contains(&private), "{held:?}");
+    assert!(held.contains(&shared), "{held:?}");
+    assert!(paused.release().unwrap().wait().unwrap().success());
+    drop((private_file, inheritable));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
