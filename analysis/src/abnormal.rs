@@ -176,6 +176,10 @@ pub struct Evidence {
     /// (an idle pool's timer, a web console nobody uses) says little about the server;
     /// 0 for a runtime's own threads.
     pub part: f64,
+    /// For `Slower`: how much of a unit's time, after the onset, the group's threads spent
+    /// runnable but waiting for a CPU beyond their wait before it (taken off the slower
+    /// median before comparing: [`cpu_wait_per_unit`]); else 0.
+    pub cpu_wait_ns: u64,
 }
 
 /// The share of the application's syscalls after the onset from which a group's change
@@ -289,6 +293,7 @@ pub fn find(
         let t = totals.entry(g).or_default();
         t.add(units, before, after);
     }
+    let cpu_wait = cpu_wait_per_unit(w, groups, &totals, first_ts(w), onset);
     let mut keys: Vec<(u32, u32)> = cells.keys().copied().collect();
     keys.sort_unstable();
     for (c, g) in keys {
@@ -345,6 +350,7 @@ pub fn find(
                 mix_shift,
                 moved,
                 part: 1.0,
+                cpu_wait_ns: 0,
                 units: sel,
             }
         };
@@ -383,11 +389,18 @@ pub fn find(
                 out.push(e);
             }
         }
-        if n_n >= 3 && n_a >= 3 && med_a > p90_n.max(med_n) && med_n > 0 {
-            let score =
-                (med_a as f64 / p90_n.max(med_n) as f64).ln() * (n_a as f64).ln_1p().min(3.0) / 3.0;
+        // time spent waiting for a CPU (another process took it, or another thread of
+        // this one, whose own evidence then shows) is no slower code
+        let waited = cpu_wait[g as usize].min(med_a);
+        let med_run = med_a - waited;
+        if n_n >= 3 && n_a >= 3 && med_run > p90_n.max(med_n) && med_n > 0 {
+            let score = (med_run as f64 / p90_n.max(med_n) as f64).ln()
+                * (n_a as f64).ln_1p().min(3.0)
+                / 3.0;
             if score >= p.min_score {
-                out.push(mk(Kind::Slower, score, score, recent(after, p.max_units)));
+                let mut e = mk(Kind::Slower, score, score, recent(after, p.max_units));
+                e.cpu_wait_ns = waited;
+                out.push(e);
             }
         }
     }
@@ -497,6 +510,7 @@ fn storms(
             mix_shift: score,
             moved: 1.0,
             part: 1.0,
+            cpu_wait_ns: 0,
         });
     }
 }
@@ -582,6 +596,7 @@ fn threads(
             mix_shift: score,
             moved: 1.0,
             part: 1.0,
+            cpu_wait_ns: 0,
         };
         if let Some((score, before, after)) = cpu_shift(t, first_ts(w), onset, w.end) {
             let mut e = ev(Kind::Busier, score, None);
@@ -685,7 +700,7 @@ mod tests;
 mod mix;
 use mix::Mix;
 mod work;
-use work::{GroupWork, weigh_groups, work_before};
+use work::{GroupWork, cpu_wait_per_unit, weigh_groups, work_before};
 mod lifecycle;
 pub use lifecycle::lifecycle;
 use lifecycle::{accepts, lifecycle_share};

@@ -21,7 +21,10 @@
 //!   worked before the onset (a pool idle until then that springs to life is a job that
 //!   started, a flush or a compaction: it decides nothing by itself, only through what
 //!   it does to the threads that worked before);
-//! - slower units count in proportion to the share of the group's time they hold;
+//! - slower units count in proportion to the share of the group's time they hold, and
+//!   only by what their threads did not spend waiting for a CPU beyond their wait before
+//!   the onset (client processes taking the machine's CPUs slow every hand-off without
+//!   any code of the server changing; a spinning thread of the server shows itself);
 //! - a thread blocked, spinning or much busier counts only if it worked before the onset
 //!   (a thread born after it has no "before" to differ from, nor has one that only
 //!   started up before it);
@@ -164,6 +167,7 @@ mod tests {
             mix_shift: score,
             moved: 1.0,
             part: 1.0,
+            cpu_wait_ns: 0,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct StateSample {
     pub ts: u64,
     pub state: u8,
     pub cpu_ns: u64,
+    /// Time runnable, waiting for a CPU, so far (`None`: not sampled).
+    pub wait_ns: Option<u64>,
 }
 
 /// One thread's activity in the window.
@@ -66,6 +68,24 @@ impl Thread {
             .or(self.states.first())?;
         let last = self.states.iter().rev().find(|s| s.ts <= to)?;
         (last.ts > first.ts).then(|| (last.cpu_ns.saturating_sub(first.cpu_ns), last.ts - first.ts))
+    }
+
+    /// Time spent runnable waiting for a CPU between `from` and `to`, as
+    /// [`Thread::cpu_between`] measures CPU time; `None` without run-queue samples.
+    pub fn wait_between(&self, from: u64, to: u64) -> Option<(u64, u64)> {
+        let mut sampled = self.states.iter().filter_map(|s| Some((s.ts, s.wait_ns?)));
+        let first = sampled
+            .clone()
+            .rev()
+            .find(|s| s.0 <= from)
+            .or(sampled.next())?;
+        let last = self
+            .states
+            .iter()
+            .rev()
+            .filter_map(|s| Some((s.ts, s.wait_ns?)))
+            .find(|s| s.0 <= to)?;
+        (last.0 > first.0).then(|| (last.1.saturating_sub(first.1), last.0 - first.0))
     }
 
     /// The last sampled state letter at or before `t`.
@@ -323,6 +343,7 @@ impl WindowBuilder {
                 tid,
                 state,
                 cpu_ns,
+                wait_ns,
             } => {
                 if *ts > end {
                     return;
@@ -332,6 +353,7 @@ impl WindowBuilder {
                     ts: *ts,
                     state: *state,
                     cpu_ns: *cpu_ns,
+                    wait_ns: *wait_ns,
                 };
                 // keep only the last sample before the window as a baseline
                 if *ts < start {

@@ -98,9 +98,11 @@ pub fn scan() -> Vec<ProcInfo> {
     pids().into_iter().filter_map(proc_info).collect()
 }
 
-/// Time on CPU in ns: the first field of `/proc/PID/task/TID/schedstat`.
-pub fn parse_schedstat(s: &str) -> Option<u64> {
-    s.split_ascii_whitespace().next()?.parse().ok()
+/// Time on CPU and time runnable waiting for a CPU, in ns: the first two fields of
+/// `/proc/PID/task/TID/schedstat`.
+pub fn parse_schedstat(s: &str) -> Option<(u64, u64)> {
+    let mut f = s.split_ascii_whitespace().map(|x| x.parse().ok());
+    Some((f.next()??, f.next()??))
 }
 
 /// Nanoseconds per clock tick (`utime`, `stime` and `starttime` are in ticks).
@@ -424,7 +426,8 @@ mod tests {
 
     #[test]
     fn schedstat() {
-        assert_eq!(parse_schedstat("123456 789 10\n"), Some(123_456));
+        assert_eq!(parse_schedstat("123456 789 10\n"), Some((123_456, 789)));
         assert_eq!(parse_schedstat(""), None);
+        assert_eq!(parse_schedstat("123456"), None);
     }
 }

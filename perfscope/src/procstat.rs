@@ -16,6 +16,8 @@ pub struct ThreadSample {
     pub state: u8,
     /// CPU time used so far (from schedstat, ns; else stat's ticks).
     pub cpu_ns: u64,
+    /// Time spent runnable, waiting for a CPU, so far (schedstat; `None` without it).
+    pub wait_ns: Option<u64>,
     pub comm: String,
 }
 
@@ -63,17 +65,17 @@ impl Sampler {
                 };
                 let (comm, state, ticks) =
                     (stat.comm.to_string(), stat.state, stat.utime + stat.stime);
-                let cpu_ns = if procfs::read_into(&base.join("schedstat"), &mut self.buf) {
+                let sched = if procfs::read_into(&base.join("schedstat"), &mut self.buf) {
                     procfs::parse_schedstat(&self.buf)
                 } else {
                     None
-                }
-                .unwrap_or(ticks * self.ns_per_tick);
+                };
                 out.push(ThreadSample {
                     pid,
                     tid,
                     state,
-                    cpu_ns,
+                    cpu_ns: sched.map_or(ticks * self.ns_per_tick, |s| s.0),
+                    wait_ns: sched.map(|s| s.1),
                     comm,
                 });
             }

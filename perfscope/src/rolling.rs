@@ -82,6 +82,7 @@ fn decode_dur(d: u32) -> Option<u64> {
 struct Sample {
     ts: u64,
     cpu_ns: u64,
+    wait_ns: Option<u64>,
     state: u8,
 }
 
@@ -336,6 +337,7 @@ impl Store {
                 tid,
                 state,
                 cpu_ns,
+                wait_ns,
             } => {
                 if let Some(i) = self.slot_of(*pid, *tid) {
                     let max = self.max_samples;
@@ -346,6 +348,7 @@ impl Store {
                     q.push_back(Sample {
                         ts: *ts,
                         cpu_ns: *cpu_ns,
+                        wait_ns: *wait_ns,
                         state: *state,
                     });
                 }
@@ -531,6 +534,7 @@ impl Store {
                     tid: s.tid,
                     state: x.state,
                     cpu_ns: x.cpu_ns,
+                    wait_ns: x.wait_ns,
                 });
             }
             if !own.is_empty() {

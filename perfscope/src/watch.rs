@@ -178,6 +178,7 @@ impl Watch<'_> {
                 tid: s.tid,
                 state: s.state,
                 cpu_ns: s.cpu_ns,
+                wait_ns: s.wait_ns,
             });
         }
         !pids.is_empty()

@@ -199,6 +199,7 @@ pub fn save(
                 tid: t.tid,
                 state: s.state,
                 cpu_ns: s.cpu_ns,
+                wait_ns: s.wait_ns,
             })?;
         }
         for c in &t.calls {

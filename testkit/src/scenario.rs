@@ -225,6 +225,8 @@ pub fn events(sc: &Scenario) -> Vec<Event> {
                     tid: PID + 1 + w,
                     state: if spinning { b'R' } else { b'S' },
                     cpu_ns,
+                    // a little waiting for a CPU, steady
+                    wait_ns: Some(k * 200 * US),
                 });
             }
         }

@@ -16,6 +16,8 @@ const TAG_THREAD_STATE: u8 = 8;
 const TAG_MARK: u8 = 9;
 const TAG_STACK: u8 = 10;
 const TAG_LOCKS: u8 = 11;
+/// [`Event::ThreadState`] with its run-queue wait (format 4).
+const TAG_THREAD_STATE_WAIT: u8 = 12;
 
 const SYSCALL_HAS_DUR: u8 = 1;
 
@@ -105,14 +107,22 @@ impl Encoder {
                 tid,
                 state,
                 cpu_ns,
+                wait_ns,
                 ..
             } => {
-                out.push(TAG_THREAD_STATE);
+                out.push(if wait_ns.is_some() {
+                    TAG_THREAD_STATE_WAIT
+                } else {
+                    TAG_THREAD_STATE
+                });
                 put_i64(out, delta);
                 put_u64(out, u64::from(*pid));
                 put_u64(out, u64::from(*tid));
                 out.push(*state);
                 put_u64(out, *cpu_ns);
+                if let Some(wait) = wait_ns {
+                    put_u64(out, *wait);
+                }
             }
             Event::Mark { label, .. } => {
                 out.push(TAG_MARK);
@@ -272,12 +282,17 @@ impl<'a> Decoder<'a> {
                 }
                 Event::Invocations { ts, counts }
             }
-            TAG_THREAD_STATE => Event::ThreadState {
+            TAG_THREAD_STATE | TAG_THREAD_STATE_WAIT => Event::ThreadState {
                 ts: self.ts()?,
                 pid: self.u32()?,
                 tid: self.u32()?,
                 state: self.byte()?,
                 cpu_ns: self.u64()?,
+                wait_ns: if tag == TAG_THREAD_STATE_WAIT {
+                    Some(self.u64()?)
+                } else {
+                    None
+                },
             },
             TAG_MARK => Event::Mark {
                 ts: self.ts()?,

@@ -129,13 +129,15 @@ pub enum Event {
     },
     /// A sample of a thread's scheduler state: `state` is the letter of
     /// `/proc/PID/task/TID/stat` (`R` running, `S` sleeping, `D` disk wait...), `cpu_ns`
-    /// the CPU time it has used so far.
+    /// the CPU time it has used so far, `wait_ns` the time it has spent runnable, waiting
+    /// for a CPU (`schedstat`; `None` when unknown, and in traces before format 4).
     ThreadState {
         ts: u64,
         pid: u32,
         tid: u32,
         state: u8,
         cpu_ns: u64,
+        wait_ns: Option<u64>,
     },
     /// A named instant: an alarm, a workload phase ("trigger"), set by whoever captured.
     Mark {

@@ -35,8 +35,9 @@ pub use writer::{TraceWriter, WriterStats};
 /// The first eight bytes of every trace file.
 pub const MAGIC: [u8; 8] = *b"PSTRACE\n";
 
-/// The on-disk format version this crate writes (3 added [`Event::Locks`]).
-pub const FORMAT_VERSION: u16 = 3;
+/// The on-disk format version this crate writes (3 added [`Event::Locks`], 4 the
+/// run-queue wait of [`Event::ThreadState`]).
+pub const FORMAT_VERSION: u16 = 4;
 
 /// The oldest format version this crate reads (version 1 has no JVM objects).
 pub const OLDEST_VERSION: u16 = 1;

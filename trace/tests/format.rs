@@ -107,9 +107,22 @@ fn arb_event() -> impl Strategy<Value = Event> {
             .prop_map(|(ts, cpu, count)| Event::Lost { ts, cpu, count }),
         1 => (any::<u64>(), proptest::collection::vec((any::<u32>(), any::<u64>()), 0..20))
             .prop_map(|(ts, counts)| Event::Invocations { ts, counts }),
-        1 => (any::<u64>(), any::<u32>(), any::<u32>(), any::<u8>(), any::<u64>()).prop_map(
-            |(ts, pid, tid, state, cpu_ns)| Event::ThreadState { ts, pid, tid, state, cpu_ns }
-        ),
+        1 => (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u8>(),
+            any::<u64>(),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(ts, pid, tid, state, cpu_ns, wait_ns)| Event::ThreadState {
+                ts,
+                pid,
+                tid,
+                state,
+                cpu_ns,
+                wait_ns
+            }),
         1 => (any::<u64>(), ".{0,20}").prop_map(|(ts, label)| Event::Mark { ts, label }),
         1 => (
             any::<u64>(),

@@ -111,6 +111,50 @@ fn slower_units_of_a_known_shape_are_slower() {
     assert!(ev.iter().any(|e| e.kind == Kind::Slower), "{ev:?}");
 }
 
+/// Scheduler samples once a second: waiting for a CPU 1 ms a second, then `after_ms` a
+/// second from `onset` seconds on.
+fn run_queue(onset: u64, after_ms: u64) -> Vec<StateSample> {
+    (0..=60u64)
+        .map(|s| StateSample {
+            ts: s * S,
+            state: b'S',
+            cpu_ns: s * 10_000_000,
+            wait_ns: Some(s * 1_000_000 + s.saturating_sub(onset) * (after_ms - 1) * 1_000_000),
+        })
+        .collect()
+}
+
+#[test]
+fn units_slower_by_what_their_thread_waited_for_a_cpu_are_not_slower() {
+    // each unit takes 3 ms longer from 40 s on (20 units a second)...
+    let mut calls = requests(0, 40, 50, &["read", "write"]);
+    let mut slow = requests(40, 60, 50, &["read", "write"]);
+    for c in slow.iter_mut().filter(|c| c.nr == nr("write")) {
+        c.ts += 3_000_000;
+    }
+    calls.extend(slow);
+    let slower = |after_ms| {
+        let mut t = thread(1, "srv", calls.clone());
+        t.states = run_queue(40, after_ms);
+        evidence(&window(vec![t]), 40)
+            .into_iter()
+            .filter(|e| e.kind == Kind::Slower)
+            .collect::<Vec<_>>()
+    };
+    // ... while the thread waited 70 ms a second for a CPU instead of 1 ms (3.5 ms a
+    // unit): the machine was busy, not its code
+    let ev = slower(71);
+    assert!(ev.is_empty(), "{ev:?}");
+    // waiting as before: its code is slower
+    let ev = slower(1);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].cpu_wait_ns, 0);
+    // waiting 1 ms a unit more: the rest still counts, and the report says how much waited
+    let ev = slower(21);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert!((900_000..1_100_000).contains(&ev[0].cpu_wait_ns), "{ev:?}");
+}
+
 #[test]
 fn a_thread_quiet_while_on_cpu_is_spinning_and_one_stuck_in_a_syscall_is_blocked() {
     let mut spinner = thread(
@@ -127,6 +171,7 @@ fn a_thread_quiet_while_on_cpu_is_spinning_and_one_stuck_in_a_syscall_is_blocked
             } else {
                 450_000_000 + (s - 45) * 950_000_000
             },
+            wait_ns: None,
         })
         .collect();
     let mut blocked_calls = requests(0, 44, 20, &["recvfrom", "sendto"]);
@@ -191,6 +236,7 @@ fn a_spinner_starved_of_cpu_on_a_loaded_machine_is_still_spinning_a_sleeper_is_n
                 } else {
                     450_000_000 + (s - 45) * cpu_after
                 },
+                wait_ns: None,
             })
             .collect();
         t

@@ -1,6 +1,7 @@
 //! How much work a thread group does: its units and their time before and after the
 //! onset (to take its own change of load out of a change of one kind of unit), and its
-//! share of the application's syscalls (a change in threads that barely work is a trace).
+//! share of the application's syscalls (a change in threads that barely work is a trace),
+//! and how long its threads waited for a CPU.
 
 use rustc_hash::FxHashMap;
 
@@ -119,4 +120,40 @@ impl GroupWork {
         let share_ns = excess_ns / (self.ns.1 as f64).max(1.0);
         (load, share_n.max(share_ns).clamp(0.0, 1.0))
     }
+}
+
+/// Per group: the time its threads spent runnable but waiting for a CPU after the onset,
+/// beyond what their rate of waiting before it predicts, spread over the group's units
+/// after the onset (ns per unit). A unit that takes longer because its thread waited
+/// for a CPU (other processes took the machine's CPUs, or a spinning thread of this one)
+/// did not run slower code. Threads without run-queue samples on both sides add none.
+pub(crate) fn cpu_wait_per_unit(
+    w: &Window,
+    groups: &Groups,
+    totals: &FxHashMap<u32, GroupWork>,
+    start: u64,
+    onset: u64,
+) -> Vec<u64> {
+    let mut extra = vec![0f64; groups.names.len()];
+    for (ti, t) in w.threads.iter().enumerate() {
+        let (Some((w_n, s_n)), Some((w_a, s_a))) =
+            (t.wait_between(start, onset), t.wait_between(onset, w.end))
+        else {
+            continue;
+        };
+        let expected = w_n as f64 * s_a as f64 / s_n as f64;
+        extra[groups.of_thread[ti] as usize] += w_a as f64 - expected;
+    }
+    extra
+        .iter()
+        .enumerate()
+        .map(|(g, &e)| {
+            let n = totals.get(&(g as u32)).map_or(0, |t| t.n.1);
+            if n == 0 || e <= 0.0 {
+                0
+            } else {
+                (e / n as f64) as u64
+            }
+        })
+        .collect()
 }

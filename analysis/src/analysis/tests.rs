@@ -70,6 +70,7 @@ fn cpu(busy_from: u64) -> Vec<StateSample> {
             ts: s * S,
             state: b'R',
             cpu_ns: s.saturating_sub(busy_from) * 900_000_000,
+            wait_ns: None,
         })
         .collect()
 }

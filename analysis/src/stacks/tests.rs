@@ -142,6 +142,7 @@ fn evidence(kind: Kind, score: f64) -> Evidence {
         mix_shift: score,
         moved: 1.0,
         part: 1.0,
+        cpu_wait_ns: 0,
     }
 }
 
@@ -303,11 +304,13 @@ fn time_shares_leave_out_idle_waits_and_time_before_the_onset() {
             ts: 300,
             state: b'R',
             cpu_ns: 1000,
+            wait_ns: None,
         },
         crate::window::StateSample {
             ts: 1000,
             state: b'R',
             cpu_ns: 1350,
+            wait_ns: None,
         },
     ];
     let mut wait = vec![nr("epoll_wait"), nr("poll")];

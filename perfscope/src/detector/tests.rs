@@ -108,6 +108,7 @@ fn a_thread_silent_on_cpu_fires_once() {
             tid: 2,
             state: b'R',
             cpu_ns: k * S * 9 / 10,
+            wait_ns: None,
         });
         let got = d.check_silent(k * S, &st);
         if k < 7 {
@@ -137,6 +138,7 @@ fn a_thread_silent_and_idle_does_not_fire() {
             tid: 2,
             state: b'S',
             cpu_ns: 5_000_000,
+            wait_ns: None,
         });
         assert_eq!(d.check_silent(k * S, &st), None);
     }

@@ -121,6 +121,7 @@ fn a_snapshot_has_names_pending_syscalls_and_exits() {
         tid: 2,
         state: b'R',
         cpu_ns: 5,
+        wait_ns: Some(3),
     });
     st.push(&Event::Exit {
         ts: 6 * S,
@@ -142,6 +143,10 @@ fn a_snapshot_has_names_pending_syscalls_and_exits() {
     assert_eq!(worker.comm, "worker");
     assert_eq!(worker.exited, Some(6 * S));
     assert_eq!(worker.states.len(), 1);
+    assert_eq!(
+        (worker.states[0].cpu_ns, worker.states[0].wait_ns),
+        (5, Some(3))
+    );
     assert_eq!(worker.calls[0].ret, 7);
 }
 
