@@ -60,31 +60,30 @@ impl Thread {
     /// CPU time used between `from` and `to` by the state samples closest to them, and
     /// the time those samples span.
     pub fn cpu_between(&self, from: u64, to: u64) -> Option<(u64, u64)> {
-        let first = self
-            .states
-            .iter()
-            .rev()
-            .find(|s| s.ts <= from)
-            .or(self.states.first())?;
-        let last = self.states.iter().rev().find(|s| s.ts <= to)?;
-        (last.ts > first.ts).then(|| (last.cpu_ns.saturating_sub(first.cpu_ns), last.ts - first.ts))
+        self.counter_between(from, to, |s| Some(s.cpu_ns))
     }
 
     /// Time spent runnable waiting for a CPU between `from` and `to`, as
     /// [`Thread::cpu_between`] measures CPU time; `None` without run-queue samples.
     pub fn wait_between(&self, from: u64, to: u64) -> Option<(u64, u64)> {
-        let mut sampled = self.states.iter().filter_map(|s| Some((s.ts, s.wait_ns?)));
-        let first = sampled
-            .clone()
+        self.counter_between(from, to, |s| s.wait_ns)
+    }
+
+    /// How much a sampled counter grew between the samples closest to `from` (the last
+    /// at or before it, else the first) and `to` (the last at or before it), and the
+    /// time between those samples; samples without the counter are skipped.
+    fn counter_between(
+        &self,
+        from: u64,
+        to: u64,
+        counter: impl Fn(&StateSample) -> Option<u64>,
+    ) -> Option<(u64, u64)> {
+        let sampled = || self.states.iter().filter_map(|s| Some((s.ts, counter(s)?)));
+        let first = sampled()
             .rev()
             .find(|s| s.0 <= from)
-            .or(sampled.next())?;
-        let last = self
-            .states
-            .iter()
-            .rev()
-            .filter_map(|s| Some((s.ts, s.wait_ns?)))
-            .find(|s| s.0 <= to)?;
+            .or_else(|| sampled().next())?;
+        let last = sampled().rev().find(|s| s.0 <= to)?;
         (last.0 > first.0).then(|| (last.1.saturating_sub(first.1), last.0 - first.0))
     }
 
