@@ -278,6 +278,25 @@ fn a_version_1_trace_still_reads() {
 }
 
 #[test]
+fn a_version_3_trace_reads_its_scheduler_samples_without_run_queue_wait() {
+    // Version 3 wrote a scheduler sample as version 4 writes one whose wait is unknown.
+    let sample = |wait_ns| Event::ThreadState {
+        ts: 5,
+        pid: 1,
+        tid: 2,
+        state: b'R',
+        cpu_ns: 700,
+        wait_ns,
+    };
+    let mut bytes = write_all(&[sample(None)], Some(Footer::default()));
+    bytes[8] = 3;
+    let (back, _) = read_all(&bytes).unwrap();
+    assert_eq!(back, [sample(None)]);
+    let bytes = write_all(&[sample(Some(40))], Some(Footer::default()));
+    assert_eq!(read_all(&bytes).unwrap().0, [sample(Some(40))]);
+}
+
+#[test]
 fn empty_and_foreign_files_are_clear_errors() {
     assert!(matches!(read_all(b""), Err(TraceError::MissingHeader)));
     assert!(matches!(
