@@ -98,12 +98,8 @@ fn kill9_leaves_no_links() {
     target.kill().unwrap();
     target.wait().unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ids.iter().any(|&id| link_exists(id)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let left: Vec<u32> = ids.iter().copied().filter(|&id| link_exists(id)).collect();
-    assert!(left.is_empty(), "links survived SIGKILL: {left:?}");
+    let left = links_left(&ids, Duration::from_secs(10));
+    assert!(left.is_empty(), "links survived SIGKILL: {left}");
     let events = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
     let name = fx.exe.to_string_lossy();
     assert!(
@@ -581,11 +577,54 @@ fn muting_replaces_the_link_and_the_old_one_is_gone_after_the_session() {
         } else {
             drop(session);
         }
+        // gone once the session is, but for a parallel test's census of the machine's
+        // links, which holds each for a moment
+        let left = links_left(&replaced, Duration::from_secs(2));
         assert!(
-            !link_exists(replaced[0]),
-            "the replaced link outlived the session"
+            left.is_empty(),
+            "the replaced link outlived the session: {left}"
         );
-        assert!(after.iter().all(|&id| !link_exists(id)), "{after:?}");
+        let left = links_left(&after, Duration::from_secs(2));
+        assert!(left.is_empty(), "links outlived the session: {left}");
         drop((paused, bystander));
     }
+}
+
+/// The links of `ids` still alive after waiting up to `wait` for them to go, with the
+/// processes holding them (a link lives while any descriptor of it is open); empty when
+/// all are gone.
+fn links_left(ids: &[u32], wait: Duration) -> String {
+    let deadline = Instant::now() + wait;
+    while ids.iter().any(|&id| link_exists(id)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<u32> = ids.iter().copied().filter(|&id| link_exists(id)).collect();
+    if left.is_empty() {
+        return String::new();
+    }
+    let mut holders = Vec::new();
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(fds) = std::fs::read_dir(p.path().join("fdinfo")) else {
+            continue;
+        };
+        for f in fds.flatten() {
+            let info = std::fs::read_to_string(f.path()).unwrap_or_default();
+            if let Some(id) = left
+                .iter()
+                .find(|&&id| info.contains(&format!("link_id:\t{id}\n")))
+            {
+                let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+                holders.push(format!(
+                    "{id} by pid {} ({}) fd {}",
+                    p.file_name().to_string_lossy(),
+                    comm.trim(),
+                    f.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    format!(
+        "{left:?}, held: {holders:?} (this process {})",
+        std::process::id()
+    )
 }

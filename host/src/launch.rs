@@ -200,7 +200,9 @@ impl Command {
         env
     }
 
-    /// Forks the child, which waits for [`PausedChild::release`] before it execs.
+    /// Forks the child, which waits for [`PausedChild::release`] before it execs. On
+    /// return the child holds none of this process's close-on-exec descriptors (it closed
+    /// them before waiting), so none of them outlives its owner because of the child.
     /// A program that cannot be found is reported here, before anything is forked.
     pub fn spawn_paused(&self) -> Result<PausedChild, HostError> {
         let display = self.display();
@@ -249,11 +251,15 @@ impl Command {
 
         let (go_r, go_w) = pipe().map_err(|e| HostError::io("creating the launch pipe", e))?;
         let (err_r, err_w) = pipe().map_err(|e| HostError::io("creating the launch pipe", e))?;
+        let (ready_r, ready_w) =
+            pipe().map_err(|e| HostError::io("creating the launch pipe", e))?;
         let child = ChildSetup {
             go_r: go_r.as_raw_fd(),
             go_w: go_w.as_raw_fd(),
             err_r: err_r.as_raw_fd(),
             err_w: err_w.as_raw_fd(),
+            ready_r: ready_r.as_raw_fd(),
+            ready_w: ready_w.as_raw_fd(),
             exe: exe.as_ptr(),
             argv: argv_p.as_ptr(),
             envp: envp_p.as_ptr(),
@@ -280,6 +286,16 @@ impl Command {
         }
         drop(go_r);
         drop(err_w);
+        drop(ready_w);
+        // Until the child says so it may hold the parent's descriptors (another thread's
+        // BPF links among them); a child that died instead ends the wait too (end of file)
+        // and is reported by release or wait.
+        let mut b = 0u8;
+        // SAFETY: reading one byte into a local from a pipe we own.
+        while unsafe { libc::read(ready_r.as_raw_fd(), (&raw mut b).cast(), 1) } < 0
+            && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+        {}
+        drop(ready_r);
         let guard = match &self.contain {
             Some(label) => {
                 let mut g = crate::guard::Guard::new(label);
@@ -318,6 +334,9 @@ struct ChildSetup<'a> {
     go_w: i32,
     err_r: i32,
     err_w: i32,
+    /// Written once the child holds only what exec keeps.
+    ready_r: i32,
+    ready_w: i32,
     exe: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -338,10 +357,13 @@ impl ChildSetup<'_> {
         unsafe {
             libc::close(self.go_w);
             libc::close(self.err_r);
+            libc::close(self.ready_r);
             // Exec would close them; while paused the child would hold them open: a
             // tracer's BPF links made after the fork by another thread would outlive it.
             let [stdin, stdout, stderr] = self.stdio;
-            close_exec_fds(&[self.go_r, self.err_w, stdin, stdout, stderr]);
+            close_exec_fds(&[self.go_r, self.err_w, self.ready_w, stdin, stdout, stderr]);
+            libc::write(self.ready_w, [1u8].as_ptr().cast(), 1);
+            libc::close(self.ready_w);
             let mut b = 0u8;
             loop {
                 let n = libc::read(self.go_r, (&raw mut b).cast(), 1);
