@@ -455,15 +455,17 @@ fn describe(
             "{who}: units [{shape_txt}] {:.1}/s, was {:.1}/s",
             e.rate.1, e.rate.0
         ),
-        Kind::Slower if e.cpu_wait_ns > 0 => format!(
-            "{who}: units [{shape_txt}] take {:.2} ms ({:.2} ms of it waiting for a CPU), were {:.2} ms",
-            e.median_ns.1 as f64 / 1e6,
-            e.cpu_wait_ns as f64 / 1e6,
-            e.median_ns.0 as f64 / 1e6
-        ),
         Kind::Slower => format!(
-            "{who}: units [{shape_txt}] take {:.2} ms, were {:.2} ms",
+            "{who}: units [{shape_txt}] take {:.2} ms{}, were {:.2} ms",
             e.median_ns.1 as f64 / 1e6,
+            if e.cpu_wait_ns > 0 {
+                format!(
+                    " ({:.2} ms of it waiting for a CPU)",
+                    e.cpu_wait_ns as f64 / 1e6
+                )
+            } else {
+                String::new()
+            },
             e.median_ns.0 as f64 / 1e6
         ),
         Kind::Vanished => format!("{who}: units [{shape_txt}] stopped, were {:.1}/s", e.rate.0),
